@@ -1,0 +1,115 @@
+// Starts and stops `wrangler dev` (workerd, local KV/Queue/DO state) for end-to-end tests.
+// Each server runs in its own process group on 127.0.0.1 and is stopped by its group id.
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const TEST_SECRET = 'e2e-cookie-secret-0123456789abcdef0123456789';
+export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts `wrangler dev` with `vars` (name -> value) and resolves once /api/healthz answers
+ * (with any status).
+ * Returns { url, stop }. `state` names the local persistence dir, so a restart keeps state.
+ */
+export async function startWorker({ vars = {}, state = 'default', timeoutMs = 120_000 } = {}) {
+  const port = await freePort();
+  const inspector = await freePort();
+  const tmp = path.join(ROOT, 'tests/.tmp');
+  mkdirSync(tmp, { recursive: true });
+  const allVars = { COOKIE_SECRET: TEST_SECRET, ADMIN_TOKEN, ...vars };
+  const args = [
+    'dev', '--local', '--ip', '127.0.0.1', '--port', String(port),
+    '--inspector-port', String(inspector), '--persist-to', path.join(tmp, `state-${state}`),
+    '--show-interactive-dev-session=false', '--log-level', 'warn',
+  ];
+  for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
+  const log = path.join(tmp, `wrangler-${state}-${port}.log`);
+  const fd = openSync(log, 'w');
+  const child = spawn(path.join(ROOT, 'node_modules/.bin/wrangler'), args, {
+    cwd: ROOT,
+    detached: true, // own process group, stopped by its id
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, PILOT_GATE_SKIP_BUILD: '1' },
+  });
+  let exited = null;
+  child.on('exit', (code) => { exited = code; });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = () => stopGroup(child);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exited !== null) throw new Error(`wrangler dev exited with ${exited}; see ${log}`);
+    try {
+      // Any HTTP answer means the worker is up (a misconfigured one answers 503).
+      await (await fetch(`${url}/api/healthz`)).arrayBuffer();
+      return { url, stop, log };
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await stop();
+  throw new Error(`wrangler dev not ready after ${timeoutMs} ms; see ${log}`);
+}
+
+function stopGroup(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = (sig) => { try { process.kill(-child.pid, sig); } catch { /* gone */ } };
+    const hard = setTimeout(() => kill('SIGKILL'), 5_000);
+    child.once('exit', () => { clearTimeout(hard); resolve(); });
+    kill('SIGTERM');
+  });
+}
+
+/** A minimal cookie jar: name -> value, fed from Set-Cookie headers. */
+export class CookieJar {
+  constructor(init = {}) { this.cookies = new Map(Object.entries(init)); }
+  header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
+  store(response) {
+    for (const sc of response.headers.getSetCookie()) {
+      const [pair] = sc.split(';');
+      const i = pair.indexOf('=');
+      this.cookies.set(pair.slice(0, i).trim(), pair.slice(i + 1).trim());
+    }
+  }
+  get(name) { return this.cookies.get(name); }
+}
+
+/** GET without following redirects, sending and then storing the jar's cookies. */
+export async function visit(url, jar = new CookieJar(), headers = {}) {
+  const h = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) pilot-gate-e2e', ...headers };
+  if (jar.cookies.size) h.cookie = jar.header();
+  const res = await fetch(url, { redirect: 'manual', headers: h });
+  jar.store(res);
+  await res.arrayBuffer();
+  return res;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; resolves to the results in order. */
+export async function pool(items, limit, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
