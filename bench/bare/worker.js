@@ -1,0 +1,6 @@
+// Benchmark floor (a): the smallest worker, a fixed small response.
+export default {
+  fetch() {
+    return new Response('ok', { headers: { 'content-type': 'text/plain' } });
+  },
+};

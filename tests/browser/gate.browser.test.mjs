@@ -1,0 +1,95 @@
+// Browser tests in headless Chromium (Debian's /usr/bin/chromium via playwright-core):
+// cookies across reloads, crossOriginIsolated, the client-side gate and the mic primer.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+import { startWorker } from '../e2e/harness.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+describe('browser at 50 %', () => {
+  let w;
+  let browser;
+  before(async () => {
+    w = await startWorker({ vars: { PILOT_ROLLOUT_PCT: '0.5' }, state: 'browser' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      ],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await w?.stop();
+  });
+
+  /** Fresh browser contexts (new visitors) until one lands in `cohort`. */
+  async function visitorIn(cohort) {
+    for (let i = 0; i < 40; i++) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${w.url}/try`);
+      const cookies = await context.cookies();
+      if (cookies.find((c) => c.name === 'pilot_cohort')?.value === cohort) return { context, page };
+      await context.close();
+    }
+    throw new Error(`no ${cohort} visitor in 40 tries at 50 %`);
+  }
+
+  test('a pilot visitor on /try is cross-origin isolated and keeps its cohort across a reload', async () => {
+    const { context, page } = await visitorIn('pilot');
+    try {
+      assert.equal(new URL(page.url()).pathname, '/try');
+      assert.equal(await page.evaluate(() => window.crossOriginIsolated), true);
+      assert.equal(await page.textContent('#isolated'), 'true');
+      assert.equal(await page.textContent('#cohort'), 'pilot');
+      const uid = (await context.cookies()).find((c) => c.name === 'pg_uid');
+      assert.ok(uid?.httpOnly, 'pg_uid is HttpOnly');
+      assert.equal(await page.evaluate(() => document.cookie.includes('pg_uid')), false);
+      for (let i = 0; i < 3; i++) {
+        await page.reload();
+        assert.equal(new URL(page.url()).pathname, '/try');
+        assert.equal(await page.evaluate(() => window.crossOriginIsolated), true);
+        const again = await context.cookies();
+        assert.equal(again.find((c) => c.name === 'pg_uid')?.value, uid.value);
+        assert.equal(again.find((c) => c.name === 'pilot_cohort')?.value, 'pilot');
+      }
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('Start opens a labelled primer, uses shared memory and gets the microphone', async () => {
+    const { context, page } = await visitorIn('pilot');
+    try {
+      await context.grantPermissions(['microphone'], { origin: w.url });
+      await page.click('#start');
+      const dialog = page.getByRole('dialog', { name: 'Allow the microphone?' });
+      await dialog.waitFor({ state: 'visible' });
+      assert.match(await page.textContent('#shared-memory'), /^SharedArrayBuffer 192000 bytes$/);
+      await dialog.getByRole('button', { name: 'Continue' }).click();
+      await page.waitForFunction(() => document.getElementById('mic').textContent !== 'asking...');
+      assert.equal(await page.textContent('#mic'), 'granted');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a control visitor ends on /', async () => {
+    const { context, page } = await visitorIn('control');
+    try {
+      assert.equal(new URL(page.url()).pathname, '/');
+      assert.equal(await page.textContent('#cohort'), 'control');
+      assert.equal(await page.isVisible('#sent-home'), true);
+      await page.goto(`${w.url}/try`);
+      assert.equal(new URL(page.url()).pathname, '/');
+    } finally {
+      await context.close();
+    }
+  });
+});
