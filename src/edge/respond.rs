@@ -24,7 +24,7 @@ pub async fn finish(
     let (status, headers, body) = match &outcome.action {
         Action::PassThrough => match upstream(req, env, pass_through).await {
             Ok(resp) => {
-                let headers = copy_headers(resp.headers());
+                let headers = copy_headers(resp.headers())?;
                 let status = resp.status_code();
                 let (_, body) = resp.into_parts();
                 (status, headers, body)
@@ -66,13 +66,10 @@ fn json_parts(action: &Action) -> (u16, Headers, worker::ResponseBody) {
     (status, h, worker::ResponseBody::Body(body.into_bytes()))
 }
 
-/// A mutable copy of upstream headers (fetched responses have immutable ones).
-fn copy_headers(src: &Headers) -> Headers {
-    let out = Headers::new();
-    for (k, v) in src.entries() {
-        let _ = out.append(&k, &v);
-    }
-    out
+/// A mutable copy of upstream headers (fetched responses have immutable ones), made by the
+/// runtime in one call rather than header by header across the wasm boundary.
+fn copy_headers(src: &Headers) -> Result<Headers> {
+    Ok(Headers(worker::web_sys::Headers::new_with_headers(&src.0)?))
 }
 
 async fn upstream(req: Request, env: &Env, pass_through: PassThrough) -> Result<Response> {

@@ -25,10 +25,10 @@ export function freePort() {
 
 /**
  * Starts `wrangler dev` with `vars` (name -> value) and resolves once /api/healthz answers
- * (with any status).
+ * (with any status). `config` picks another wrangler.toml (the benchmark's comparison workers).
  * Returns { url, stop }. `state` names the local persistence dir, so a restart keeps state.
  */
-export async function startWorker({ vars = {}, state = 'default', timeoutMs = 120_000 } = {}) {
+export async function startWorker({ vars = {}, state = 'default', config, timeoutMs = 120_000 } = {}) {
   const port = await freePort();
   const inspector = await freePort();
   const tmp = path.join(ROOT, 'tests/.tmp');
@@ -40,6 +40,7 @@ export async function startWorker({ vars = {}, state = 'default', timeoutMs = 12
     '--show-interactive-dev-session=false', '--log-level', 'warn',
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
+  if (config) args.push('--config', config);
   const log = path.join(tmp, `wrangler-${state}-${port}.log`);
   const fd = openSync(log, 'w');
   const child = spawn(path.join(ROOT, 'node_modules/.bin/wrangler'), args, {
