@@ -19,7 +19,11 @@ fn main() {
         let start = Instant::now();
         for _ in 0..rounds {
             for k in &keys {
-                inside += usize::from(in_rollout(black_box("pilot"), black_box(k), black_box(1_000)));
+                inside += usize::from(in_rollout(
+                    black_box("pilot"),
+                    black_box(k),
+                    black_box(1_000),
+                ));
             }
         }
         best_ns = best_ns.min(start.elapsed().as_nanos() as f64 / calls as f64);

@@ -17,7 +17,10 @@
 
 pub mod core;
 
-pub use crate::core::{bucket, cohort, config, cookie, error, gate, identity, policy};
+pub use crate::core::{
+    admin, beacon, bucket, cohort, config, cookie, cors, error, gate, identity, ingest, policy,
+    record,
+};
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

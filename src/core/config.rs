@@ -3,9 +3,11 @@
 //! [`Config::from_lookup`] takes a lookup function, so the same code parses `wrangler.toml`
 //! `[vars]` in the worker and plain maps in tests. Every error names its variable.
 
+use crate::core::beacon::Limits;
 use crate::core::bucket::MAX_BASIS_POINTS;
 use crate::core::error::ConfigError;
 use crate::core::identity::IdentityConfig;
+use crate::core::ingest::EventsConfig;
 use crate::core::policy::{Coep, RoutePattern};
 
 /// Shortest accepted `COOKIE_SECRET`, in bytes.
@@ -39,7 +41,12 @@ pub struct Config {
     pub pass_through: PassThrough,
     /// Identity settings (`COOKIE_SECRET`, `APP_SESSION_COOKIE`, `CONSENT_COOKIE`).
     pub identity: IdentityConfig,
+    /// Events beacon settings (`ALLOWED_ORIGINS`, `EVENTS_*`, `INGEST_HMAC_*`, `ADMIN_TOKEN`).
+    pub events: EventsConfig,
 }
+
+/// Default TTL of stored events: 30 days, in seconds.
+pub const DEFAULT_EVENTS_TTL_S: u64 = 30 * 24 * 60 * 60;
 
 impl Config {
     /// Parses and validates the configuration. `lookup(name)` returns a var or secret.
@@ -89,8 +96,90 @@ impl Config {
                 app_session_cookie: get("APP_SESSION_COOKIE"),
                 consent_cookie: get("CONSENT_COOKIE"),
             },
+            events: parse_events(&get)?,
         })
     }
+}
+
+fn parse_events(get: &impl Fn(&str) -> Option<String>) -> Result<EventsConfig, ConfigError> {
+    let defaults = Limits::default();
+    let hmac_secret = get("INGEST_HMAC_SECRET").map(String::into_bytes);
+    let hmac_required = parse_bool(
+        "INGEST_HMAC_REQUIRED",
+        get("INGEST_HMAC_REQUIRED").as_deref(),
+        false,
+    )?;
+    if hmac_required && hmac_secret.is_none() {
+        return Err(ConfigError::Missing {
+            var: "INGEST_HMAC_SECRET",
+        });
+    }
+    let allowed_origins = get("ALLOWED_ORIGINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_owned())
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let ok = o == "*" || o.starts_with("https://") || o.starts_with("http://");
+            if ok {
+                Ok(o)
+            } else {
+                Err(invalid(
+                    "ALLOWED_ORIGINS",
+                    &o,
+                    "comma-separated origins like https://app.example",
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(EventsConfig {
+        limits: Limits {
+            max_body_bytes: parse_uint(
+                "EVENTS_MAX_BODY_BYTES",
+                &get,
+                defaults.max_body_bytes as u64,
+                1..=1 << 20,
+            )? as usize,
+            max_props_bytes: parse_uint(
+                "EVENTS_MAX_PROPS_BYTES",
+                &get,
+                defaults.max_props_bytes as u64,
+                2..=1 << 20,
+            )? as usize,
+            max_events: parse_uint(
+                "EVENTS_MAX_BATCH",
+                &get,
+                defaults.max_events as u64,
+                1..=100,
+            )? as usize,
+        },
+        allowed_origins,
+        // KV refuses expirations under 60 s.
+        ttl_s: parse_uint(
+            "EVENTS_TTL_S",
+            &get,
+            DEFAULT_EVENTS_TTL_S,
+            60..=u64::from(u32::MAX),
+        )?,
+        hmac_secret,
+        hmac_required,
+        admin_token: get("ADMIN_TOKEN"),
+    })
+}
+
+fn parse_uint(
+    var: &'static str,
+    get: &impl Fn(&str) -> Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(v) = get(var) else {
+        return Ok(default);
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| invalid(var, &v, "an integer in the documented range"))
 }
 
 fn invalid(var: &'static str, value: &str, expected: &'static str) -> ConfigError {

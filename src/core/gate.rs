@@ -46,6 +46,8 @@ pub enum Action {
     Redirect(String),
     /// Answer with this status and JSON body.
     Json(u16, serde_json::Value),
+    /// Answer `204 No Content` (a CORS preflight).
+    NoContent,
 }
 
 /// The gate's answer: an action plus the headers and cookies to put on the response.
@@ -169,7 +171,8 @@ fn rollout_json(r: &Rollout) -> serde_json::Value {
     })
 }
 
-fn outcome(
+/// An outcome with the policy headers of `class`, the request id and the cookies.
+pub fn outcome(
     action: Action,
     class: RouteClass,
     coep: Coep,
@@ -233,7 +236,7 @@ fn cookies_for(cfg: &Config, cookie_header: &[u8], id: &Identity, cohort: Cohort
 }
 
 /// `cf-ray` when it looks like one, else 16 hex characters of fresh randomness.
-fn request_id(cf_ray: Option<&str>, random: &[u8; 8]) -> String {
+pub fn request_id(cf_ray: Option<&str>, random: &[u8; 8]) -> String {
     match cf_ray {
         Some(ray)
             if !ray.is_empty()

@@ -2,11 +2,13 @@
 //! No business rules live here.
 
 mod config;
+mod consumer;
+mod events;
 mod random;
 mod request;
 mod respond;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Date, Env, Request, Response, Result};
 
 use crate::core::cohort::effective_rollout;
 use crate::core::config::PassThrough;
@@ -26,6 +28,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             // Seam for the control-plane stage: the stored rollout, read from KV with a 30 s
             // cache, goes here. Until that stage lands, the vars decide.
             let rollout = effective_rollout(cfg.rollout_bp, None);
+            if view.path == "/api/events" {
+                let ctx = events::Ctx {
+                    env: &env,
+                    cfg,
+                    facts: &facts,
+                    rollout: &rollout,
+                    request_id: gate::request_id(view.cf_ray, &rnd.request_id),
+                    fresh_id: rnd.uid,
+                    now_ms: Date::now().as_millis(),
+                };
+                let (req, outcome) = events::handle(req, ctx).await;
+                return respond::finish(req, &env, outcome, cfg.pass_through).await;
+            }
             (gate::handle(&view, cfg, &rollout, &rnd), cfg.pass_through)
         }
         Err(err) => {

@@ -1,6 +1,6 @@
 //! Copies the facts the core needs out of a `worker::Request`.
 
-use worker::Request;
+use worker::{Headers, Request};
 
 use crate::core::gate::GateRequest;
 use crate::core::identity::IdentityInputs;
@@ -14,12 +14,15 @@ pub struct Facts {
     user_agent: Option<String>,
     cf_ray: Option<String>,
     verified_bot: bool,
+    country: Option<String>,
+    headers: Headers,
 }
 
 impl Facts {
     /// Reads the facts of `req`. Missing headers are `None`; nothing here fails.
     pub fn read(req: &Request) -> Self {
         let header = |name: &str| req.headers().get(name).ok().flatten();
+        // Cloning `Headers` clones a reference to the same JS object, not the headers.
         Self {
             method: req.method().to_string(),
             path: req.path(),
@@ -31,7 +34,24 @@ impl Facts {
                 .cf()
                 .and_then(|cf| cf.bot_management())
                 .is_some_and(|b| b.verified_bot()),
+            country: req.cf().and_then(|cf| cf.country()),
+            headers: req.headers().clone(),
         }
+    }
+
+    /// Any request header, by name.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+
+    /// The HTTP method, upper case.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The ISO country code from the edge, when known.
+    pub fn country(&self) -> Option<&str> {
+        self.country.as_deref()
     }
 
     /// The core's view of the request.

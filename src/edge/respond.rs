@@ -43,6 +43,7 @@ pub async fn finish(
             (302, h, worker::ResponseBody::Empty)
         }
         Action::Json(..) => json_parts(&outcome.action),
+        Action::NoContent => (204, Headers::new(), worker::ResponseBody::Empty),
     };
     for (name, value) in &outcome.headers {
         headers.set(name, value)?;

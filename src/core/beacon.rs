@@ -1,0 +1,284 @@
+//! Event payload parsing and validation for `POST /api/events`, with limits.
+//!
+//! A body is one event, an array of events, or `{"events": [...]}`. The whole body is accepted
+//! or rejected: the first bad event rejects the request with its index.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::core::error::BeaconError;
+use crate::core::identity::hex;
+
+/// Limits of the beacon, from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted body, in bytes (`EVENTS_MAX_BODY_BYTES`, default 50 KB).
+    pub max_body_bytes: usize,
+    /// Largest `props` of one event, serialized, in bytes (`EVENTS_MAX_PROPS_BYTES`, 10 KB).
+    pub max_props_bytes: usize,
+    /// Most events in one request (`EVENTS_MAX_BATCH`, default 100).
+    pub max_events: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 50 * 1024,
+            max_props_bytes: 10 * 1024,
+            max_events: 100,
+        }
+    }
+}
+
+/// How far back an event's `ts` may be: 7 days, in ms.
+pub const MAX_PAST_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+/// How far ahead an event's `ts` may be (clock skew): 5 minutes, in ms.
+pub const MAX_FUTURE_MS: u64 = 5 * 60 * 1000;
+
+/// An event as a sender writes it (schema v1).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventIn {
+    #[serde(default)]
+    v: Option<u64>,
+    #[serde(default)]
+    id: Option<String>,
+    name: String,
+    ts: u64,
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    props: Option<Value>,
+}
+
+/// A validated event, ready to be enriched and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Schema version, always 1.
+    pub v: u8,
+    /// Idempotency key: the sender's, or derived from the event's canonical bytes.
+    pub id: String,
+    /// Event name, `[a-z0-9_.:-]{1,64}`.
+    pub name: String,
+    /// When the event happened, ms since the Unix epoch.
+    pub ts: u64,
+    /// The sender's session id, if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub session: Option<String>,
+    /// Free-form properties (an object).
+    #[serde(default)]
+    pub props: Map<String, Value>,
+}
+
+/// Whether a `Content-Type` is accepted: `application/json` or `text/plain` (sendBeacon's
+/// default for strings), with any parameters.
+pub fn content_type_ok(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json") || essence.eq_ignore_ascii_case("text/plain")
+}
+
+/// Parses and validates a whole body under `limits`, with `now_ms` as the current time.
+pub fn parse_batch(body: &[u8], now_ms: u64, limits: &Limits) -> Result<Vec<Event>, BeaconError> {
+    if body.len() > limits.max_body_bytes {
+        return Err(BeaconError::BodyTooLarge {
+            limit_bytes: limits.max_body_bytes,
+        });
+    }
+    let text = std::str::from_utf8(body).map_err(|_| BeaconError::InvalidJson {
+        detail: "body is not valid UTF-8".to_owned(),
+    })?;
+    let raws = split_events(text)?;
+    if raws.is_empty() {
+        return Err(BeaconError::EmptyBatch);
+    }
+    if raws.len() > limits.max_events {
+        return Err(BeaconError::TooManyEvents {
+            limit: limits.max_events,
+        });
+    }
+    raws.iter()
+        .enumerate()
+        .map(|(index, raw)| parse_event(raw.get(), index, now_ms, limits))
+        .collect()
+}
+
+/// Splits the body into the raw text of each event, checking the JSON syntax of the whole.
+fn split_events(text: &str) -> Result<Vec<&RawValue>, BeaconError> {
+    let json_err = |e: serde_json::Error| BeaconError::InvalidJson {
+        detail: e.to_string(),
+    };
+    let whole: &RawValue = serde_json::from_str(text).map_err(json_err)?;
+    let trimmed = whole.get().trim_start();
+    if trimmed.starts_with('[') {
+        return serde_json::from_str(trimmed).map_err(json_err);
+    }
+    if !trimmed.starts_with('{') {
+        return Err(BeaconError::InvalidJson {
+            detail: "expected an event object, an array of events or {\"events\": [...]}"
+                .to_owned(),
+        });
+    }
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        events: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        events: Vec<&'a RawValue>,
+    }
+    let probe: Probe<'_> = serde_json::from_str(trimmed).map_err(json_err)?;
+    if probe.events.is_some() {
+        let env: Envelope<'_> = serde_json::from_str(trimmed).map_err(json_err)?;
+        Ok(env.events)
+    } else {
+        Ok(vec![whole])
+    }
+}
+
+fn parse_event(
+    raw: &str,
+    index: usize,
+    now_ms: u64,
+    limits: &Limits,
+) -> Result<Event, BeaconError> {
+    let invalid = |field: &'static str, detail: String| BeaconError::InvalidEvent {
+        index,
+        field,
+        detail,
+    };
+    let e: EventIn = serde_json::from_str(raw).map_err(|err| {
+        let msg = err.to_string();
+        let field = ["name", "ts", "id", "session", "props", "v"]
+            .into_iter()
+            .find(|f| msg.contains(&format!("`{f}`")))
+            .unwrap_or("event");
+        invalid(field, msg)
+    })?;
+    if e.v.is_some_and(|v| v != 1) {
+        return Err(invalid("v", "only schema version 1 is accepted".into()));
+    }
+    if !valid_name(&e.name) {
+        return Err(invalid(
+            "name",
+            "must be 1..64 characters of [a-z0-9_.:-]".into(),
+        ));
+    }
+    if e.ts.saturating_add(MAX_PAST_MS) < now_ms || e.ts > now_ms.saturating_add(MAX_FUTURE_MS) {
+        return Err(invalid(
+            "ts",
+            "must be ms since the epoch, within 7 days before and 5 minutes after now".into(),
+        ));
+    }
+    if let Some(id) = &e.id {
+        if !valid_id(id) {
+            return Err(invalid(
+                "id",
+                "must be 8..128 characters of [A-Za-z0-9_-]".into(),
+            ));
+        }
+    }
+    if e.session.as_ref().is_some_and(|s| s.len() > 128) {
+        return Err(invalid("session", "must be at most 128 bytes".into()));
+    }
+    let props = match e.props {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(invalid("props", "must be an object".into())),
+    };
+    let props_bytes = serde_json::to_vec(&props)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if props_bytes > limits.max_props_bytes {
+        return Err(BeaconError::PropsTooLarge {
+            index,
+            limit_bytes: limits.max_props_bytes,
+        });
+    }
+    let mut event = Event {
+        v: 1,
+        id: e.id.unwrap_or_default(),
+        name: e.name,
+        ts: e.ts,
+        session: e.session,
+        props,
+    };
+    if event.id.is_empty() {
+        event.id = derived_id(&event);
+    }
+    Ok(event)
+}
+
+/// The id of an event sent without one: a hash of its canonical bytes (keys sorted), so an
+/// identical re-send is the same event.
+pub fn derived_id(event: &Event) -> String {
+    let canonical = serde_json::to_vec(&(&event.name, event.ts, &event.session, &event.props))
+        .unwrap_or_default();
+    let digest = Sha256::digest(&canonical);
+    format!("h-{}", hex(&digest[..16]))
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b':' | b'-'))
+}
+
+fn valid_id(id: &str) -> bool {
+    (8..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Checks `X-Pilot-Signature: sha256=<hex>` (HMAC-SHA256 of the raw body under `secret`).
+///
+/// Without a secret, signatures are not checked. With one, a present header must match, and a
+/// missing one is an error only when `required`. The comparison runs in constant time.
+pub fn verify_signature(
+    secret: Option<&[u8]>,
+    required: bool,
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), BeaconError> {
+    use hmac::{Hmac, Mac};
+    let Some(secret) = secret else { return Ok(()) };
+    let Some(header) = header else {
+        return if required {
+            Err(BeaconError::BadSignature { missing: true })
+        } else {
+            Ok(())
+        };
+    };
+    let bad = BeaconError::BadSignature { missing: false };
+    let hex_sig = header.trim().strip_prefix("sha256=").ok_or(bad.clone())?;
+    let sig = unhex(hex_sig).ok_or(bad.clone())?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| bad.clone())?;
+    mac.update(body);
+    mac.verify_slice(&sig).map_err(|_| bad)
+}
+
+/// `sha256=<hex>` for a body: what a server-side sender puts in `X-Pilot-Signature`.
+pub fn sign_body(secret: &[u8], body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex(&mac.finalize().into_bytes()))
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() != 64 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}

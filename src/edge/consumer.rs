@@ -1,0 +1,64 @@
+//! The queue consumer: writes each accepted event to KV under its pure key, with a TTL.
+//! Per-message ack and retry; a poison message goes to the dead-letter queue at once, without
+//! holding its batch back.
+
+use futures_util::future::join_all;
+use worker::{event, Context, Env, MessageBatch, MessageExt, Result};
+
+use crate::core::record::plan_writes;
+use crate::edge::config;
+use crate::edge::events::EVENTS_KV;
+use crate::edge::respond::log_error;
+
+const DLQ: &str = "EVENTS_DLQ";
+
+/// Consumes batches of accepted requests (one message each).
+#[event(queue)]
+pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+    let cfg = match config::get(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            // Nothing can be stored without config; redeliver later rather than lose events.
+            log_error("-", "consumer_config_invalid", &e.to_string());
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    let kv = env.kv(EVENTS_KV)?;
+    for message in batch.messages()? {
+        let id = message.id();
+        match plan_writes(message.body()) {
+            Err(poison) => {
+                log_error(&id, "poison_message", &poison.detail);
+                match env.queue(DLQ) {
+                    Ok(q) if q.send(message.body()).await.is_ok() => message.ack(),
+                    // The platform moves it to the dead-letter queue after max_retries.
+                    _ => message.retry(),
+                }
+            }
+            Ok(writes) => {
+                let puts = writes.iter().map(|w| async {
+                    kv.put(&w.key, w.value.as_str())?
+                        .expiration_ttl(cfg.events.ttl_s)
+                        .metadata(&w.meta)?
+                        .execute()
+                        .await
+                });
+                let failed = join_all(puts)
+                    .await
+                    .into_iter()
+                    .filter_map(|r| r.err())
+                    .next();
+                match failed {
+                    // Writes are idempotent (same keys), so a retry of the whole message is safe.
+                    Some(e) => {
+                        log_error(&id, "kv_put_failed", &e.to_string());
+                        message.retry();
+                    }
+                    None => message.ack(),
+                }
+            }
+        }
+    }
+    Ok(())
+}
