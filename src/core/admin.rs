@@ -35,16 +35,21 @@ pub struct ListQuery {
     pub name: Option<String>,
 }
 
-/// Parses `limit` and `name` from URL query pairs (already percent-decoded).
-pub fn parse_list_query<'a>(
-    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Result<ListQuery, BeaconError> {
+/// Parses `limit` and `name` from the query of an absolute URL (`...?limit=10&name=ttv`).
+pub fn parse_list_query(url: &str) -> Result<ListQuery, BeaconError> {
     let mut q = ListQuery {
         limit: DEFAULT_LIMIT,
         name: None,
     };
-    for (k, v) in pairs {
-        match k {
+    let query = url
+        .split('#')
+        .next()
+        .and_then(|u| u.split_once('?'))
+        .map_or("", |(_, q)| q);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v);
+        match percent_decode(k).as_str() {
             "limit" => {
                 q.limit = v
                     .parse()
@@ -54,9 +59,32 @@ pub fn parse_list_query<'a>(
                         detail: format!("limit must be an integer from 1 to {MAX_LIMIT}"),
                     })?;
             }
-            "name" => q.name = Some(v.to_owned()),
+            "name" => q.name = Some(v),
             _ => {}
         }
     }
     Ok(q)
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding); invalid escapes stay as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -147,18 +147,21 @@ fn parse_event(
     now_ms: u64,
     limits: &Limits,
 ) -> Result<Event, BeaconError> {
-    let invalid = |field: &'static str, detail: String| BeaconError::InvalidEvent {
+    let invalid = |field: &str, detail: String| BeaconError::InvalidEvent {
         index,
-        field,
+        field: field.to_owned(),
         detail,
     };
-    let e: EventIn = serde_json::from_str(raw).map_err(|err| {
-        let msg = err.to_string();
-        let field = ["name", "ts", "id", "session", "props", "v"]
-            .into_iter()
-            .find(|f| msg.contains(&format!("`{f}`")))
-            .unwrap_or("event");
-        invalid(field, msg)
+    let de = &mut serde_json::Deserializer::from_str(raw);
+    let e: EventIn = serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let detail = err.into_inner().to_string();
+        // Duplicate and missing fields have no path of their own: the message names them.
+        let named = detail.split('`').nth(1).filter(|_| path == ".");
+        let field = named
+            .unwrap_or(if path == "." { "event" } else { &path })
+            .to_owned();
+        invalid(&field, detail)
     })?;
     if e.v.is_some_and(|v| v != 1) {
         return Err(invalid("v", "only schema version 1 is accepted".into()));

@@ -32,3 +32,17 @@ pub const PREFLIGHT_HEADERS: [Header; 3] = [
     ("Access-Control-Allow-Headers", ALLOW_HEADERS),
     ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE_S),
 ];
+
+/// The origin (`scheme://host[:port]`) of an absolute URL, as browsers send it in `Origin`.
+///
+/// ```
+/// use pilot_gate::cors::origin_of;
+/// assert_eq!(origin_of("http://127.0.0.1:8787/api/events?x=1"), "http://127.0.0.1:8787");
+/// ```
+pub fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    &url[..end]
+}

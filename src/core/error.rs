@@ -154,8 +154,8 @@ pub enum BeaconError {
     InvalidEvent {
         /// Its index in the batch (0 for a single event).
         index: usize,
-        /// The field at fault.
-        field: &'static str,
+        /// The field at fault (`event` when the event as a whole is).
+        field: String,
         /// What is wrong.
         detail: String,
     },

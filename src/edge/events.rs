@@ -9,7 +9,7 @@ use worker::{Env, Request};
 use crate::core::admin::{authorized, parse_list_query, ListQuery};
 use crate::core::cohort::Rollout;
 use crate::core::config::Config;
-use crate::core::cors::{self, origin_allowed};
+use crate::core::cors::{self, origin_allowed, origin_of};
 use crate::core::error::BeaconError;
 use crate::core::gate::{Action, Outcome};
 use crate::core::identity;
@@ -49,13 +49,11 @@ pub struct Ctx<'a> {
 /// Handles `/api/events` and returns the outcome to write.
 pub async fn handle(mut req: Request, ctx: Ctx<'_>) -> (Request, Outcome) {
     let origin = ctx.facts.header("origin");
-    let self_origin = req
-        .url()
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    // The raw URL string: parsing it with the `url` crate would pull IDNA tables into the wasm.
+    let url = req.inner().url();
     let allowed = origin_allowed(
         origin.as_deref(),
-        &self_origin,
+        origin_of(&url),
         &ctx.cfg.events.allowed_origins,
     );
     let cors_origin = origin.as_deref().filter(|_| allowed);
@@ -73,7 +71,7 @@ pub async fn handle(mut req: Request, ctx: Ctx<'_>) -> (Request, Outcome) {
             );
             return (req, out);
         }
-        "GET" | "DELETE" => admin(&req, &ctx).await,
+        "GET" | "DELETE" => admin(&url, &ctx).await,
         _ => Err(BeaconError::MethodNotAllowed),
     };
     if let Err(e) = &answer {
@@ -166,7 +164,7 @@ async fn read_limited(req: &mut Request, limit_bytes: usize) -> Result<Vec<u8>, 
     Ok(buf)
 }
 
-async fn admin(req: &Request, ctx: &Ctx<'_>) -> Result<(u16, serde_json::Value), BeaconError> {
+async fn admin(url: &str, ctx: &Ctx<'_>) -> Result<(u16, serde_json::Value), BeaconError> {
     let auth = ctx.facts.header("authorization");
     if !authorized(auth.as_deref(), ctx.cfg.events.admin_token.as_deref()) {
         return Err(BeaconError::Unauthorized);
@@ -186,9 +184,7 @@ async fn admin(req: &Request, ctx: &Ctx<'_>) -> Result<(u16, serde_json::Value),
         }
         return Ok((200, json!({"deleted": keys.len()})));
     }
-    let url = req.url().map_err(|e| unavailable(ctx, "bad_url", e))?;
-    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    let query: ListQuery = parse_list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let query: ListQuery = parse_list_query(url)?;
     let keys = list_keys(&kv, query.limit, query.name.as_deref())
         .await
         .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;

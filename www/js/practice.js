@@ -3,6 +3,19 @@
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
+  var beacon = window.PilotBeacon || { track: function () {} };
+  beacon.track('page_view', { path: location.pathname, isolated: window.crossOriginIsolated === true });
+  window.addEventListener('error', function (e) {
+    beacon.track('error', { message: String(e.message).slice(0, 200), source: String(e.filename || '').slice(0, 200) });
+  });
+  // Time to value: ms from navigation start to the first interaction.
+  var interacted = false;
+  function firstInteraction() {
+    if (interacted) return;
+    interacted = true;
+    beacon.track('ttv', { ms: Math.round(performance.now()) });
+  }
+  ['pointerdown', 'keydown'].forEach(function (t) { document.addEventListener(t, firstInteraction, { once: true }); });
   $('cohort').textContent = window.pilotCohort() || 'unknown';
   $('isolated').textContent = String(window.crossOriginIsolated === true);
 
@@ -23,16 +36,21 @@
       return;
     }
     $('mic').textContent = 'asking...';
+    beacon.track('mic_prompt');
     navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
       $('mic').textContent = 'granted';
+      beacon.track('mic_granted');
+      beacon.track('activated', { shared_memory: sharedMemory !== null });
       stream.getTracks().forEach(function (t) { t.stop(); });
     }, function (err) {
       $('mic').textContent = 'denied (' + (err && err.name ? err.name : 'error') + ')';
+      beacon.track('mic_denied', { reason: err && err.name ? err.name : 'error' });
     });
   }
 
+  var sharedMemory = null;
   $('start').addEventListener('click', function () {
-    setupSharedMemory();
+    sharedMemory = setupSharedMemory();
     var primer = $('primer');
     if (typeof primer.showModal !== 'function') { askMicrophone(); return; }
     primer.returnValue = '';
