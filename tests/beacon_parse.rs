@@ -223,7 +223,7 @@ fn signatures_verify_in_every_mode() {
 #[test]
 fn kv_keys_are_pure_and_newest_first() {
     assert_eq!(kv_key(NOW, "abc12345"), kv_key(NOW, "abc12345"));
-    let mut keys = vec![
+    let mut keys = [
         kv_key(NOW - 5, "a1234567"),
         kv_key(NOW, "b1234567"),
         kv_key(NOW - 1, "c1234567"),
