@@ -1,0 +1,265 @@
+// End-to-end tests of the events beacon against `wrangler dev`: the hostile corpus, the flood,
+// and the round trip through the real local Queue into KV.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+
+import { ADMIN_TOKEN, startWorker } from './harness.mjs';
+
+const HMAC_SECRET = 'e2e-ingest-secret-0123456789';
+const ALLOWED = 'https://app.example';
+const LIMIT = 50 * 1024;
+const PROPS_LIMIT = 10 * 1024;
+const enc = new TextEncoder();
+
+let seq = 0;
+/** A valid event; `over` replaces fields. */
+const ev = (over = {}) => ({ v: 1, id: `e2e-${Date.now()}-${seq++}`, name: 'page_view', ts: Date.now(), ...over });
+const json = (x) => JSON.stringify(x);
+const sign = (body) => `sha256=${createHmac('sha256', HMAC_SECRET).update(body).digest('hex')}`;
+/** Pads a JSON body with trailing spaces to exactly n bytes. */
+const padTo = (body, n) => body + ' '.repeat(n - enc.encode(body).length);
+/** A single event whose props serialize to exactly n bytes: {"k":"xxx..."}. */
+const propsOf = (n) => ({ k: 'x'.repeat(n - 8) });
+
+async function post(url, body, headers = {}, init = {}) {
+  const res = await fetch(`${url}/api/events`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', 'user-agent': `corpus-${seq++}`, ...headers },
+    ...init,
+  });
+  const text = await res.text();
+  let parsed = null;
+  try { parsed = JSON.parse(text); } catch { /* empty or not JSON */ }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+async function admin(url, query = '', method = 'GET', token = ADMIN_TOKEN) {
+  const res = await fetch(`${url}/api/events${query}`, {
+    method,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  return { status: res.status, headers: res.headers, body: await res.json() };
+}
+
+/** A chunked body (no Content-Length) of `total` bytes in 4 KB chunks. */
+function chunked(total) {
+  let sent = 0;
+  return new ReadableStream({
+    pull(ctrl) {
+      if (sent >= total) return ctrl.close();
+      const n = Math.min(4096, total - sent);
+      sent += n;
+      ctrl.enqueue(enc.encode(' '.repeat(n)));
+    },
+  });
+}
+
+describe('events beacon', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({
+      state: 'events',
+      vars: { PILOT_ROLLOUT_PCT: '0.5', ALLOWED_ORIGINS: ALLOWED, INGEST_HMAC_SECRET: HMAC_SECRET },
+    });
+  });
+  after(async () => { await w?.stop(); });
+
+  test('hostile and boundary corpus: every case gets its status, never a 5xx', async () => {
+    const one = json(ev());
+    const deep = `{"name":"a","ts":${Date.now()},"props":${'{"a":'.repeat(300)}1${'}'.repeat(300)}}`;
+    const hundred = json(Array.from({ length: 100 }, () => ev()));
+    const cases = [
+      // 1 method
+      ['PUT is not allowed', () => fetch(`${w.url}/api/events`, { method: 'PUT', body: one }), 405],
+      ['PATCH is not allowed', () => fetch(`${w.url}/api/events`, { method: 'PATCH', body: one }), 405],
+      ['GET without a token', () => fetch(`${w.url}/api/events`), 401],
+      ['GET with a wrong token', () => admin(w.url, '', 'GET', 'wrong'), 401],
+      ['DELETE without a token', () => fetch(`${w.url}/api/events`, { method: 'DELETE' }), 401],
+      ['GET limit=0', () => admin(w.url, '?limit=0'), 400],
+      ['GET limit=1001', () => admin(w.url, '?limit=1001'), 400],
+      ['GET limit=ten', () => admin(w.url, '?limit=ten'), 400],
+      // 2 origin
+      ['disallowed origin', () => post(w.url, one, { origin: 'https://evil.example' }), 403],
+      ['allowed origin', () => post(w.url, json(ev()), { origin: ALLOWED }), 202],
+      ['own origin', () => post(w.url, json(ev()), { origin: w.url }), 202],
+      ['no origin (server to server)', () => post(w.url, json(ev())), 202],
+      ['preflight from an allowed origin', () => fetch(`${w.url}/api/events`, { method: 'OPTIONS', headers: { origin: ALLOWED, 'access-control-request-method': 'POST' } }), 204],
+      ['preflight from a disallowed origin', () => fetch(`${w.url}/api/events`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } }), 403],
+      // 4 content type
+      ['missing Content-Type', () => post(w.url, enc.encode(json(ev())), { 'content-type': '' }), 415],
+      ['application/xml', () => post(w.url, json(ev()), { 'content-type': 'application/xml' }), 415],
+      ['multipart/form-data', () => post(w.url, json(ev()), { 'content-type': 'multipart/form-data; boundary=x' }), 415],
+      ['text/plain carrying JSON', () => post(w.url, json(ev()), { 'content-type': 'text/plain;charset=UTF-8' }), 202],
+      ['application/json; charset=utf-8', () => post(w.url, json(ev()), { 'content-type': 'application/json; charset=utf-8' }), 202],
+      // 5 size
+      ['body of exactly 50 KB', () => post(w.url, padTo(json(ev()), LIMIT)), 202],
+      ['body of 50 KB + 1', () => post(w.url, padTo(json(ev()), LIMIT + 1)), 413],
+      ['body of 1 MB', () => post(w.url, padTo(json(ev()), 1 << 20)), 413],
+      ['chunked body over the limit, no Content-Length', () => post(w.url, chunked(LIMIT + 4096), {}, { duplex: 'half' }), 413],
+      ['chunked body of 200 KB, no Content-Length', () => post(w.url, chunked(200 * 1024), {}, { duplex: 'half' }), 413],
+      // 6 signature
+      ['wrong signature', () => { const b = json(ev()); return post(w.url, b, { 'x-pilot-signature': sign(b + ' ') }); }, 401],
+      ['malformed signature', () => post(w.url, json(ev()), { 'x-pilot-signature': 'sha256=xyz' }), 401],
+      ['signature of another scheme', () => post(w.url, json(ev()), { 'x-pilot-signature': 'md5=00' }), 401],
+      ['right signature', () => { const b = json(ev()); return post(w.url, b, { 'x-pilot-signature': sign(b) }); }, 202],
+      // 7 JSON and schema
+      ['invalid UTF-8', () => post(w.url, new Uint8Array([0x7b, 0x22, 0x6e, 0xff, 0xfe, 0x22, 0x7d])), 400],
+      ['deep nesting', () => post(w.url, deep), 400],
+      ['huge number in ts', () => post(w.url, `{"name":"a","ts":1e400}`), 400],
+      ['huge number in props', () => post(w.url, `{"name":"a","ts":${Date.now()},"props":{"n":1e999}}`), 400],
+      ['duplicate keys', () => post(w.url, `{"name":"a","name":"b","ts":${Date.now()}}`), 400],
+      ['wrong type of name', () => post(w.url, json(ev({ name: 7 }))), 400],
+      ['wrong type of ts', () => post(w.url, json(ev({ ts: String(Date.now()) }))), 400],
+      ['empty body', () => post(w.url, ''), 400],
+      ['JSON null', () => post(w.url, 'null'), 400],
+      ['a bare number', () => post(w.url, '42'), 400],
+      ['truncated JSON', () => post(w.url, json(ev()).slice(0, -3)), 400],
+      ['empty batch', () => post(w.url, '[]'), 400],
+      ['empty envelope', () => post(w.url, '{"events":[]}'), 400],
+      ['envelope of a string', () => post(w.url, '{"events":"x"}'), 400],
+      ['envelope with an extra key', () => post(w.url, json({ events: [ev()], extra: 1 })), 400],
+      ['101 events', () => post(w.url, json(Array.from({ length: 101 }, () => ev()))), 400],
+      ['100 events', () => post(w.url, hundred), 202],
+      ['envelope of 2 events', () => post(w.url, json({ events: [ev(), ev()] })), 202],
+      ['ts 8 days old', () => post(w.url, json(ev({ ts: Date.now() - 8 * 86400e3 }))), 400],
+      ['ts 10 minutes ahead', () => post(w.url, json(ev({ ts: Date.now() + 600e3 }))), 400],
+      ['bad name', () => post(w.url, json(ev({ name: 'Page View!' }))), 400],
+      ['name of 65 characters', () => post(w.url, json(ev({ name: 'a'.repeat(65) }))), 400],
+      ['bad id', () => post(w.url, json(ev({ id: 'no spaces allowed' }))), 400],
+      ['non-object props', () => post(w.url, json(ev({ props: [1, 2] }))), 400],
+      ['string props', () => post(w.url, json(ev({ props: 'x' }))), 400],
+      ['unknown field', () => post(w.url, json(ev({ ip: '1.2.3.4' }))), 400],
+      ['schema v2', () => post(w.url, json(ev({ v: 2 }))), 400],
+      // 8 props
+      ['props of exactly 10 KB', () => post(w.url, json(ev({ props: propsOf(PROPS_LIMIT) }))), 202],
+      ['props of 10 KB + 1', () => post(w.url, json(ev({ props: propsOf(PROPS_LIMIT + 1) }))), 413],
+    ];
+    assert.ok(cases.length >= 40, `${cases.length} cases`);
+    const failures = [];
+    for (const [name, run, want] of cases) {
+      const res = await run();
+      if (res.status !== want) failures.push(`${name}: got ${res.status}, want ${want}`);
+      assert.ok(res.status < 500, `${name} returned ${res.status}`);
+    }
+    assert.deepEqual(failures, []);
+    const health = await fetch(`${w.url}/api/healthz`);
+    assert.equal(health.status, 200);
+  });
+
+  test('rejections are JSON that say which event and why', async () => {
+    const r = await post(w.url, json([ev(), ev({ name: 'Bad!' })]));
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'invalid_event');
+    assert.equal(r.body.index, 1);
+    assert.match(r.body.detail, /^name: /);
+    const big = await post(w.url, json([ev(), ev({ props: propsOf(PROPS_LIMIT + 1) })]));
+    assert.equal(big.status, 413);
+    assert.deepEqual([big.body.error, big.body.index], ['props_too_large', 1]);
+    const m = await fetch(`${w.url}/api/events`, { method: 'PUT' });
+    assert.equal(m.headers.get('allow'), 'POST, OPTIONS, GET, DELETE');
+    for (const res of [r, big]) assert.equal(res.headers.get('cache-control'), 'no-store');
+  });
+
+  test('CORS: an allowed origin gets its headers and a preflight answer', async () => {
+    const pre = await fetch(`${w.url}/api/events`, { method: 'OPTIONS', headers: { origin: ALLOWED } });
+    assert.equal(pre.headers.get('access-control-allow-origin'), ALLOWED);
+    assert.match(pre.headers.get('access-control-allow-headers'), /X-Pilot-Signature/);
+    assert.match(pre.headers.get('access-control-allow-methods'), /POST/);
+    const r = await post(w.url, json(ev()), { origin: ALLOWED });
+    assert.equal(r.headers.get('access-control-allow-origin'), ALLOWED);
+    const denied = await post(w.url, json(ev()), { origin: 'https://evil.example' });
+    assert.equal(denied.headers.get('access-control-allow-origin'), null);
+    assert.equal(denied.body.error, 'origin_not_allowed');
+  });
+
+  test('flood: one client is limited (the binding is approximate by design), another is not', async () => {
+    // The Rate Limiting binding counts per location and is eventually consistent, so the test
+    // asserts the bound (never more than 120 accepted, some 429s), not an exact cut-off.
+    const ua = `flood-${Date.now()}`;
+    const statuses = [];
+    let retryAfter = null;
+    let limitedBody = null;
+    const started = Date.now();
+    for (let i = 0; i < 150; i++) {
+      const r = await post(w.url, json(ev({ name: 'flood' })), { 'user-agent': ua });
+      statuses.push(r.status);
+      if (r.status === 429 && retryAfter === null) {
+        retryAfter = r.headers.get('retry-after');
+        limitedBody = r.body;
+      }
+    }
+    assert.ok(Date.now() - started < 60_000, 'the flood fits in one rate-limit period');
+    const accepted = statuses.filter((s) => s === 202).length;
+    const limited = statuses.filter((s) => s === 429).length;
+    assert.ok(limited > 0, 'some requests were limited');
+    assert.ok(accepted <= 120, `${accepted} accepted`);
+    assert.equal(accepted + limited, 150, `other statuses: ${statuses.filter((s) => s !== 202 && s !== 429)}`);
+    assert.ok(Number(retryAfter) > 0, `Retry-After ${retryAfter}`);
+    assert.equal(limitedBody.error, 'rate_limited');
+    const other = await post(w.url, json(ev()), { 'user-agent': `${ua}-other` });
+    assert.equal(other.status, 202, 'a different client is unaffected');
+  });
+
+  test('round trip: posted events are stored exactly once after re-sends', async () => {
+    const name = `rt_${Date.now()}`;
+    const events = Array.from({ length: 20 }, () => ev({ name }));
+    const noId = { name, ts: Date.now(), props: { via: 'derived id' } };
+    const body = json([...events, noId]);
+    for (let i = 0; i < 3; i++) {
+      const r = await post(w.url, body, { 'user-agent': 'round-trip' });
+      assert.equal(r.status, 202);
+      assert.deepEqual(r.body, { accepted: 21 });
+    }
+    // Re-send half of them alone, as a client retry would.
+    const r = await post(w.url, json(events.slice(0, 10)), { 'user-agent': 'round-trip' });
+    assert.equal(r.status, 202);
+    const deadline = Date.now() + 15_000;
+    let stored = [];
+    while (Date.now() < deadline) {
+      stored = (await admin(w.url, `?limit=1000&name=${name}`)).body.events;
+      if (stored.length >= 21) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    await new Promise((res) => setTimeout(res, 1500)); // let any late redelivery land
+    stored = (await admin(w.url, `?limit=1000&name=${name}`)).body.events;
+    assert.equal(stored.length, 21, 'each event once');
+    const ids = new Set(stored.map((e) => e.id));
+    assert.equal(ids.size, 21);
+    for (const e of events) assert.ok(ids.has(e.id), `missing ${e.id}`);
+    const derived = stored.find((e) => e.id.startsWith('h-'));
+    assert.deepEqual(derived.props, { via: 'derived id' });
+    for (const e of stored) {
+      assert.ok(e.received_at >= e.ts - 1000);
+      assert.match(e.request_id, /^[0-9a-f]{16}$/);
+      assert.equal(e.ip, undefined);
+      assert.equal(e.user_agent, undefined);
+    }
+    // Newest first.
+    const ts = stored.map((e) => e.ts);
+    assert.deepEqual(ts, [...ts].sort((a, b) => b - a));
+    const lim = await admin(w.url, `?limit=5&name=${name}`);
+    assert.equal(lim.body.events.length, 5);
+    assert.equal(lim.headers.get('cache-control'), 'no-store');
+  });
+});
+
+describe('signed ingest required', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({
+      state: 'events-signed',
+      vars: { INGEST_HMAC_SECRET: HMAC_SECRET, INGEST_HMAC_REQUIRED: 'true' },
+    });
+  });
+  after(async () => { await w?.stop(); });
+
+  test('a missing signature is 401, a right one is 202', async () => {
+    const b = json(ev());
+    const missing = await post(w.url, b);
+    assert.equal(missing.status, 401);
+    assert.equal(missing.body.error, 'signature_required');
+    assert.equal((await post(w.url, b, { 'x-pilot-signature': sign(b) })).status, 202);
+  });
+});
