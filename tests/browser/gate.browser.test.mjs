@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { startWorker } from '../e2e/harness.mjs';
+import { ADMIN_TOKEN, startWorker } from '../e2e/harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
@@ -88,6 +88,45 @@ describe('browser at 50 %', () => {
       assert.equal(await page.isVisible('#sent-home'), true);
       await page.goto(`${w.url}/try`);
       assert.equal(new URL(page.url()).pathname, '/');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("the /try page's page_view reaches storage through sendBeacon on pagehide", async () => {
+    const context = await browser.newContext();
+    // Count sendBeacon calls in localStorage, which outlives the page that unloads.
+    await context.addInitScript(() => {
+      const send = navigator.sendBeacon.bind(navigator);
+      navigator.sendBeacon = (url, data) => {
+        localStorage.setItem('pg_beacons', String(Number(localStorage.getItem('pg_beacons') || 0) + 1));
+        return send(url, data);
+      };
+    });
+    const page = await context.newPage();
+    try {
+      let cohort;
+      for (let i = 0; i < 40 && cohort !== 'pilot'; i++) {
+        await context.clearCookies();
+        await page.goto(`${w.url}/try`);
+        cohort = (await context.cookies()).find((c) => c.name === 'pilot_cohort')?.value;
+      }
+      assert.equal(cohort, 'pilot');
+      await page.evaluate(() => localStorage.setItem('pg_beacons', '0'));
+      const since = Date.now();
+      await page.goto(`${w.url}/`); // pagehide: the client flushes with sendBeacon
+      assert.equal(await page.evaluate(() => localStorage.getItem('pg_beacons')), '1', 'one sendBeacon call');
+      let stored;
+      const deadline = Date.now() + 15_000;
+      while (!stored && Date.now() < deadline) {
+        const res = await fetch(`${w.url}/api/events?limit=100&name=page_view`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        stored = (await res.json()).events.find((e) => e.received_at >= since);
+        if (!stored) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(stored, 'the page_view was stored');
+      assert.equal(stored.props.path, '/try');
+      assert.equal(stored.props.isolated, true);
+      assert.deepEqual(stored.cohorts, { pilot: 'pilot' }, "the sender's cohort, from its pg_uid");
     } finally {
       await context.close();
     }
