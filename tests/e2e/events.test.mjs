@@ -1,10 +1,13 @@
 // End-to-end tests of the events beacon against `wrangler dev`: the hostile corpus, the flood,
 // and the round trip through the real local Queue into KV.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, startWorker } from './harness.mjs';
+import { ADMIN_TOKEN, ROOT, startWorker } from './harness.mjs';
 
 const HMAC_SECRET = 'e2e-ingest-secret-0123456789';
 const ALLOWED = 'https://app.example';
@@ -261,5 +264,32 @@ describe('signed ingest required', () => {
     assert.equal(missing.status, 401);
     assert.equal(missing.body.error, 'signature_required');
     assert.equal((await post(w.url, b, { 'x-pilot-signature': sign(b) })).status, 202);
+  });
+});
+
+describe('operator scripts against a live worker', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ state: 'scripts', vars: { INGEST_HMAC_SECRET: HMAC_SECRET } });
+  });
+  after(async () => { await w?.stop(); });
+  const env = () => ({ ...process.env, ADMIN_TOKEN, INGEST_HMAC_SECRET: HMAC_SECRET });
+
+  test('scripts/loadtest: 1000 POSTs of 200 unique events store exactly 200, 0 duplicates, 0 5xx', async () => {
+    const out = path.join(ROOT, 'tests/.tmp/loadtest-result.json');
+    const r = spawnSync(path.join(ROOT, 'scripts/loadtest'), ['--url', w.url, '--total', '1000', '--unique', '200', '--concurrency', '50', '--out', out], { env: env(), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const result = JSON.parse(readFileSync(out, 'utf8'));
+    assert.equal(result.stored_unique, 200);
+    assert.equal(result.duplicates, 0);
+    assert.equal(result.errors_5xx, 0);
+    assert.equal(result.statuses['202'], 1000);
+  });
+
+  test('scripts/smoke passes against the worker', async () => {
+    const r = spawnSync(path.join(ROOT, 'scripts/smoke'), [w.url], { env: env(), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /ok {3}ingest \(signed\): 202/);
+    assert.match(r.stdout, /smoke: ok/);
   });
 });
