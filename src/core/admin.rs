@@ -33,6 +33,8 @@ pub struct ListQuery {
     pub limit: usize,
     /// Only events with this name.
     pub name: Option<String>,
+    /// Answer only the number of matching events (`count=true`), over all of them.
+    pub count_only: bool,
 }
 
 /// Parses `limit` and `name` from the query of an absolute URL (`...?limit=10&name=ttv`).
@@ -40,6 +42,7 @@ pub fn parse_list_query(url: &str) -> Result<ListQuery, BeaconError> {
     let mut q = ListQuery {
         limit: DEFAULT_LIMIT,
         name: None,
+        count_only: false,
     };
     let query = url
         .split('#')
@@ -60,6 +63,7 @@ pub fn parse_list_query(url: &str) -> Result<ListQuery, BeaconError> {
                     })?;
             }
             "name" => q.name = Some(v),
+            "count" => q.count_only = matches!(v.as_str(), "true" | "1"),
             _ => {}
         }
     }

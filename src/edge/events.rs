@@ -185,6 +185,12 @@ async fn admin(url: &str, ctx: &Ctx<'_>) -> Result<(u16, serde_json::Value), Bea
         return Ok((200, json!({"deleted": keys.len()})));
     }
     let query: ListQuery = parse_list_query(url)?;
+    if query.count_only {
+        let keys = list_keys(&kv, usize::MAX, query.name.as_deref())
+            .await
+            .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
+        return Ok((200, json!({"count": keys.len()})));
+    }
     let keys = list_keys(&kv, query.limit, query.name.as_deref())
         .await
         .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
