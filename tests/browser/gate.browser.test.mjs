@@ -131,4 +131,42 @@ describe('browser at 50 %', () => {
       await context.close();
     }
   });
+
+  test('the beacon client retries after Retry-After with the same id and ts, stored once', async () => {
+    const { context, page } = await visitorIn('pilot');
+    try {
+      const seen = [];
+      await page.route('**/api/events', async (route) => {
+        const body = JSON.parse(route.request().postData());
+        const probe = body.find((e) => e.name === 'retry_probe');
+        if (!probe) return route.continue();
+        seen.push({ at: Date.now(), id: probe.id, ts: probe.ts });
+        if (seen.length === 1) {
+          return route.fulfill({ status: 503, headers: { 'Retry-After': '1', 'Content-Type': 'application/json' }, body: '{"error":"unavailable"}' });
+        }
+        return route.continue();
+      });
+      const id = await page.evaluate(() => {
+        const eventId = window.PilotBeacon.track('retry_probe', { n: 1 });
+        window.PilotBeacon.flush();
+        return eventId;
+      });
+      const deadline = Date.now() + 10_000;
+      while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(seen.length, 2, 'one retry after the 503');
+      assert.equal(seen[0].id, id);
+      assert.deepEqual([seen[1].id, seen[1].ts], [seen[0].id, seen[0].ts], 'id and ts are stamped once');
+      assert.ok(seen[1].at - seen[0].at >= 900, `retried after ${seen[1].at - seen[0].at} ms, Retry-After is 1 s`);
+      let stored = [];
+      while (stored.length === 0 && Date.now() < deadline + 5_000) {
+        const res = await fetch(`${w.url}/api/events?name=retry_probe`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        stored = (await res.json()).events.filter((e) => e.id === id);
+        if (!stored.length) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(stored.length, 1);
+      assert.equal(await page.evaluate(() => { window.PilotBeacon.track(null, 42); return 'no throw'; }), 'no throw');
+    } finally {
+      await context.close();
+    }
+  });
 });
