@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::core::cohort::{decide, Cohort, Rollout, COHORT_COOKIE};
 use crate::core::config::Config;
 use crate::core::cookie::{self, SameSite, SetCookie, MAX_AGE_400_DAYS_S};
-use crate::core::error::{ConfigError, GateError};
+use crate::core::error::GateError;
 use crate::core::identity::{self, hex, Identity, IdentityInputs, UID_COOKIE};
 use crate::core::policy::{headers_for, Coep, RouteClass, PRIVATE_NO_STORE};
 
@@ -114,8 +114,8 @@ pub fn handle(req: &GateRequest<'_>, cfg: &Config, rollout: &Rollout, rnd: &Entr
 ///
 /// Gated routes redirect to `/` without cookies, `/api/*` answers 503, anything else passes
 /// through with the base headers.
-pub fn handle_misconfigured(req: &GateRequest<'_>, err: &ConfigError, rnd: &Entropy) -> Outcome {
-    let _ = err; // Logged by the shell with the request id; never sent to clients.
+/// The config error itself is logged by the shell with the request id, never sent to clients.
+pub fn handle_misconfigured(req: &GateRequest<'_>, rnd: &Entropy) -> Outcome {
     let request_id = request_id(req.cf_ray, &rnd.request_id);
     let coep = Coep::RequireCorp;
     if req.path.starts_with("/api/") {

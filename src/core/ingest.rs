@@ -124,9 +124,33 @@ pub fn outcome(
     request_id: String,
     cors_origin: Option<&str>,
 ) -> Outcome {
+    respond(
+        answer.map(|(status, body)| Action::Json(status, body)),
+        request_id,
+        cors_origin,
+    )
+}
+
+/// The answer to a CORS preflight from an allowed origin: 204 with the allowed methods and
+/// headers.
+pub fn preflight(request_id: String, origin: &str) -> Outcome {
+    let mut out = respond(Ok(Action::NoContent), request_id, Some(origin));
+    out.headers.extend(
+        cors::PREFLIGHT_HEADERS
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_owned())),
+    );
+    out
+}
+
+fn respond(
+    answer: Result<Action, BeaconError>,
+    request_id: String,
+    cors_origin: Option<&str>,
+) -> Outcome {
     let mut extra: Vec<(&'static str, String)> = Vec::new();
     let action = match answer {
-        Ok((status, body)) => Action::Json(status, body),
+        Ok(action) => action,
         Err(e) => {
             if let Some(s) = e.retry_after_s() {
                 extra.push(("Retry-After", s.to_string()));

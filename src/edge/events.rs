@@ -9,9 +9,9 @@ use worker::{Env, Request};
 use crate::core::admin::{authorized, parse_list_query, ListQuery};
 use crate::core::cohort::Rollout;
 use crate::core::config::Config;
-use crate::core::cors::{self, origin_allowed, origin_of};
+use crate::core::cors::{origin_allowed, origin_of};
 use crate::core::error::BeaconError;
-use crate::core::gate::{Action, Outcome};
+use crate::core::gate::Outcome;
 use crate::core::identity;
 use crate::core::ingest::{self, accept, check_headers, rate_limit_key, Accepted, Sender};
 use crate::core::record::{EventMeta, EVENT_KEY_PREFIX};
@@ -62,14 +62,8 @@ pub async fn handle(mut req: Request, ctx: Ctx<'_>) -> (Request, Outcome) {
         "POST" => ingest(&mut req, &ctx).await,
         "OPTIONS" if !allowed => Err(BeaconError::OriginNotAllowed),
         "OPTIONS" => {
-            let mut out = ingest::outcome(Ok((204, json!(null))), ctx.request_id, cors_origin);
-            out.action = Action::NoContent;
-            out.headers.extend(
-                cors::PREFLIGHT_HEADERS
-                    .iter()
-                    .map(|(k, v)| (*k, (*v).to_owned())),
-            );
-            return (req, out);
+            let origin = cors_origin.unwrap_or(origin_of(&url));
+            return (req, ingest::preflight(ctx.request_id, origin));
         }
         "GET" | "DELETE" => admin(&url, &ctx).await,
         _ => Err(BeaconError::MethodNotAllowed),

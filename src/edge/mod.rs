@@ -44,7 +44,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             (gate::handle(&view, cfg, &rollout, &rnd), cfg.pass_through)
         }
         Err(err) => {
-            let outcome = gate::handle_misconfigured(&view, err, &rnd);
+            let outcome = gate::handle_misconfigured(&view, &rnd);
             respond::log_error(&outcome.request_id, "config_invalid", &err.to_string());
             (outcome, PassThrough::Assets)
         }
