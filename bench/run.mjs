@@ -62,8 +62,16 @@ async function measure(name, config, runs, extra) {
   }
 }
 
-const admin = async (url, query) =>
-  (await fetch(`${url}/api/events${query}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+/** An admin GET; retried once, because a pooled connection may have been closed after the load. */
+async function admin(url, query) {
+  const get = async () =>
+    (await fetch(`${url}/api/events${query}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+  try {
+    return await get();
+  } catch {
+    return get();
+  }
+}
 
 /** The beacon under load (50 connections, 10-event batches), its storage check, and the lag. */
 async function beacon(url) {
