@@ -69,7 +69,7 @@ describe('events beacon', () => {
   });
   after(async () => { await w?.stop(); });
 
-  test('hostile and boundary corpus: every case gets its status, never a 5xx', async () => {
+  test('hostile and boundary corpus: every case gets its status, never a 5xx', async (t) => {
     const one = json(ev());
     const deep = `{"name":"a","ts":${Date.now()},"props":${'{"a":'.repeat(300)}1${'}'.repeat(300)}}`;
     const hundred = json(Array.from({ length: 100 }, () => ev()));
@@ -140,6 +140,7 @@ describe('events beacon', () => {
       ['props of 10 KB + 1', () => post(w.url, json(ev({ props: propsOf(PROPS_LIMIT + 1) }))), 413],
     ];
     assert.ok(cases.length >= 40, `${cases.length} cases`);
+    t.diagnostic(`corpus: ${cases.length} cases`);
     const failures = [];
     for (const [name, run, want] of cases) {
       const res = await run();
@@ -177,7 +178,7 @@ describe('events beacon', () => {
     assert.equal(denied.body.error, 'origin_not_allowed');
   });
 
-  test('flood: one client is limited (the binding is approximate by design), another is not', async () => {
+  test('flood: one client is limited (the binding is approximate by design), another is not', async (t) => {
     // The Rate Limiting binding counts per location and is eventually consistent, so the test
     // asserts the bound (never more than 120 accepted, some 429s), not an exact cut-off.
     const ua = `flood-${Date.now()}`;
@@ -196,6 +197,7 @@ describe('events beacon', () => {
     assert.ok(Date.now() - started < 60_000, 'the flood fits in one rate-limit period');
     const accepted = statuses.filter((s) => s === 202).length;
     const limited = statuses.filter((s) => s === 429).length;
+    t.diagnostic(`flood: ${accepted} accepted, ${limited} limited of 150 in ${Date.now() - started} ms`);
     assert.ok(limited > 0, 'some requests were limited');
     assert.ok(accepted <= 120, `${accepted} accepted`);
     assert.equal(accepted + limited, 150, `other statuses: ${statuses.filter((s) => s !== 202 && s !== 429)}`);
