@@ -11,8 +11,7 @@ pub const PILOT_FLAG: &str = "pilot";
 pub const COHORT_COOKIE: &str = "pilot_cohort";
 
 /// The cohort a visitor is in for a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cohort {
     /// Inside the rollout: gated routes pass through.
     Pilot,
@@ -51,7 +50,7 @@ pub struct StoredRollout {
 }
 
 /// The rollout in force for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rollout {
     /// Flag key.
     pub flag: &'static str,
