@@ -133,6 +133,45 @@ fn enums_and_booleans_are_validated() {
 }
 
 #[test]
+fn beacon_limits_are_validated_with_their_range() {
+    let c = parse(&[]).unwrap();
+    assert_eq!(c.events.limits.max_body_bytes, 51_200);
+    assert_eq!(c.events.limits.max_props_bytes, 10_240);
+    assert_eq!(c.events.limits.max_events, 100);
+    assert_eq!(c.events.ttl_s, 30 * 24 * 3600);
+    let e = error_for(&[("EVENTS_MAX_BATCH", "101")]);
+    assert_eq!(
+        e.to_string(),
+        "EVENTS_MAX_BATCH: expected an integer from 1 to 100, got \"101\""
+    );
+    assert_eq!(error_for(&[("EVENTS_TTL_S", "59")]).var(), "EVENTS_TTL_S");
+    assert_eq!(
+        error_for(&[("EVENTS_MAX_BODY_BYTES", "lots")]).var(),
+        "EVENTS_MAX_BODY_BYTES"
+    );
+    assert_eq!(
+        error_for(&[("ALLOWED_ORIGINS", "app.example")]).var(),
+        "ALLOWED_ORIGINS"
+    );
+    assert_eq!(
+        error_for(&[("INGEST_HMAC_REQUIRED", "true")]),
+        ConfigError::Missing {
+            var: "INGEST_HMAC_SECRET"
+        },
+        "requiring signatures without a secret is a start-up error"
+    );
+    let c = parse(&[(
+        "ALLOWED_ORIGINS",
+        "https://a.example/, http://b.example:8080",
+    )])
+    .unwrap();
+    assert_eq!(
+        c.events.allowed_origins,
+        ["https://a.example", "http://b.example:8080"]
+    );
+}
+
+#[test]
 fn empty_values_mean_unset() {
     let c = parse(&[
         ("APP_SESSION_COOKIE", ""),

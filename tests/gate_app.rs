@@ -411,3 +411,29 @@ fn misconfigured_worker_fails_closed_without_breaking_pages() {
     let o = handle_misconfigured(&get("/", ""), &entropy(1));
     assert_eq!(o.action, Action::PassThrough);
 }
+
+#[test]
+fn gate_errors_have_one_status_and_generic_5xx_bodies() {
+    use pilot_gate::error::GateError;
+    use pilot_gate::gate::{error, error_headers};
+    let all = [
+        GateError::NotFound,
+        GateError::MethodNotAllowed { allow: "GET" },
+        GateError::Misconfigured,
+        GateError::UpstreamUnavailable,
+        GateError::Internal,
+    ];
+    let statuses: Vec<u16> = all.iter().map(GateError::status).collect();
+    assert_eq!(statuses, [404, 405, 503, 503, 500]);
+    for e in &all {
+        let Action::Json(status, body) = error(e) else {
+            panic!()
+        };
+        assert_eq!(status, e.status());
+        if status >= 500 {
+            assert_eq!(body["detail"], "try again later", "{e:?}");
+        }
+        let retry = error_headers(e).iter().any(|(k, _)| *k == "Retry-After");
+        assert_eq!(retry, status == 503, "{e:?}");
+    }
+}

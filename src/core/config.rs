@@ -138,19 +138,19 @@ fn parse_events(get: &impl Fn(&str) -> Option<String>) -> Result<EventsConfig, C
                 "EVENTS_MAX_BODY_BYTES",
                 &get,
                 defaults.max_body_bytes as u64,
-                1..=1 << 20,
+                (1..=1 << 20, "an integer from 1 to 1048576 (bytes)"),
             )? as usize,
             max_props_bytes: parse_uint(
                 "EVENTS_MAX_PROPS_BYTES",
                 &get,
                 defaults.max_props_bytes as u64,
-                2..=1 << 20,
+                (2..=1 << 20, "an integer from 2 to 1048576 (bytes)"),
             )? as usize,
             max_events: parse_uint(
                 "EVENTS_MAX_BATCH",
                 &get,
                 defaults.max_events as u64,
-                1..=100,
+                (1..=100, "an integer from 1 to 100"),
             )? as usize,
         },
         allowed_origins,
@@ -159,7 +159,10 @@ fn parse_events(get: &impl Fn(&str) -> Option<String>) -> Result<EventsConfig, C
             "EVENTS_TTL_S",
             &get,
             DEFAULT_EVENTS_TTL_S,
-            60..=u64::from(u32::MAX),
+            (
+                60..=u64::from(u32::MAX),
+                "an integer of seconds, at least 60",
+            ),
         )?,
         hmac_secret,
         hmac_required,
@@ -171,7 +174,7 @@ fn parse_uint(
     var: &'static str,
     get: &impl Fn(&str) -> Option<String>,
     default: u64,
-    range: std::ops::RangeInclusive<u64>,
+    (range, expected): (std::ops::RangeInclusive<u64>, &'static str),
 ) -> Result<u64, ConfigError> {
     let Some(v) = get(var) else {
         return Ok(default);
@@ -179,7 +182,7 @@ fn parse_uint(
     v.parse::<u64>()
         .ok()
         .filter(|n| range.contains(n))
-        .ok_or_else(|| invalid(var, &v, "an integer in the documented range"))
+        .ok_or_else(|| invalid(var, &v, expected))
 }
 
 fn invalid(var: &'static str, value: &str, expected: &'static str) -> ConfigError {

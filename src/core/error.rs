@@ -58,6 +58,8 @@ pub enum GateError {
     },
     /// The worker's configuration is invalid; the detail is logged, not sent.
     Misconfigured,
+    /// The upstream (assets or origin) of a pilot request failed; the detail is logged.
+    UpstreamUnavailable,
     /// A bug or an unexpected platform failure; the detail is logged, not sent.
     Internal,
 }
@@ -68,7 +70,7 @@ impl GateError {
         match self {
             GateError::NotFound => 404,
             GateError::MethodNotAllowed { .. } => 405,
-            GateError::Misconfigured => 503,
+            GateError::Misconfigured | GateError::UpstreamUnavailable => 503,
             GateError::Internal => 500,
         }
     }
@@ -78,7 +80,7 @@ impl GateError {
         match self {
             GateError::NotFound => "not_found",
             GateError::MethodNotAllowed { .. } => "method_not_allowed",
-            GateError::Misconfigured => "unavailable",
+            GateError::Misconfigured | GateError::UpstreamUnavailable => "unavailable",
             GateError::Internal => "internal",
         }
     }
@@ -88,7 +90,9 @@ impl GateError {
         match self {
             GateError::NotFound => "no such endpoint",
             GateError::MethodNotAllowed { .. } => "method not allowed on this endpoint",
-            GateError::Misconfigured | GateError::Internal => "try again later",
+            GateError::Misconfigured | GateError::UpstreamUnavailable | GateError::Internal => {
+                "try again later"
+            }
         }
     }
 

@@ -152,6 +152,7 @@ pub fn error_headers(err: &GateError) -> Vec<(&'static str, String)> {
     match err {
         GateError::MethodNotAllowed { allow } => vec![("Allow", (*allow).to_owned())],
         GateError::Misconfigured => vec![("Retry-After", "30".to_owned())],
+        GateError::UpstreamUnavailable => vec![("Retry-After", "5".to_owned())],
         GateError::NotFound | GateError::Internal => Vec::new(),
     }
 }

@@ -31,7 +31,7 @@ pub async fn finish(
             }
             Err(e) => {
                 log_error(&outcome.request_id, "upstream_failed", &e.to_string());
-                let err = GateError::Internal;
+                let err = GateError::UpstreamUnavailable;
                 outcome.headers.extend(gate::error_headers(&err));
                 outcome.action = gate::error(&err);
                 json_parts(&outcome.action)
