@@ -2,7 +2,7 @@
 
 use pilot_gate::admin::{authorized, parse_list_query, DEFAULT_LIMIT};
 use pilot_gate::beacon::sign_body;
-use pilot_gate::cohort::effective_rollout;
+use pilot_gate::cohort::{effective_rollout, Rollout};
 use pilot_gate::cors::{origin_allowed, origin_of};
 use pilot_gate::error::BeaconError;
 use pilot_gate::gate::Action;
@@ -18,6 +18,15 @@ fn header<'o>(o: &'o pilot_gate::gate::Outcome, name: &str) -> Option<&'o str> {
         .iter()
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.as_str())
+}
+
+fn sender<'a>(identity: &'a Identity, rollout: &'a Rollout) -> Sender<'a> {
+    Sender {
+        identity,
+        rollout,
+        country: None,
+        request_id: "r",
+    }
 }
 
 fn identity(source: KeySource) -> Identity {
@@ -84,10 +93,9 @@ fn accept_enriches_with_cohort_country_and_request_id() {
     let rollout = effective_rollout(10_000, None);
     let id = identity(KeySource::UidCookie);
     let sender = Sender {
-        identity: &id,
-        rollout: &rollout,
         country: Some("NL"),
         request_id: "req-1",
+        ..sender(&id, &rollout)
     };
     let body = format!(r#"[{{"name":"a","ts":{NOW}}},{{"name":"b","ts":{NOW}}}]"#);
     let Ok(Accepted::Enqueue(batch)) = accept(body.as_bytes(), None, NOW + 5, &cfg, &sender) else {
@@ -117,12 +125,7 @@ fn bots_are_validated_but_not_counted() {
     let cfg = EventsConfig::default();
     let rollout = effective_rollout(10_000, None);
     let bot = identity(KeySource::Bot);
-    let sender = Sender {
-        identity: &bot,
-        rollout: &rollout,
-        country: None,
-        request_id: "r",
-    };
+    let sender = sender(&bot, &rollout);
     let body = format!(r#"{{"name":"a","ts":{NOW}}}"#);
     assert_eq!(
         accept(body.as_bytes(), None, NOW, &cfg, &sender),
@@ -143,12 +146,7 @@ fn signature_is_checked_before_the_schema() {
     };
     let rollout = effective_rollout(0, None);
     let id = identity(KeySource::NewUid);
-    let sender = Sender {
-        identity: &id,
-        rollout: &rollout,
-        country: None,
-        request_id: "r",
-    };
+    let sender = sender(&id, &rollout);
     assert_eq!(
         accept(b"not json", None, NOW, &cfg, &sender),
         Err(BeaconError::BadSignature { missing: true })
