@@ -68,11 +68,6 @@ pub async fn handle(mut req: Request, ctx: Ctx<'_>) -> (Request, Outcome) {
         "GET" | "DELETE" => admin(&url, &ctx).await,
         _ => Err(BeaconError::MethodNotAllowed),
     };
-    if let Err(e) = &answer {
-        if e.status() >= 500 {
-            log_error(&ctx.request_id, "events_unavailable", &format!("{e:?}"));
-        }
-    }
     (req, ingest::outcome(answer, ctx.request_id, cors_origin))
 }
 
@@ -101,10 +96,12 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<(u16, serde_json::Va
     )?;
     let body = read_limited(req, limits.max_body_bytes).await?;
     let identity = identity::resolve(&ctx.cfg.identity, &view.identity, &ctx.fresh_id);
+    // Read here, not for every request: only events record the country.
+    let country = req.cf().and_then(|cf| cf.country());
     let sender = Sender {
         identity: &identity,
         rollout: ctx.rollout,
-        country: facts.country(),
+        country: country.as_deref(),
         request_id: &ctx.request_id,
     };
     let signature = facts.header("x-pilot-signature");

@@ -14,7 +14,6 @@ pub struct Facts {
     user_agent: Option<String>,
     cf_ray: Option<String>,
     verified_bot: bool,
-    country: Option<String>,
     headers: Headers,
 }
 
@@ -34,7 +33,6 @@ impl Facts {
                 .cf()
                 .and_then(|cf| cf.bot_management())
                 .is_some_and(|b| b.verified_bot()),
-            country: req.cf().and_then(|cf| cf.country()),
             headers: req.headers().clone(),
         }
     }
@@ -47,11 +45,6 @@ impl Facts {
     /// The HTTP method, upper case.
     pub fn method(&self) -> &str {
         &self.method
-    }
-
-    /// The ISO country code from the edge, when known.
-    pub fn country(&self) -> Option<&str> {
-        self.country.as_deref()
     }
 
     /// The core's view of the request.
