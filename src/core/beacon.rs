@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::core::error::BeaconError;
-use crate::core::identity::hex;
+use crate::core::identity::{hex, unhex};
 
 /// Limits of the beacon, from the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,7 +261,7 @@ pub fn verify_signature(
     };
     let bad = BeaconError::BadSignature { missing: false };
     let hex_sig = header.trim().strip_prefix("sha256=").ok_or(bad.clone())?;
-    let sig = unhex(hex_sig).ok_or(bad.clone())?;
+    let sig = unhex::<32>(hex_sig).ok_or(bad.clone())?;
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| bad.clone())?;
     mac.update(body);
     mac.verify_slice(&sig).map_err(|_| bad)
@@ -274,14 +274,4 @@ pub fn sign_body(secret: &[u8], body: &[u8]) -> String {
         <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(body);
     format!("sha256={}", hex(&mac.finalize().into_bytes()))
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() != 64 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }

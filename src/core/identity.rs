@@ -91,6 +91,9 @@ pub fn verify_uid<'v>(secret: &[u8], value: &'v str) -> Option<&'v str> {
     if id_hex.len() != UID_HEX_LEN || !is_lower_hex(id_hex) {
         return None;
     }
+    if !is_lower_hex(tag_hex) {
+        return None;
+    }
     let tag = unhex::<TAG_BYTES>(tag_hex)?;
     uid_mac(secret, id_hex).verify_truncated_left(&tag).ok()?;
     Some(id_hex)
@@ -121,14 +124,16 @@ fn is_lower_hex(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != N * 2 || !is_lower_hex(s) {
+/// Decodes exactly `N` bytes from hex of either case; `None` for any other input.
+pub(crate) fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != N * 2 {
         return None;
     }
+    let digit = |c: u8| (c as char).to_digit(16);
     let mut out = [0u8; N];
     for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
-        let digit = |c: u8| if c <= b'9' { c - b'0' } else { c - b'a' + 10 };
-        out[i] = digit(pair[0]) << 4 | digit(pair[1]);
+        // Two hex digits make at most 0xff, so the cast cannot truncate.
+        out[i] = (digit(pair[0])? << 4 | digit(pair[1])?) as u8;
     }
     Some(out)
 }
