@@ -32,7 +32,9 @@ async function post(url, body, headers = {}, init = {}) {
     headers: { 'content-type': 'application/json', 'user-agent': `corpus-${seq++}`, ...headers },
     ...init,
   });
-  const text = await res.text();
+  // A server may answer 413 before reading a large body and close the connection while the
+  // client still uploads; the status has arrived by then, so a cut-off body read is tolerated.
+  const text = await res.text().catch(() => '');
   let parsed = null;
   try { parsed = JSON.parse(text); } catch { /* empty or not JSON */ }
   return { status: res.status, headers: res.headers, body: parsed };
