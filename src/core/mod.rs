@@ -1,16 +1,13 @@
 //! The pure core: no `worker`, `js_sys` or `web_sys`, no clock, no randomness, no async.
-//! Time and random bytes are passed in, so everything here is tested natively.
+//! Time and random bytes are passed in, so everything here is tested natively. Cargo enforces
+//! it: the Workers crates are wasm32-only dependencies, so the host build refuses them here.
+//!
+//! Dependencies point one way: [`hex`], [`http`] and [`vars`] ← the domains ([`gate`], [`events`]) ←
+//! [`config`] ← the edge shell.
 
-pub mod admin;
-pub mod beacon;
-pub mod bucket;
-pub mod cohort;
 pub mod config;
-pub mod cookie;
-pub mod cors;
-pub mod error;
+pub mod events;
 pub mod gate;
-pub mod identity;
-pub mod ingest;
-pub mod policy;
-pub mod record;
+pub mod hex;
+pub mod http;
+pub mod vars;

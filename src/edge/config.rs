@@ -1,32 +1,27 @@
-//! Reads and validates the config once per isolate.
+//! Reads and validates the config once per isolate, and logs each invalid section once.
 
 use std::sync::OnceLock;
 
 use worker::Env;
 
 use crate::core::config::Config;
-use crate::core::error::ConfigError;
+use crate::edge::log;
 
-static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+static CONFIG: OnceLock<Config> = OnceLock::new();
 
-/// The validated config of this isolate, parsed on first use from vars and secrets.
-pub fn get(env: &Env) -> Result<&'static Config, &'static ConfigError> {
-    CONFIG
-        .get_or_init(|| {
-            let parsed = Config::from_lookup(|name| {
-                env.var(name)
-                    .or_else(|_| env.secret(name))
-                    .ok()
-                    .map(|v| v.to_string())
-            });
-            if let Err(e) = &parsed {
-                // Loud, once per isolate, with the variable's name.
-                worker::console_error!(
-                    "{}",
-                    serde_json::json!({"level": "error", "event": "config_invalid", "var": e.var(), "detail": e.to_string()})
-                );
-            }
-            parsed
-        })
-        .as_ref()
+/// The config of this isolate, parsed on first use from vars and secrets.
+pub fn get(env: &Env) -> &'static Config {
+    CONFIG.get_or_init(|| {
+        let cfg = Config::from_lookup(|name| {
+            env.var(name)
+                .or_else(|_| env.secret(name))
+                .ok()
+                .map(|v| v.to_string())
+        });
+        // Loud, once per isolate, with the section and the variable's name.
+        for (section, e) in cfg.errors() {
+            log::config_invalid("-", section, e);
+        }
+        cfg
+    })
 }

@@ -5,21 +5,21 @@
 use futures_util::future::join_all;
 use worker::{event, Context, Env, MessageBatch, MessageExt, Result};
 
-use crate::core::record::plan_writes;
+use crate::core::events::record::plan_writes;
 use crate::edge::config;
 use crate::edge::events::EVENTS_KV;
-use crate::edge::respond::log_error;
+use crate::edge::log;
 
 const DLQ: &str = "EVENTS_DLQ";
 
 /// Consumes batches of accepted requests (one message each).
 #[event(queue)]
 pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
-    let cfg = match config::get(&env) {
+    let cfg = match &config::get(&env).events {
         Ok(c) => c,
         Err(e) => {
-            // Nothing can be stored without config; redeliver later rather than lose events.
-            log_error("-", "consumer_config_invalid", &e.to_string());
+            // Nothing can be stored without the section; redeliver later rather than lose events.
+            log::config_invalid("-", "events", e);
             batch.retry_all();
             return Ok(());
         }
@@ -29,7 +29,7 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
         let id = message.id();
         match plan_writes(message.body()) {
             Err(poison) => {
-                log_error(&id, "poison_message", &poison.detail);
+                log::error(&id, "poison_message", &poison.detail);
                 match env.queue(DLQ) {
                     Ok(q) if q.send(message.body()).await.is_ok() => message.ack(),
                     // The platform moves it to the dead-letter queue after max_retries.
@@ -39,7 +39,7 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
             Ok(writes) => {
                 let puts = writes.iter().map(|w| async {
                     kv.put(&w.key, w.value.as_str())?
-                        .expiration_ttl(cfg.events.ttl_s)
+                        .expiration_ttl(cfg.ttl_s)
                         .metadata(&w.meta)?
                         .execute()
                         .await
@@ -52,7 +52,7 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
                 match failed {
                     // Writes are idempotent (same keys), so a retry of the whole message is safe.
                     Some(e) => {
-                        log_error(&id, "kv_put_failed", &e.to_string());
+                        log::error(&id, "kv_put_failed", &e.to_string());
                         message.retry();
                     }
                     None => message.ack(),

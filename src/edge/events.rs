@@ -4,19 +4,22 @@
 use futures_util::future::join_all;
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::{Env, Request};
+use worker::{Env, QueueContentType, RawMessageBuilder, Request};
 
-use crate::core::admin::{authorized, parse_list_query, ListQuery};
-use crate::core::cohort::Rollout;
-use crate::core::config::Config;
-use crate::core::cors::{origin_allowed, origin_of};
-use crate::core::error::BeaconError;
-use crate::core::gate::Outcome;
-use crate::core::identity;
-use crate::core::ingest::{self, accept, check_headers, rate_limit_key, Accepted, Sender};
-use crate::core::record::{EventMeta, EVENT_KEY_PREFIX};
+use crate::core::events::config::EventsConfig;
+use crate::core::events::error::EventsError;
+use crate::core::events::ingest::{self, accept, check_headers, rate_limit_key, Accepted, Sender};
+use crate::core::events::listing::{parse_list_query, ListQuery};
+use crate::core::events::record::{EventMeta, EVENT_KEY_PREFIX};
+use crate::core::gate::config::GateConfig;
+use crate::core::gate::{cohort, identity};
+use crate::core::http::auth::bearer_ok;
+use crate::core::http::cors::{self, origin_allowed, origin_of};
+use crate::core::http::outcome::{Action, Outcome};
+use crate::core::http::problem::ApiError;
+use crate::core::http::route::EventsRoute;
+use crate::edge::log;
 use crate::edge::request::Facts;
-use crate::edge::respond::log_error;
 
 /// Binding names, as in wrangler.toml.
 pub const EVENTS_QUEUE: &str = "EVENTS_QUEUE";
@@ -32,12 +35,14 @@ const KV_CONCURRENCY: usize = 50;
 pub struct Ctx<'a> {
     /// Worker bindings.
     pub env: &'a Env,
-    /// Validated config.
-    pub cfg: &'a Config,
+    /// The gate's section (identity, rollout) for the sender's cohorts.
+    pub gate: &'a GateConfig,
+    /// The beacon's section.
+    pub events: &'a EventsConfig,
+    /// `ADMIN_TOKEN`, for the admin reads.
+    pub admin_token: Option<&'a str>,
     /// The request's facts.
     pub facts: &'a Facts,
-    /// The rollout in force (for the sender's cohorts).
-    pub rollout: &'a Rollout,
     /// The request id.
     pub request_id: String,
     /// Fresh random bytes (identity resolution needs some; no cookie is minted here).
@@ -46,145 +51,152 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
 }
 
-/// Handles `/api/events` and returns the outcome to write.
-pub async fn handle(mut req: Request, ctx: Ctx<'_>) -> (Request, Outcome) {
+/// Answers one `/api/events` route.
+pub async fn answer(route: EventsRoute, req: &mut Request, ctx: Ctx<'_>) -> Outcome {
     let origin = ctx.facts.header("origin");
     // The raw URL string: parsing it with the `url` crate would pull IDNA tables into the wasm.
     let url = req.inner().url();
-    let allowed = origin_allowed(
-        origin.as_deref(),
-        origin_of(&url),
-        &ctx.cfg.events.allowed_origins,
-    );
-    let cors_origin = origin.as_deref().filter(|_| allowed);
-    let answer = match ctx.facts.method() {
-        "POST" if !allowed => Err(BeaconError::OriginNotAllowed),
-        "POST" => ingest(&mut req, &ctx).await,
-        "OPTIONS" if !allowed => Err(BeaconError::OriginNotAllowed),
-        "OPTIONS" => {
-            let origin = cors_origin.unwrap_or(origin_of(&url));
-            return (req, ingest::preflight(ctx.request_id, origin));
+    let self_origin = origin_of(&url);
+    let allowed = origin_allowed(origin.as_deref(), self_origin, &ctx.events.allowed_origins);
+    let answer = match route {
+        EventsRoute::Ingest | EventsRoute::Preflight if !allowed => {
+            Err(EventsError::OriginNotAllowed)
         }
-        "GET" | "DELETE" => admin(&url, &ctx).await,
-        _ => Err(BeaconError::MethodNotAllowed),
+        EventsRoute::Preflight => {
+            let origin = origin.as_deref().unwrap_or(self_origin);
+            return cors::preflight(ctx.request_id, origin, ingest::CORS);
+        }
+        EventsRoute::Ingest => ingest(req, &ctx).await,
+        EventsRoute::List => list(&url, &ctx).await,
+        EventsRoute::Delete => delete(&ctx).await,
     };
-    (req, ingest::outcome(answer, ctx.request_id, cors_origin))
+    let mut out = Outcome::api(answer, ctx.request_id);
+    if let Some(origin) = origin.as_deref().filter(|_| allowed) {
+        cors::allow_origin(&mut out, origin);
+    }
+    out
 }
 
-async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<(u16, serde_json::Value), BeaconError> {
-    let facts = ctx.facts;
-    let view = facts.view();
-    let key = rate_limit_key(view.identity.ip, view.identity.user_agent);
+async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError> {
+    let facts = ctx.facts.view();
     match ctx.env.rate_limiter(RATE_LIMITER) {
-        Ok(limiter) => match limiter.limit(key).await {
+        Ok(limiter) => match limiter.limit(rate_limit_key(&facts)).await {
             Ok(o) if !o.success => {
-                return Err(BeaconError::RateLimited {
+                return Err(ApiError::RateLimited {
                     retry_after_s: RATE_PERIOD_S,
-                })
+                }
+                .into())
             }
             Ok(_) => {}
             // Fail open: losing the limiter must not lose events. Logged for operators.
-            Err(e) => log_error(&ctx.request_id, "rate_limiter_failed", &e.to_string()),
+            Err(e) => log::error(&ctx.request_id, "rate_limiter_failed", &e.to_string()),
         },
-        Err(e) => log_error(&ctx.request_id, "rate_limiter_missing", &e.to_string()),
+        Err(e) => log::error(&ctx.request_id, "rate_limiter_missing", &e.to_string()),
     }
-    let limits = &ctx.cfg.events.limits;
+    let limits = &ctx.events.limits;
     check_headers(
-        facts.header("content-type").as_deref(),
-        facts.header("content-length").as_deref(),
+        ctx.facts.header("content-type").as_deref(),
+        ctx.facts.header("content-length").as_deref(),
         limits,
     )?;
     let body = read_limited(req, limits.max_body_bytes).await?;
-    let identity = identity::resolve(&ctx.cfg.identity, &view.identity, &ctx.fresh_id);
+    let identity = identity::resolve(&ctx.gate.identity, &facts, &ctx.fresh_id);
+    let rollout = cohort::effective_rollout(ctx.gate.rollout_bp, None);
     // Read here, not for every request: only events record the country.
     let country = req.cf().and_then(|cf| cf.country());
     let sender = Sender {
         identity: &identity,
-        rollout: ctx.rollout,
+        rollout: &rollout,
         country: country.as_deref(),
         request_id: &ctx.request_id,
     };
-    let signature = facts.header("x-pilot-signature");
-    match accept(
-        &body,
-        signature.as_deref(),
-        ctx.now_ms,
-        &ctx.cfg.events,
-        &sender,
-    )? {
-        Accepted::IgnoreBot { events } => Ok((202, json!({"accepted": 0, "ignored": events}))),
-        Accepted::Enqueue(batch) => {
-            let n = batch.events.len();
-            // Sent as JSON text: the consumer parses exactly what was validated here.
-            let message =
-                serde_json::to_string(&batch).map_err(|e| unavailable(ctx, "encode_failed", e))?;
+    let signature = ctx.facts.header("x-pilot-signature");
+    match accept(&body, signature.as_deref(), ctx.now_ms, ctx.events, &sender)? {
+        Accepted::IgnoreBot { events } => {
+            Ok(Action::Json(202, json!({"accepted": 0, "ignored": events})))
+        }
+        Accepted::Enqueue { message, events } => {
             let queue = ctx
                 .env
                 .queue(EVENTS_QUEUE)
                 .map_err(|e| unavailable(ctx, "queue_missing", e))?;
+            // As text: the message's size is its UTF-8 bytes, which `accept` bounded.
+            let message = RawMessageBuilder::new(message.into())
+                .build_with_content_type(QueueContentType::Text);
             queue
-                .send(message)
+                .send_raw(message)
                 .await
                 .map_err(|e| unavailable(ctx, "enqueue_failed", e))?;
-            Ok((202, json!({"accepted": n})))
+            Ok(Action::Json(202, json!({"accepted": events})))
         }
     }
 }
 
-fn unavailable(ctx: &Ctx<'_>, event: &str, e: impl std::fmt::Display) -> BeaconError {
-    log_error(&ctx.request_id, event, &e.to_string());
-    BeaconError::Unavailable
+fn unavailable(ctx: &Ctx<'_>, event: &str, e: impl std::fmt::Display) -> EventsError {
+    log::error(&ctx.request_id, event, &e.to_string());
+    ApiError::Unavailable.into()
 }
 
 /// Reads the body, counting while streaming: stops at `limit_bytes + 1`, so a chunked body
 /// without `Content-Length` can neither pass the limit nor make the worker buffer more.
-async fn read_limited(req: &mut Request, limit_bytes: usize) -> Result<Vec<u8>, BeaconError> {
+async fn read_limited(req: &mut Request, limit_bytes: usize) -> Result<Vec<u8>, EventsError> {
     let Ok(mut stream) = req.stream() else {
         return Ok(Vec::new()); // no body
     };
     let mut buf = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| BeaconError::InvalidJson {
+        let chunk = chunk.map_err(|_| EventsError::InvalidJson {
             detail: "the body could not be read".to_owned(),
         })?;
         if buf.len() + chunk.len() > limit_bytes {
-            return Err(BeaconError::BodyTooLarge { limit_bytes });
+            return Err(EventsError::BodyTooLarge { limit_bytes });
         }
         buf.extend_from_slice(&chunk);
     }
     Ok(buf)
 }
 
-async fn admin(url: &str, ctx: &Ctx<'_>) -> Result<(u16, serde_json::Value), BeaconError> {
+/// The events KV, once the admin token is checked.
+fn admin_kv(ctx: &Ctx<'_>) -> Result<worker::kv::KvStore, EventsError> {
     let auth = ctx.facts.header("authorization");
-    if !authorized(auth.as_deref(), ctx.cfg.events.admin_token.as_deref()) {
-        return Err(BeaconError::Unauthorized);
-    }
-    let kv = ctx
-        .env
-        .kv(EVENTS_KV)
-        .map_err(|e| unavailable(ctx, "kv_missing", e))?;
-    if ctx.facts.method() == "DELETE" {
-        let keys = list_keys(&kv, usize::MAX, None)
-            .await
-            .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
-        for chunk in keys.chunks(KV_CONCURRENCY) {
-            for r in join_all(chunk.iter().map(|k| kv.delete(k))).await {
-                r.map_err(|e| unavailable(ctx, "kv_delete_failed", e))?;
-            }
+    if !bearer_ok(auth.as_deref(), ctx.admin_token) {
+        return Err(ApiError::Unauthorized {
+            token: "ADMIN_TOKEN",
         }
-        return Ok((200, json!({"deleted": keys.len()})));
+        .into());
     }
-    let query: ListQuery = parse_list_query(url)?;
-    if query.count_only {
-        let keys = list_keys(&kv, usize::MAX, query.name.as_deref())
-            .await
-            .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
-        return Ok((200, json!({"count": keys.len()})));
-    }
-    let keys = list_keys(&kv, query.limit, query.name.as_deref())
+    ctx.env
+        .kv(EVENTS_KV)
+        .map_err(|e| unavailable(ctx, "kv_missing", e))
+}
+
+async fn delete(ctx: &Ctx<'_>) -> Result<Action, EventsError> {
+    let kv = admin_kv(ctx)?;
+    let keys = list_keys(&kv, usize::MAX, None)
         .await
         .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
+    for chunk in keys.chunks(KV_CONCURRENCY) {
+        for r in join_all(chunk.iter().map(|k| kv.delete(k))).await {
+            r.map_err(|e| unavailable(ctx, "kv_delete_failed", e))?;
+        }
+    }
+    Ok(Action::Json(200, json!({"deleted": keys.len()})))
+}
+
+async fn list(url: &str, ctx: &Ctx<'_>) -> Result<Action, EventsError> {
+    let kv = admin_kv(ctx)?;
+    let query: ListQuery = parse_list_query(url)?;
+    let limit = if query.count_only {
+        usize::MAX
+    } else {
+        query.limit
+    };
+    let keys = list_keys(&kv, limit, query.name.as_deref())
+        .await
+        .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
+    if query.count_only {
+        return Ok(Action::Json(200, json!({"count": keys.len()})));
+    }
     let mut events = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(KV_CONCURRENCY) {
         for r in join_all(chunk.iter().map(|k| kv.get(k).json::<serde_json::Value>())).await {
@@ -194,7 +206,10 @@ async fn admin(url: &str, ctx: &Ctx<'_>) -> Result<(u16, serde_json::Value), Bea
             }
         }
     }
-    Ok((200, json!({"count": events.len(), "events": events})))
+    Ok(Action::Json(
+        200,
+        json!({"count": events.len(), "events": events}),
+    ))
 }
 
 /// Up to `limit` event keys, newest first, optionally only those named `name`.

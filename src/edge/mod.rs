@@ -1,53 +1,81 @@
-//! The Workers shell: reads the request, calls the pure core, does the I/O, writes the response.
-//! No business rules live here.
+//! The Workers shell: reads the request, resolves its route in the core's one route table,
+//! calls the core, does the I/O and writes the response. No business rules live here.
 
 mod config;
 mod consumer;
 mod events;
+mod log;
 mod random;
 mod request;
 mod respond;
 
 use worker::{event, Context, Date, Env, Request, Response, Result};
 
-use crate::core::cohort::effective_rollout;
-use crate::core::config::PassThrough;
-use crate::core::gate::{self, Entropy};
+use crate::core::config::Config;
+use crate::core::gate::answer::{healthz, page, page_fail_closed};
+use crate::core::gate::cohort::effective_rollout;
+use crate::core::http::outcome::Outcome;
+use crate::core::http::problem::ApiError;
+use crate::core::http::request::{request_id, Entropy};
+use crate::core::http::route::{resolve, Route};
 
 /// The fetch handler: every request the worker runs first on (gated and API routes).
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let facts = request::Facts::read(&req);
     let view = facts.view();
     let rnd = Entropy {
         uid: random::bytes(),
         request_id: random::bytes(),
     };
-    let (outcome, pass_through) = match config::get(&env) {
-        Ok(cfg) => {
-            // Seam for the control-plane stage: the stored rollout, read from KV with a 30 s
-            // cache, goes here. Until that stage lands, the vars decide.
-            let rollout = effective_rollout(cfg.rollout_bp, None);
-            if view.path == "/api/events" {
+    let id = request_id(view.cf_ray, &rnd.request_id);
+    let cfg = config::get(&env);
+    // Seam for the control-plane stage: the stored rollout, read from KV with a 30 s cache,
+    // goes where `effective_rollout` gets `None`. Until that stage lands, the vars decide.
+    let outcome = match resolve(view.method, view.path) {
+        Err(e) => Outcome::api(Err(e), id),
+        Ok(Route::Page) => match &cfg.gate {
+            Ok(gate) => {
+                let rollout = effective_rollout(gate.rollout_bp, None);
+                page(&view, gate, &rollout, &rnd, id).outcome
+            }
+            Err(down) => {
+                log::config_invalid(&id, "gate", &down.error);
+                page_fail_closed(&view, &down.fallback, id)
+            }
+        },
+        Ok(Route::Healthz) => match (&cfg.gate, cfg.errors().is_empty()) {
+            (Ok(gate), true) => Outcome::api(
+                Ok::<_, ApiError>(healthz(&effective_rollout(gate.rollout_bp, None))),
+                id,
+            ),
+            _ => misconfigured(cfg, id),
+        },
+        Ok(Route::Events(route)) => match (&cfg.gate, &cfg.events) {
+            (Ok(gate), Ok(events_cfg)) => {
                 let ctx = events::Ctx {
                     env: &env,
-                    cfg,
+                    gate,
+                    events: events_cfg,
+                    admin_token: cfg.admin_token.as_deref(),
                     facts: &facts,
-                    rollout: &rollout,
-                    request_id: gate::request_id(view.cf_ray, &rnd.request_id),
+                    request_id: id,
                     fresh_id: rnd.uid,
                     now_ms: Date::now().as_millis(),
                 };
-                let (req, outcome) = events::handle(req, ctx).await;
-                return respond::finish(req, &env, outcome, cfg.pass_through).await;
+                events::answer(route, &mut req, ctx).await
             }
-            (gate::handle(&view, cfg, &rollout, &rnd), cfg.pass_through)
-        }
-        Err(err) => {
-            let outcome = gate::handle_misconfigured(&view, &rnd);
-            respond::log_error(&outcome.request_id, "config_invalid", &err.to_string());
-            (outcome, PassThrough::Assets)
-        }
+            _ => misconfigured(cfg, id),
+        },
     };
-    respond::finish(req, &env, outcome, pass_through).await
+    respond::finish(req, &env, outcome).await
+}
+
+/// 503 for a route whose config section is invalid; each invalid section is logged with the
+/// request id (the body stays generic).
+fn misconfigured(cfg: &Config, id: String) -> Outcome {
+    for (section, e) in cfg.errors() {
+        log::config_invalid(&id, section, e);
+    }
+    Outcome::api(Err(ApiError::Misconfigured), id)
 }

@@ -1,11 +1,10 @@
-//! Copies the facts the core needs out of a `worker::Request`.
+//! Copies the facts the core needs out of a `worker::Request`, reading each header once.
 
 use worker::{Headers, Request};
 
-use crate::core::gate::GateRequest;
-use crate::core::identity::IdentityInputs;
+use crate::core::http::request::RequestFacts;
 
-/// Owned request facts; [`Facts::view`] borrows them as the core's [`GateRequest`].
+/// Owned request facts; [`Facts::view`] borrows them as the core's [`RequestFacts`].
 pub struct Facts {
     method: String,
     path: String,
@@ -37,27 +36,20 @@ impl Facts {
         }
     }
 
-    /// Any request header, by name.
+    /// Any other request header, by name, read when a route needs it.
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name).ok().flatten()
     }
 
-    /// The HTTP method, upper case.
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
     /// The core's view of the request.
-    pub fn view(&self) -> GateRequest<'_> {
-        GateRequest {
+    pub fn view(&self) -> RequestFacts<'_> {
+        RequestFacts {
             method: &self.method,
             path: &self.path,
-            identity: IdentityInputs {
-                cookie_header: self.cookie.as_bytes(),
-                ip: self.ip.as_deref(),
-                user_agent: self.user_agent.as_deref(),
-                verified_bot: self.verified_bot,
-            },
+            cookie_header: self.cookie.as_bytes(),
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            verified_bot: self.verified_bot,
             cf_ray: self.cf_ray.as_deref(),
         }
     }

@@ -1,49 +1,27 @@
-//! Turns the core's [`Outcome`] into a `worker::Response`, fetching upstream when it passes through.
+//! Writes the core's [`Outcome`] as a `worker::Response`, fetching upstream when it passes through.
 
-use worker::{Env, Fetch, Headers, Request, Response, Result};
+use worker::{Env, Fetch, Headers, Request, Response, ResponseBody, Result};
 
-use crate::core::config::PassThrough;
-use crate::core::error::GateError;
-use crate::core::gate::{self, Action, Outcome};
+use crate::core::http::outcome::{Action, Outcome, Upstream};
+use crate::core::http::problem::ApiError;
+use crate::edge::log;
 
-/// Writes one structured error log line, keyed by request id.
-pub fn log_error(request_id: &str, event: &str, detail: &str) {
-    worker::console_error!(
-        "{}",
-        serde_json::json!({"level": "error", "event": event, "request_id": request_id, "detail": detail})
-    );
-}
-
-/// Builds the final response: the action's body, then the policy headers and cookies.
-pub async fn finish(
-    req: Request,
-    env: &Env,
-    mut outcome: Outcome,
-    pass_through: PassThrough,
-) -> Result<Response> {
+/// Builds the final response: the action's status and body, then the outcome's headers and
+/// cookies. A failed upstream becomes the problem answer of [`ApiError::Unavailable`].
+pub async fn finish(req: Request, env: &Env, mut outcome: Outcome) -> Result<Response> {
     let (status, headers, body) = match &outcome.action {
-        Action::PassThrough => match upstream(req, env, pass_through).await {
+        Action::PassThrough(upstream) => match fetch_upstream(req, env, *upstream).await {
             Ok(resp) => {
                 let headers = copy_headers(resp.headers())?;
-                let status = resp.status_code();
-                let (_, body) = resp.into_parts();
-                (status, headers, body)
+                (resp.status_code(), headers, resp.into_parts().1)
             }
             Err(e) => {
-                log_error(&outcome.request_id, "upstream_failed", &e.to_string());
-                let err = GateError::UpstreamUnavailable;
-                outcome.headers.extend(gate::error_headers(&err));
-                outcome.action = gate::error(&err);
-                json_parts(&outcome.action)
+                log::error(&outcome.request_id, "upstream_failed", &e.to_string());
+                outcome.fail(&ApiError::Unavailable);
+                own_parts(&outcome.action)?
             }
         },
-        Action::Redirect(location) => {
-            let h = Headers::new();
-            h.set("Location", location)?;
-            (302, h, worker::ResponseBody::Empty)
-        }
-        Action::Json(..) => json_parts(&outcome.action),
-        Action::NoContent => (204, Headers::new(), worker::ResponseBody::Empty),
+        action => own_parts(action)?,
     };
     for (name, value) in &outcome.headers {
         headers.set(name, value)?;
@@ -57,14 +35,26 @@ pub async fn finish(
         .body(body))
 }
 
-fn json_parts(action: &Action) -> (u16, Headers, worker::ResponseBody) {
-    let (status, body) = match action {
-        Action::Json(status, body) => (*status, body.to_string()),
-        _ => (500, String::from("{\"error\":\"internal\"}")),
-    };
+/// Status, headers and body of an answer the worker gives itself.
+fn own_parts(action: &Action) -> Result<(u16, Headers, ResponseBody)> {
     let h = Headers::new();
-    let _ = h.set("Content-Type", "application/json; charset=utf-8");
-    (status, h, worker::ResponseBody::Body(body.into_bytes()))
+    Ok(match action {
+        Action::Redirect(location) => {
+            h.set("Location", location)?;
+            (302, h, ResponseBody::Empty)
+        }
+        Action::Json(status, body) => {
+            h.set("Content-Type", "application/json; charset=utf-8")?;
+            (
+                *status,
+                h,
+                ResponseBody::Body(body.to_string().into_bytes()),
+            )
+        }
+        Action::NoContent => (204, h, ResponseBody::Empty),
+        // `finish` fetches pass-throughs itself; there is no body of the worker's own.
+        Action::PassThrough(_) => (502, h, ResponseBody::Empty),
+    })
 }
 
 /// A mutable copy of upstream headers (fetched responses have immutable ones), made by the
@@ -73,9 +63,9 @@ fn copy_headers(src: &Headers) -> Result<Headers> {
     Ok(Headers(worker::web_sys::Headers::new_with_headers(&src.0)?))
 }
 
-async fn upstream(req: Request, env: &Env, pass_through: PassThrough) -> Result<Response> {
-    match pass_through {
-        PassThrough::Assets => env.assets("ASSETS")?.fetch_request(req).await,
-        PassThrough::Origin => Fetch::Request(req).send().await,
+async fn fetch_upstream(req: Request, env: &Env, upstream: Upstream) -> Result<Response> {
+    match upstream {
+        Upstream::Assets => env.assets("ASSETS")?.fetch_request(req).await,
+        Upstream::Origin => Fetch::Request(req).send().await,
     }
 }

@@ -8,7 +8,9 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::core::cookie;
+use crate::core::gate::cookie;
+use crate::core::hex::{hex, unhex};
+use crate::core::http::request::RequestFacts;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -51,19 +53,6 @@ impl Identity {
     }
 }
 
-/// Request facts that identity needs, borrowed from the request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IdentityInputs<'a> {
-    /// The raw `Cookie` header (may be empty).
-    pub cookie_header: &'a [u8],
-    /// The client IP (`CF-Connecting-IP`), if known.
-    pub ip: Option<&'a str>,
-    /// The `User-Agent` header, if any.
-    pub user_agent: Option<&'a str>,
-    /// `cf.botManagement.verifiedBot`, when the platform provides it.
-    pub verified_bot: bool,
-}
-
 /// Identity settings from the config.
 #[derive(Debug, Clone, Default)]
 pub struct IdentityConfig {
@@ -71,7 +60,8 @@ pub struct IdentityConfig {
     pub cookie_secret: Vec<u8>,
     /// Name of the app's own session cookie, used when the visitor refuses cookies.
     pub app_session_cookie: Option<String>,
-    /// Name of a consent cookie; a value of `0`, `false`, `no` or `deny` means "no cookies".
+    /// Name of a consent cookie; a value of `0`, `false`, `no`, `deny` or `denied` (any case)
+    /// means "no cookies".
     pub consent_cookie: Option<String>,
 }
 
@@ -109,33 +99,8 @@ fn uid_mac(secret: &[u8], id_hex: &str) -> HmacSha256 {
     mac
 }
 
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
-}
-
 fn is_lower_hex(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// Decodes exactly `N` bytes from hex of either case; `None` for any other input.
-pub(crate) fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != N * 2 {
-        return None;
-    }
-    let digit = |c: u8| (c as char).to_digit(16);
-    let mut out = [0u8; N];
-    for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
-        // Two hex digits make at most 0xff, so the cast cannot truncate.
-        out[i] = (digit(pair[0])? << 4 | digit(pair[1])?) as u8;
-    }
-    Some(out)
 }
 
 /// SHA-256 of the parts, separated by a NUL byte, as lowercase hex: a key that stores nothing raw.
@@ -196,7 +161,7 @@ fn refuses_cookies(cfg: &IdentityConfig, cookie_header: &[u8]) -> bool {
 ///
 /// `fresh_id` is 16 random bytes drawn once for this request; it is used only when a new
 /// `pg_uid` must be minted (no cookie, or a malformed, tampered or forged one).
-pub fn resolve(cfg: &IdentityConfig, input: &IdentityInputs<'_>, fresh_id: &[u8; 16]) -> Identity {
+pub fn resolve(cfg: &IdentityConfig, input: &RequestFacts<'_>, fresh_id: &[u8; 16]) -> Identity {
     if input.verified_bot || input.user_agent.is_some_and(is_bot_user_agent) {
         return Identity {
             targeting_key: String::new(),

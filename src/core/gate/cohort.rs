@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::core::bucket::{in_rollout, MAX_BASIS_POINTS};
-use crate::core::identity::{Identity, KeySource};
+use crate::core::gate::bucket::{in_rollout, MAX_BASIS_POINTS};
+use crate::core::gate::identity::{Identity, KeySource};
 
 /// The flag key of the pilot rollout; bucketing keys are `"pilot" + targeting_key`.
 pub const PILOT_FLAG: &str = "pilot";

@@ -1,50 +1,4 @@
-//! Route matching and the security/caching header table of DESIGN.md ("Header policy").
-
-/// A route pattern: an exact path (`/try`) or a prefix ending in `*` (`/try*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoutePattern {
-    prefix: String,
-    wildcard: bool,
-}
-
-impl RoutePattern {
-    /// Parses `/path` or `/prefix*`. Returns `None` when the pattern does not start with `/` or
-    /// has a `*` anywhere but at the end.
-    pub fn parse(pattern: &str) -> Option<Self> {
-        let pattern = pattern.trim();
-        let (prefix, wildcard) = match pattern.strip_suffix('*') {
-            Some(p) => (p, true),
-            None => (pattern, false),
-        };
-        if !prefix.starts_with('/') || prefix.contains('*') || prefix.contains(char::is_whitespace)
-        {
-            return None;
-        }
-        Some(Self {
-            prefix: prefix.to_owned(),
-            wildcard,
-        })
-    }
-
-    /// Whether `path` matches.
-    pub fn matches(&self, path: &str) -> bool {
-        if self.wildcard {
-            path.starts_with(&self.prefix)
-        } else {
-            path == self.prefix
-        }
-    }
-}
-
-impl std::fmt::Display for RoutePattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.prefix)?;
-        if self.wildcard {
-            f.write_str("*")?;
-        }
-        Ok(())
-    }
-}
+//! The security and caching header table of DESIGN.md ("Header policy").
 
 /// What kind of route a response belongs to; it decides the headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +48,7 @@ pub const PRIVATE_NO_STORE: &str = "private, no-store";
 /// appended. `X-Request-Id` is added by the caller.
 ///
 /// ```
-/// use pilot_gate::policy::{headers_for, Coep, RouteClass};
+/// use pilot_gate::core::http::policy::{headers_for, Coep, RouteClass};
 /// let h = headers_for(RouteClass::Gated, Coep::RequireCorp);
 /// assert!(h.contains(&("Cross-Origin-Embedder-Policy", "require-corp")));
 /// assert!(h.contains(&("Cache-Control", "private, no-store")));

@@ -1,23 +1,25 @@
-//! Config validation: defaults, and bad values that fail with the variable's name.
+//! Config validation: defaults, bad values that fail with the variable's name, and sections
+//! that fail alone.
 
-use std::collections::HashMap;
+mod support;
 
-use pilot_gate::config::{Config, PassThrough};
-use pilot_gate::error::ConfigError;
-use pilot_gate::policy::Coep;
+use pilot_gate::core::events::limits::MAX_BODY_BYTES;
+use pilot_gate::core::http::outcome::Upstream;
+use pilot_gate::core::http::policy::Coep;
+use pilot_gate::core::vars::ConfigError;
 
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
+use support::{config, events_config, gate_config as parse};
 
-fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    let mut map: HashMap<String, String> = HashMap::from([("COOKIE_SECRET".into(), SECRET.into())]);
-    for (k, v) in vars {
-        map.insert((*k).to_owned(), (*v).to_owned());
-    }
-    Config::from_lookup(|name| map.get(name).cloned())
-}
-
+/// The error of the one invalid section of `vars`.
 fn error_for(vars: &[(&str, &str)]) -> ConfigError {
-    parse(vars).expect_err("config should be rejected")
+    let c = config(vars);
+    let errors = c.errors();
+    assert_eq!(
+        errors.len(),
+        1,
+        "exactly one section should be rejected: {errors:?}"
+    );
+    errors[0].1.clone()
 }
 
 #[test]
@@ -34,7 +36,7 @@ fn defaults_are_safe() {
     assert_eq!(c.gate_redirect, "/");
     assert_eq!(c.coep, Coep::RequireCorp);
     assert!(c.cookie_secure);
-    assert_eq!(c.pass_through, PassThrough::Assets);
+    assert_eq!(c.pass_through, Upstream::Assets);
     assert_eq!(c.identity.app_session_cookie, None);
 }
 
@@ -68,7 +70,8 @@ fn bad_rollout_names_the_variable() {
 
 #[test]
 fn missing_or_short_secret_is_rejected_without_echoing_it() {
-    let e = Config::from_lookup(|_| None).unwrap_err();
+    let c = pilot_gate::core::config::Config::from_lookup(|_| None);
+    let e = c.gate.expect_err("no secret, no gate").error;
     assert_eq!(
         e,
         ConfigError::Missing {
@@ -127,18 +130,18 @@ fn enums_and_booleans_are_validated() {
     );
     assert_eq!(
         parse(&[("PASS_THROUGH", "origin")]).unwrap().pass_through,
-        PassThrough::Origin
+        Upstream::Origin
     );
     assert_eq!(error_for(&[("PASS_THROUGH", "cdn")]).var(), "PASS_THROUGH");
 }
 
 #[test]
 fn beacon_limits_are_validated_with_their_range() {
-    let c = parse(&[]).unwrap();
-    assert_eq!(c.events.limits.max_body_bytes, 51_200);
-    assert_eq!(c.events.limits.max_props_bytes, 10_240);
-    assert_eq!(c.events.limits.max_events, 100);
-    assert_eq!(c.events.ttl_s, 30 * 24 * 3600);
+    let c = events_config(&[]).unwrap();
+    assert_eq!(c.limits.max_body_bytes, 51_200);
+    assert_eq!(c.limits.max_props_bytes, 10_240);
+    assert_eq!(c.limits.max_events, 100);
+    assert_eq!(c.ttl_s, 30 * 24 * 3600);
     let e = error_for(&[("EVENTS_MAX_BATCH", "101")]);
     assert_eq!(
         e.to_string(),
@@ -160,13 +163,13 @@ fn beacon_limits_are_validated_with_their_range() {
         },
         "requiring signatures without a secret is a start-up error"
     );
-    let c = parse(&[(
+    let c = events_config(&[(
         "ALLOWED_ORIGINS",
         "https://a.example/, http://b.example:8080",
     )])
     .unwrap();
     assert_eq!(
-        c.events.allowed_origins,
+        c.allowed_origins,
         ["https://a.example", "http://b.example:8080"]
     );
 }
@@ -185,4 +188,47 @@ fn empty_values_mean_unset() {
         c.gated_routes.iter().any(|r| r.matches("/try")),
         "empty GATED_ROUTES keeps the default"
     );
+}
+
+#[test]
+fn body_and_props_limits_are_bounded_by_one_queue_message() {
+    let at = MAX_BODY_BYTES.to_string();
+    let over = (MAX_BODY_BYTES + 1).to_string();
+    let c = events_config(&[
+        ("EVENTS_MAX_BODY_BYTES", &at),
+        ("EVENTS_MAX_PROPS_BYTES", &at),
+    ])
+    .unwrap();
+    assert_eq!(c.limits.max_body_bytes, MAX_BODY_BYTES);
+    assert_eq!(c.limits.max_props_bytes, MAX_BODY_BYTES);
+    let e = error_for(&[("EVENTS_MAX_BODY_BYTES", &over)]);
+    assert_eq!(e.var(), "EVENTS_MAX_BODY_BYTES");
+    assert!(e.to_string().contains("from 1 to 65536"), "{e}");
+    assert_eq!(
+        error_for(&[("EVENTS_MAX_PROPS_BYTES", &over)]).var(),
+        "EVENTS_MAX_PROPS_BYTES"
+    );
+}
+
+#[test]
+fn an_invalid_events_variable_leaves_the_gate_section_intact() {
+    let c = config(&[
+        ("GATED_ROUTES", "/beta*"),
+        ("PILOT_ROLLOUT_PCT", "0.2"),
+        ("EVENTS_MAX_BATCH", "lots"),
+    ]);
+    assert_eq!(c.events.as_ref().unwrap_err().var(), "EVENTS_MAX_BATCH");
+    let gate = c.gate.as_ref().expect("the gate section stands alone");
+    assert!(gate.gated_routes.iter().any(|r| r.matches("/beta/x")));
+    assert!(!gate.gated_routes.iter().any(|r| r.matches("/try")));
+    assert_eq!(gate.rollout_bp, 2_000);
+}
+
+#[test]
+fn an_invalid_gate_variable_leaves_the_events_section_intact() {
+    let c = config(&[("COEP", "bogus"), ("EVENTS_MAX_BATCH", "10")]);
+    assert_eq!(c.gate.as_ref().unwrap_err().error.var(), "COEP");
+    assert_eq!(c.events.as_ref().unwrap().limits.max_events, 10);
+    let names: Vec<&str> = c.errors().iter().map(|(section, _)| *section).collect();
+    assert_eq!(names, ["gate"]);
 }

@@ -1,7 +1,9 @@
 //! Bucketing: flagd testbed vectors, a differential check against the `murmur3` crate, and the
 //! statistical properties of the rollout split.
 
-use pilot_gate::bucket::{bucket_bp, fractional, in_rollout, murmur3_x86_32, MAX_BASIS_POINTS};
+use pilot_gate::core::gate::bucket::{
+    bucket_bp, fractional, in_rollout, murmur3_x86_32, MAX_BASIS_POINTS,
+};
 
 /// A small deterministic generator (SplitMix64) for reproducible random keys.
 struct SplitMix64(u64);

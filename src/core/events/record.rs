@@ -1,11 +1,14 @@
-//! What the beacon stores: enriched events, their KV keys, and the queue message that carries
-//! an accepted request from the producer to the consumer.
+//! What the beacon stores: enriched events, their KV keys, the queue message that carries an
+//! accepted request from the producer to the consumer, and the consumer's write plan.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::beacon::Event;
+use crate::core::events::error::EventsError;
+use crate::core::events::limits::QUEUE_MESSAGE_MAX_BYTES;
+use crate::core::events::schema::Event;
+use crate::core::http::problem::ApiError;
 
 /// Prefix of every event key in KV.
 pub const EVENT_KEY_PREFIX: &str = "ev:";
@@ -30,18 +33,35 @@ pub struct StoredEvent {
     pub request_id: String,
 }
 
-/// One queue message: the events of one accepted request (at most 100, under 128 KB).
+/// One queue message: the events of one accepted request (at most 100; [`QueuedBatch::encode`]
+/// keeps it within the queue's message limit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuedBatch {
     /// The events, in the order they were sent.
     pub events: Vec<StoredEvent>,
 }
 
+impl QueuedBatch {
+    /// The message text (JSON, sent as UTF-8 text), or [`EventsError::BatchTooLarge`] when it
+    /// would not fit one queue message. The consumer parses exactly this text.
+    pub fn encode(&self) -> Result<String, EventsError> {
+        // Maps with string keys and plain values always serialize; a failure would be a bug.
+        let text = serde_json::to_string(self).map_err(|_| ApiError::Internal)?;
+        if text.len() > QUEUE_MESSAGE_MAX_BYTES {
+            return Err(EventsError::BatchTooLarge {
+                stored_bytes: text.len(),
+                limit_bytes: QUEUE_MESSAGE_MAX_BYTES,
+            });
+        }
+        Ok(text)
+    }
+}
+
 /// The KV key of an event: a pure function of the event (reversed `ts`, then `id`), so a
 /// listing is newest first and a redelivery or re-send overwrites instead of duplicating.
 ///
 /// ```
-/// use pilot_gate::record::kv_key;
+/// use pilot_gate::core::events::record::kv_key;
 /// assert_eq!(kv_key(1_700_000_000_000, "abc12345"), "ev:8299999999999:abc12345");
 /// assert!(kv_key(2, "a") < kv_key(1, "a"), "newer sorts first");
 /// ```

@@ -1,15 +1,19 @@
 //! Beacon parsing and validation: shapes, schema, limits, signatures, ids, keys, and property
 //! tests over arbitrary bytes.
 
-use pilot_gate::beacon::{derived_id, parse_batch, sign_body, verify_signature, Limits};
-use pilot_gate::error::BeaconError;
-use pilot_gate::record::{kv_key, plan_writes, QueuedBatch, StoredEvent};
+use pilot_gate::core::events::error::EventsError;
+use pilot_gate::core::events::limits::Limits;
+use pilot_gate::core::events::record::{kv_key, plan_writes, QueuedBatch, StoredEvent};
+use pilot_gate::core::events::schema::{derived_id, parse_batch, Event};
+use pilot_gate::core::events::signature::{sign_body, verify_signature};
+use pilot_gate::core::http::problem::Problem;
 use proptest::prelude::*;
 
-const NOW: u64 = 1_800_000_000_000;
+use crate::support::NOW;
+
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
-fn parse(body: &str) -> Result<Vec<pilot_gate::beacon::Event>, BeaconError> {
+fn parse(body: &str) -> Result<Vec<Event>, EventsError> {
     parse_batch(body.as_bytes(), NOW, &Limits::default())
 }
 
@@ -17,9 +21,9 @@ fn event(name: &str) -> String {
     format!(r#"{{"v":1,"id":"evt-{name}-0001","name":"{name}","ts":{NOW}}}"#)
 }
 
-fn field_of(e: BeaconError) -> (usize, String) {
+fn field_of(e: EventsError) -> (usize, String) {
     match e {
-        BeaconError::InvalidEvent { index, field, .. } => (index, field),
+        EventsError::InvalidEvent { index, field, .. } => (index, field),
         other => panic!("expected InvalidEvent, got {other:?}"),
     }
 }
@@ -42,10 +46,10 @@ fn three_shapes_are_accepted() {
 
 #[test]
 fn empty_and_oversized_batches_are_rejected() {
-    assert_eq!(parse("[]"), Err(BeaconError::EmptyBatch));
-    assert_eq!(parse(r#"{"events":[]}"#), Err(BeaconError::EmptyBatch));
+    assert_eq!(parse("[]"), Err(EventsError::EmptyBatch));
+    assert_eq!(parse(r#"{"events":[]}"#), Err(EventsError::EmptyBatch));
     let many = format!("[{}]", vec![event("a"); 101].join(","));
-    assert_eq!(parse(&many), Err(BeaconError::TooManyEvents { limit: 100 }));
+    assert_eq!(parse(&many), Err(EventsError::TooManyEvents { limit: 100 }));
     let hundred = format!("[{}]", vec![event("a"); 100].join(","));
     assert_eq!(parse(&hundred).unwrap().len(), 100);
 }
@@ -65,7 +69,7 @@ fn malformed_bodies_are_invalid_json() {
         assert!(
             matches!(
                 parse(body),
-                Err(BeaconError::InvalidJson { .. }) | Err(BeaconError::EmptyBatch)
+                Err(EventsError::InvalidJson { .. }) | Err(EventsError::EmptyBatch)
             ),
             "{body:?} gave {:?}",
             parse(body)
@@ -73,12 +77,12 @@ fn malformed_bodies_are_invalid_json() {
     }
     assert!(matches!(
         parse_batch(b"{\"name\":\"\xff\"}", NOW, &Limits::default()),
-        Err(BeaconError::InvalidJson { .. })
+        Err(EventsError::InvalidJson { .. })
     ));
     let deep = "[".repeat(200) + &"]".repeat(200);
     assert!(matches!(
         parse(&deep),
-        Err(BeaconError::InvalidEvent { .. })
+        Err(EventsError::InvalidEvent { .. })
     ));
     let deep_props = format!(
         r#"{{"name":"a","ts":{NOW},"props":{}1{}}}"#,
@@ -144,7 +148,7 @@ fn props_limit_is_exact() {
     assert!(parse(&body(limits.max_props_bytes - 8)).is_ok());
     assert_eq!(
         parse(&body(limits.max_props_bytes - 7)),
-        Err(BeaconError::PropsTooLarge {
+        Err(EventsError::PropsTooLarge {
             index: 0,
             limit_bytes: 10_240
         })
@@ -163,7 +167,7 @@ fn body_limit_is_exact() {
     let over = format!("{at_limit} ");
     assert_eq!(
         parse_batch(over.as_bytes(), NOW, &limits),
-        Err(BeaconError::BodyTooLarge { limit_bytes: 100 })
+        Err(EventsError::BodyTooLarge { limit_bytes: 100 })
     );
 }
 
@@ -199,8 +203,8 @@ fn signatures_verify_in_every_mode() {
         verify_signature(None, false, Some("sha256=zz"), body).is_ok(),
         "no secret, no check"
     );
-    let missing = BeaconError::BadSignature { missing: true };
-    let bad = BeaconError::BadSignature { missing: false };
+    let missing = EventsError::BadSignature { missing: true };
+    let bad = EventsError::BadSignature { missing: false };
     assert_eq!(
         verify_signature(Some(secret), true, None, body),
         Err(missing)

@@ -1,58 +1,22 @@
-//! The gate as an app function, without a server: routing, the header table, identity, cookies.
+//! The gate as an app function, without a server: pages, the header table, identity, cookies,
+//! healthz and failing closed.
 
-use std::collections::HashMap;
+use pilot_gate::core::gate::answer::{healthz, page_fail_closed};
+use pilot_gate::core::gate::cohort::{effective_rollout, Cohort, RolloutSource, StoredRollout};
+use pilot_gate::core::gate::config::{GateConfig, GateFallback};
+use pilot_gate::core::gate::identity::{self, sign_uid, verify_uid, KeySource};
+use pilot_gate::core::hex::hex;
+use pilot_gate::core::http::outcome::{Action, Outcome, Upstream};
+use pilot_gate::core::http::problem::ApiError;
+use pilot_gate::core::http::request::{Entropy, RequestFacts};
 
-use pilot_gate::cohort::{effective_rollout, Cohort, RolloutSource, StoredRollout};
-use pilot_gate::config::Config;
-use pilot_gate::gate::{handle, handle_misconfigured, Action, Entropy, GateRequest, Outcome};
-use pilot_gate::identity::{self, sign_uid, verify_uid, IdentityInputs, KeySource};
-use pilot_gate::policy::{headers_for, Coep, RouteClass};
+use crate::support::{self, entropy, get, handle, header, uid_cookie, CHROME_UA, SECRET};
 
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
-const CHROME_UA: &str =
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36";
-
-fn config(vars: &[(&str, &str)]) -> Config {
-    let mut map: HashMap<&str, &str> = HashMap::from([("COOKIE_SECRET", SECRET)]);
-    map.extend(vars.iter().copied());
-    Config::from_lookup(|n| map.get(n).map(|v| (*v).to_owned())).unwrap()
+fn config(vars: &[(&str, &str)]) -> GateConfig {
+    support::gate_config(vars).unwrap()
 }
 
-fn entropy(seed: u8) -> Entropy {
-    Entropy {
-        uid: [seed; 16],
-        request_id: [seed; 8],
-    }
-}
-
-fn get<'a>(path: &'a str, cookie: &'a str) -> GateRequest<'a> {
-    GateRequest {
-        method: "GET",
-        path,
-        identity: IdentityInputs {
-            cookie_header: cookie.as_bytes(),
-            ip: Some("192.0.2.1"),
-            user_agent: Some(CHROME_UA),
-            verified_bot: false,
-        },
-        cf_ray: None,
-    }
-}
-
-fn header<'o>(o: &'o Outcome, name: &str) -> Option<&'o str> {
-    o.headers
-        .iter()
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// The `pg_uid=...` value of a Set-Cookie list.
-fn uid_cookie(o: &Outcome) -> Option<String> {
-    o.set_cookies
-        .iter()
-        .find_map(|c| c.strip_prefix("pg_uid="))
-        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
-}
+const PASS: Action = Action::PassThrough(Upstream::Assets);
 
 /// Finds random entropy whose fresh visitor lands in the wanted cohort at `bp`.
 fn visitor_in(cohort: Cohort, bp: u32) -> (Entropy, String) {
@@ -62,44 +26,16 @@ fn visitor_in(cohort: Cohort, bp: u32) -> (Entropy, String) {
         .map(entropy)
         .find_map(|e| {
             let o = handle(&get("/try", ""), &cfg, &rollout, &e);
-            (o.cohort == Some(cohort)).then(|| (e, uid_cookie(&o).unwrap()))
+            (o.cohort == Some(cohort)).then(|| (e, uid_cookie(&o.outcome).unwrap()))
         })
         .expect("some seed lands in each cohort at this rollout")
 }
 
 #[test]
-fn header_table_matches_the_design() {
-    let gated = headers_for(RouteClass::Gated, Coep::RequireCorp);
-    for h in [
-        ("Cross-Origin-Opener-Policy", "same-origin"),
-        ("Cross-Origin-Embedder-Policy", "require-corp"),
-        ("Cross-Origin-Resource-Policy", "same-origin"),
-        ("Cache-Control", "private, no-store"),
-        ("Vary", "Cookie"),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "strict-origin-when-cross-origin"),
-    ] {
-        assert!(gated.contains(&h), "gated lacks {h:?}");
-    }
-    let api = headers_for(RouteClass::Api, Coep::RequireCorp);
-    assert!(api.contains(&("Cache-Control", "no-store")));
-    assert!(api.contains(&("Vary", "Cookie")));
-    assert!(!api.iter().any(|(k, _)| k.starts_with("Cross-Origin")));
-    let isolated = headers_for(RouteClass::Isolated, Coep::Credentialless);
-    assert!(isolated.contains(&("Cross-Origin-Embedder-Policy", "credentialless")));
-    assert!(!isolated.iter().any(|(k, _)| *k == "Cache-Control"));
-    assert_eq!(headers_for(RouteClass::Other, Coep::RequireCorp).len(), 2);
-}
-
-#[test]
 fn healthz_reports_the_effective_rollout() {
     let cfg = config(&[("PILOT_ROLLOUT_PCT", "0.25")]);
-    let o = handle(
-        &get("/api/healthz", ""),
-        &cfg,
-        &effective_rollout(cfg.rollout_bp, None),
-        &entropy(1),
-    );
+    let answer = healthz(&effective_rollout(cfg.rollout_bp, None));
+    let o = Outcome::api(Ok::<_, ApiError>(answer), "r".into());
     let Action::Json(200, body) = &o.action else {
         panic!("{:?}", o.action)
     };
@@ -112,25 +48,13 @@ fn healthz_reports_the_effective_rollout() {
 }
 
 #[test]
-fn api_errors_are_json_with_the_right_status() {
-    let cfg = config(&[]);
-    let r = effective_rollout(0, None);
-    let mut post = get("/api/healthz", "");
-    post.method = "POST";
-    let o = handle(&post, &cfg, &r, &entropy(1));
-    assert!(matches!(&o.action, Action::Json(405, b) if b["error"] == "method_not_allowed"));
-    assert_eq!(header(&o, "Allow"), Some("GET, HEAD"));
-    let o = handle(&get("/api/nope", ""), &cfg, &r, &entropy(1));
-    assert!(matches!(&o.action, Action::Json(404, b) if b["error"] == "not_found"));
-}
-
-#[test]
 fn pilot_passes_through_and_control_is_redirected() {
     let cfg = config(&[]);
     let (e, _) = visitor_in(Cohort::Pilot, 5_000);
     let o = handle(&get("/try", ""), &cfg, &effective_rollout(5_000, None), &e);
-    assert_eq!(o.action, Action::PassThrough);
+    assert_eq!(o.outcome.action, PASS);
     assert!(o
+        .outcome
         .set_cookies
         .iter()
         .any(|c| c.starts_with("pilot_cohort=pilot;")));
@@ -141,9 +65,13 @@ fn pilot_passes_through_and_control_is_redirected() {
         &effective_rollout(5_000, None),
         &e,
     );
-    assert_eq!(o.action, Action::Redirect("/".into()));
-    assert_eq!(header(&o, "Cache-Control"), Some("private, no-store"));
+    assert_eq!(o.outcome.action, Action::Redirect("/".into()));
+    assert_eq!(
+        header(&o.outcome, "Cache-Control"),
+        Some("private, no-store")
+    );
     assert!(o
+        .outcome
         .set_cookies
         .iter()
         .any(|c| c.starts_with("pilot_cohort=control;")));
@@ -159,7 +87,11 @@ fn returning_visitor_keeps_cohort_and_gets_no_new_cookies() {
         for seed in 0..20 {
             let o = handle(&get("/try", &cookie), &cfg, &rollout, &entropy(seed));
             assert_eq!(o.cohort, Some(cohort));
-            assert!(o.set_cookies.is_empty(), "{:?}", o.set_cookies);
+            assert!(
+                o.outcome.set_cookies.is_empty(),
+                "{:?}",
+                o.outcome.set_cookies
+            );
         }
     }
 }
@@ -175,13 +107,13 @@ fn cohort_cookie_is_never_trusted() {
         &rollout,
         &entropy(9),
     );
-    assert_eq!(o.action, Action::Redirect("/".into()));
+    assert_eq!(o.outcome.action, Action::Redirect("/".into()));
     assert_eq!(
-        o.set_cookies.len(),
+        o.outcome.set_cookies.len(),
         1,
         "only the cohort cookie is corrected"
     );
-    assert!(o.set_cookies[0].starts_with("pilot_cohort=control;"));
+    assert!(o.outcome.set_cookies[0].starts_with("pilot_cohort=control;"));
 }
 
 #[test]
@@ -208,14 +140,15 @@ fn forged_tampered_or_malformed_uid_is_replaced_once() {
             &rollout,
             &entropy(3),
         );
-        let minted = uid_cookie(&o).expect("a fresh pg_uid is set");
+        let minted = uid_cookie(&o.outcome).expect("a fresh pg_uid is set");
         assert_ne!(minted, bad);
         assert_eq!(
             verify_uid(SECRET.as_bytes(), &minted),
-            Some(identity::hex(&[3; 16]).as_str())
+            Some(hex(&[3; 16]).as_str())
         );
         assert_eq!(
-            o.set_cookies
+            o.outcome
+                .set_cookies
                 .iter()
                 .filter(|c| c.starts_with("pg_uid="))
                 .count(),
@@ -229,7 +162,7 @@ fn forged_tampered_or_malformed_uid_is_replaced_once() {
         &rollout,
         &entropy(3),
     );
-    assert_eq!(uid_cookie(&o), None);
+    assert_eq!(uid_cookie(&o.outcome), None);
 }
 
 #[test]
@@ -242,6 +175,7 @@ fn uid_cookie_attributes() {
         &entropy(1),
     );
     let uid = o
+        .outcome
         .set_cookies
         .iter()
         .find(|c| c.starts_with("pg_uid="))
@@ -256,6 +190,7 @@ fn uid_cookie_attributes() {
         assert!(uid.contains(attr), "{uid} lacks {attr}");
     }
     let cohort = o
+        .outcome
         .set_cookies
         .iter()
         .find(|c| c.starts_with("pilot_cohort="))
@@ -277,14 +212,15 @@ fn bots_are_control_without_cookies() {
         "Some-Crawler/3.0",
     ] {
         let mut req = get("/try", "");
-        req.identity.user_agent = Some(ua);
+        req.user_agent = Some(ua);
         let o = handle(&req, &cfg, &rollout, &entropy(1));
         assert_eq!(o.cohort, Some(Cohort::Control), "{ua}");
-        assert!(o.set_cookies.is_empty(), "{ua}");
+        assert!(o.outcome.set_cookies.is_empty(), "{ua}");
     }
     let mut req = get("/try", "");
-    req.identity.verified_bot = true;
+    req.verified_bot = true;
     assert!(handle(&req, &cfg, &rollout, &entropy(1))
+        .outcome
         .set_cookies
         .is_empty());
 }
@@ -292,11 +228,11 @@ fn bots_are_control_without_cookies() {
 #[test]
 fn consent_refusal_uses_the_fallback_chain_and_sets_no_cookie() {
     let cfg = config(&[("CONSENT_COOKIE", "consent"), ("APP_SESSION_COOKIE", "sid")]);
-    let facts = |cookie: &'static str, ip: &'static str| IdentityInputs {
+    let facts = |cookie: &'static str, ip: &'static str| RequestFacts {
         cookie_header: cookie.as_bytes(),
         ip: Some(ip),
         user_agent: Some(CHROME_UA),
-        verified_bot: false,
+        ..RequestFacts::default()
     };
     let a = identity::resolve(
         &cfg.identity,
@@ -331,7 +267,7 @@ fn consent_refusal_uses_the_fallback_chain_and_sets_no_cookie() {
         &effective_rollout(10_000, None),
         &entropy(1),
     );
-    assert!(o.set_cookies.is_empty());
+    assert!(o.outcome.set_cookies.is_empty());
     assert_eq!(o.cohort, Some(Cohort::Pilot));
 }
 
@@ -367,73 +303,77 @@ fn non_gated_routes_pass_with_their_class_headers() {
     let cfg = config(&[("ISOLATED_ROUTES", "/lab*")]);
     let r = effective_rollout(0, None);
     let o = handle(&get("/lab/x", ""), &cfg, &r, &entropy(1));
-    assert_eq!(o.action, Action::PassThrough);
+    assert_eq!(o.outcome.action, PASS);
     assert_eq!(
-        header(&o, "Cross-Origin-Opener-Policy"),
+        header(&o.outcome, "Cross-Origin-Opener-Policy"),
         Some("same-origin")
     );
-    assert!(o.set_cookies.is_empty() && o.cohort.is_none());
+    assert!(o.outcome.set_cookies.is_empty() && o.cohort.is_none());
     let o = handle(&get("/about", ""), &cfg, &r, &entropy(1));
-    assert_eq!(header(&o, "Cross-Origin-Opener-Policy"), None);
-    assert_eq!(header(&o, "X-Content-Type-Options"), Some("nosniff"));
+    assert_eq!(header(&o.outcome, "Cross-Origin-Opener-Policy"), None);
+    assert_eq!(
+        header(&o.outcome, "X-Content-Type-Options"),
+        Some("nosniff")
+    );
 }
 
 #[test]
 fn request_id_comes_from_cf_ray_when_sane() {
     let cfg = config(&[]);
     let r = effective_rollout(0, None);
-    let mut req = get("/api/healthz", "");
+    let mut req = get("/try", "");
     req.cf_ray = Some("8a1b2c3d4e5f6789-AMS");
     assert_eq!(
-        handle(&req, &cfg, &r, &entropy(1)).request_id,
+        handle(&req, &cfg, &r, &entropy(1)).outcome.request_id,
         "8a1b2c3d4e5f6789-AMS"
     );
     req.cf_ray = Some("<script>");
     assert_eq!(
-        handle(&req, &cfg, &r, &entropy(1)).request_id,
+        handle(&req, &cfg, &r, &entropy(1)).outcome.request_id,
         "0101010101010101"
     );
-    let o = handle(&get("/api/healthz", ""), &cfg, &r, &entropy(2));
-    assert_eq!(header(&o, "X-Request-Id"), Some("0202020202020202"));
+    let o = handle(&get("/about", ""), &cfg, &r, &entropy(2));
+    assert_eq!(header(&o.outcome, "X-Request-Id"), Some("0202020202020202"));
+}
+
+/// The fallback of a config whose gate section is invalid.
+fn fallback(vars: &[(&str, &str)]) -> GateFallback {
+    match support::config(vars).gate {
+        Ok(_) => panic!("the gate section should be invalid"),
+        Err(down) => down.fallback,
+    }
 }
 
 #[test]
 fn misconfigured_worker_fails_closed_without_breaking_pages() {
-    let o = handle_misconfigured(&get("/try", ""), &entropy(1));
+    let fb = fallback(&[("PILOT_ROLLOUT_PCT", "1.5")]);
+    let o = page_fail_closed(&get("/try", ""), &fb, "r".into());
     assert_eq!(o.action, Action::Redirect("/".into()));
     assert!(o.set_cookies.is_empty());
-    let o = handle_misconfigured(&get("/api/healthz", ""), &entropy(1));
+    assert_eq!(header(&o, "Cache-Control"), Some("private, no-store"));
+    let o = page_fail_closed(&get("/", ""), &fb, "r".into());
+    assert_eq!(o.action, PASS);
+    let o = Outcome::api(Err(ApiError::Misconfigured), "r".into());
     let Action::Json(503, body) = &o.action else {
         panic!("{:?}", o.action)
     };
     assert_eq!(body["error"], "unavailable", "a generic body, no internals");
     assert_eq!(header(&o, "Retry-After"), Some("30"));
-    let o = handle_misconfigured(&get("/", ""), &entropy(1));
-    assert_eq!(o.action, Action::PassThrough);
 }
 
 #[test]
-fn gate_errors_have_one_status_and_generic_5xx_bodies() {
-    use pilot_gate::error::GateError;
-    use pilot_gate::gate::{error, error_headers};
-    let all = [
-        GateError::NotFound,
-        GateError::MethodNotAllowed { allow: "GET" },
-        GateError::Misconfigured,
-        GateError::UpstreamUnavailable,
-        GateError::Internal,
-    ];
-    let statuses: Vec<u16> = all.iter().map(GateError::status).collect();
-    assert_eq!(statuses, [404, 405, 503, 503, 500]);
-    for e in &all {
-        let Action::Json(status, body) = error(e) else {
-            panic!()
-        };
-        assert_eq!(status, e.status());
-        if status >= 500 {
-            assert_eq!(body["detail"], "try again later", "{e:?}");
-        }
-        let retry = error_headers(e).iter().any(|(k, _)| *k == "Retry-After");
-        assert_eq!(retry, status == 503, "{e:?}");
-    }
+fn fail_closed_routes_are_the_configured_ones() {
+    // A bad variable of the gate keeps the operator's GATED_ROUTES closed, not the default.
+    let fb = fallback(&[("GATED_ROUTES", "/beta*"), ("COEP", "bogus")]);
+    let closed = |path| page_fail_closed(&get(path, ""), &fb, "r".into()).action;
+    assert_eq!(closed("/beta/x"), Action::Redirect("/".into()));
+    assert_eq!(closed("/try"), PASS);
+    // Only an invalid GATED_ROUTES itself falls back to the default routes.
+    let fb = fallback(&[("GATED_ROUTES", "beta")]);
+    let closed = |path| page_fail_closed(&get(path, ""), &fb, "r".into()).action;
+    assert_eq!(closed("/try/x"), Action::Redirect("/".into()));
+    // Pages keep their upstream when PASS_THROUGH is valid.
+    let fb = fallback(&[("PASS_THROUGH", "origin"), ("COOKIE_SECURE", "yes")]);
+    let o = page_fail_closed(&get("/about", ""), &fb, "r".into());
+    assert_eq!(o.action, Action::PassThrough(Upstream::Origin));
 }

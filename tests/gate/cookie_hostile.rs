@@ -1,6 +1,6 @@
 //! Cookie parsing with hostile input: huge headers, odd separators, invalid UTF-8, duplicates.
 
-use pilot_gate::cookie::{get, pairs, MAX_COOKIE_HEADER_BYTES, MAX_COOKIE_PAIRS};
+use pilot_gate::core::gate::cookie::{get, pairs, MAX_COOKIE_HEADER_BYTES, MAX_COOKIE_PAIRS};
 use proptest::prelude::*;
 
 #[test]

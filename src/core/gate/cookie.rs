@@ -46,7 +46,7 @@ fn parse_pair(raw: &[u8]) -> Option<(&str, &str)> {
 /// Browsers send the most specific cookie first when names repeat, so the first one wins.
 ///
 /// ```
-/// use pilot_gate::cookie::get;
+/// use pilot_gate::core::gate::cookie::get;
 /// assert_eq!(get(b"a=1; pilot_cohort=pilot; a=2", "a"), Some("1"));
 /// assert_eq!(get(b"pilot_cohort=\xff", "pilot_cohort"), None);
 /// ```

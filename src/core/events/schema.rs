@@ -1,4 +1,4 @@
-//! Event payload parsing and validation for `POST /api/events`, with limits.
+//! The event schema (v1): parsing and validation of a `POST /api/events` body under limits.
 //!
 //! A body is one event, an array of events, or `{"events": [...]}`. The whole body is accepted
 //! or rejected: the first bad event rejects the request with its index.
@@ -8,34 +8,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::core::error::BeaconError;
-use crate::core::identity::{hex, unhex};
-
-/// Limits of the beacon, from the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest accepted body, in bytes (`EVENTS_MAX_BODY_BYTES`, default 50 KB).
-    pub max_body_bytes: usize,
-    /// Largest `props` of one event, serialized, in bytes (`EVENTS_MAX_PROPS_BYTES`, 10 KB).
-    pub max_props_bytes: usize,
-    /// Most events in one request (`EVENTS_MAX_BATCH`, default 100).
-    pub max_events: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 50 * 1024,
-            max_props_bytes: 10 * 1024,
-            max_events: 100,
-        }
-    }
-}
-
-/// How far back an event's `ts` may be: 7 days, in ms.
-pub const MAX_PAST_MS: u64 = 7 * 24 * 60 * 60 * 1000;
-/// How far ahead an event's `ts` may be (clock skew): 5 minutes, in ms.
-pub const MAX_FUTURE_MS: u64 = 5 * 60 * 1000;
+use crate::core::events::error::EventsError;
+use crate::core::events::limits::{Limits, MAX_FUTURE_MS, MAX_PAST_MS};
+use crate::core::hex::hex;
 
 /// An event as a sender writes it (schema v1).
 #[derive(Debug, Deserialize)]
@@ -81,21 +56,21 @@ pub fn content_type_ok(content_type: Option<&str>) -> bool {
 }
 
 /// Parses and validates a whole body under `limits`, with `now_ms` as the current time.
-pub fn parse_batch(body: &[u8], now_ms: u64, limits: &Limits) -> Result<Vec<Event>, BeaconError> {
+pub fn parse_batch(body: &[u8], now_ms: u64, limits: &Limits) -> Result<Vec<Event>, EventsError> {
     if body.len() > limits.max_body_bytes {
-        return Err(BeaconError::BodyTooLarge {
+        return Err(EventsError::BodyTooLarge {
             limit_bytes: limits.max_body_bytes,
         });
     }
-    let text = std::str::from_utf8(body).map_err(|_| BeaconError::InvalidJson {
+    let text = std::str::from_utf8(body).map_err(|_| EventsError::InvalidJson {
         detail: "body is not valid UTF-8".to_owned(),
     })?;
     let raws = split_events(text)?;
     if raws.is_empty() {
-        return Err(BeaconError::EmptyBatch);
+        return Err(EventsError::EmptyBatch);
     }
     if raws.len() > limits.max_events {
-        return Err(BeaconError::TooManyEvents {
+        return Err(EventsError::TooManyEvents {
             limit: limits.max_events,
         });
     }
@@ -106,8 +81,8 @@ pub fn parse_batch(body: &[u8], now_ms: u64, limits: &Limits) -> Result<Vec<Even
 }
 
 /// Splits the body into the raw text of each event, checking the JSON syntax of the whole.
-fn split_events(text: &str) -> Result<Vec<&RawValue>, BeaconError> {
-    let json_err = |e: serde_json::Error| BeaconError::InvalidJson {
+fn split_events(text: &str) -> Result<Vec<&RawValue>, EventsError> {
+    let json_err = |e: serde_json::Error| EventsError::InvalidJson {
         detail: e.to_string(),
     };
     let whole: &RawValue = serde_json::from_str(text).map_err(json_err)?;
@@ -116,7 +91,7 @@ fn split_events(text: &str) -> Result<Vec<&RawValue>, BeaconError> {
         return serde_json::from_str(trimmed).map_err(json_err);
     }
     if !trimmed.starts_with('{') {
-        return Err(BeaconError::InvalidJson {
+        return Err(EventsError::InvalidJson {
             detail: "expected an event object, an array of events or {\"events\": [...]}"
                 .to_owned(),
         });
@@ -146,8 +121,8 @@ fn parse_event(
     index: usize,
     now_ms: u64,
     limits: &Limits,
-) -> Result<Event, BeaconError> {
-    let invalid = |field: &str, detail: String| BeaconError::InvalidEvent {
+) -> Result<Event, EventsError> {
+    let invalid = |field: &str, detail: String| EventsError::InvalidEvent {
         index,
         field: field.to_owned(),
         detail,
@@ -198,7 +173,7 @@ fn parse_event(
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
     if props_bytes > limits.max_props_bytes {
-        return Err(BeaconError::PropsTooLarge {
+        return Err(EventsError::PropsTooLarge {
             index,
             limit_bytes: limits.max_props_bytes,
         });
@@ -238,40 +213,4 @@ fn valid_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Checks `X-Pilot-Signature: sha256=<hex>` (HMAC-SHA256 of the raw body under `secret`).
-///
-/// Without a secret, signatures are not checked. With one, a present header must match, and a
-/// missing one is an error only when `required`. The comparison runs in constant time.
-pub fn verify_signature(
-    secret: Option<&[u8]>,
-    required: bool,
-    header: Option<&str>,
-    body: &[u8],
-) -> Result<(), BeaconError> {
-    use hmac::{Hmac, Mac};
-    let Some(secret) = secret else { return Ok(()) };
-    let Some(header) = header else {
-        return if required {
-            Err(BeaconError::BadSignature { missing: true })
-        } else {
-            Ok(())
-        };
-    };
-    let bad = BeaconError::BadSignature { missing: false };
-    let hex_sig = header.trim().strip_prefix("sha256=").ok_or(bad.clone())?;
-    let sig = unhex::<32>(hex_sig).ok_or(bad.clone())?;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| bad.clone())?;
-    mac.update(body);
-    mac.verify_slice(&sig).map_err(|_| bad)
-}
-
-/// `sha256=<hex>` for a body: what a server-side sender puts in `X-Pilot-Signature`.
-pub fn sign_body(secret: &[u8], body: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(body);
-    format!("sha256={}", hex(&mac.finalize().into_bytes()))
 }

@@ -1,0 +1,139 @@
+//! The gate as pure functions: a request's facts in, what to answer out.
+//!
+//! The edge shell writes the [`Outcome`] (fetching the upstream for [`Action::PassThrough`]);
+//! everything that decides something is here and testable natively.
+
+use serde_json::json;
+
+use crate::core::gate::cohort::{decide, Cohort, Rollout, COHORT_COOKIE};
+use crate::core::gate::config::{GateConfig, GateFallback};
+use crate::core::gate::cookie::{self, SameSite, SetCookie, MAX_AGE_400_DAYS_S};
+use crate::core::gate::identity::{self, Identity, UID_COOKIE};
+use crate::core::http::outcome::{Action, Outcome};
+use crate::core::http::policy::{Coep, RouteClass};
+use crate::core::http::request::{Entropy, RequestFacts};
+
+/// The crate version, reported by `/api/healthz`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The answer to a page request, with the cohort when the page was gated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageAnswer {
+    /// What to answer.
+    pub outcome: Outcome,
+    /// The visitor's cohort, when the route was gated.
+    pub cohort: Option<Cohort>,
+}
+
+/// Answers a page (any route outside the route table) under a valid gate config and the
+/// rollout in force: gated routes pass for the pilot cohort and redirect control visitors;
+/// isolated and other pages pass through with their class's headers.
+pub fn page(
+    req: &RequestFacts<'_>,
+    cfg: &GateConfig,
+    rollout: &Rollout,
+    rnd: &Entropy,
+    request_id: String,
+) -> PageAnswer {
+    let pass = Action::PassThrough(cfg.pass_through);
+    if !cfg.gated_routes.iter().any(|r| r.matches(req.path)) {
+        let class = if cfg.isolated_routes.iter().any(|r| r.matches(req.path)) {
+            RouteClass::Isolated
+        } else {
+            RouteClass::Other
+        };
+        return PageAnswer {
+            outcome: Outcome::new(pass, class, cfg.coep, request_id),
+            cohort: None,
+        };
+    }
+    let identity = identity::resolve(&cfg.identity, req, &rnd.uid);
+    let cohort = decide(rollout, &identity);
+    let action = match cohort {
+        Cohort::Pilot => pass,
+        Cohort::Control => Action::Redirect(cfg.gate_redirect.clone()),
+    };
+    let outcome = Outcome::new(action, RouteClass::Gated, cfg.coep, request_id)
+        .with_cookies(cookies_for(cfg, req.cookie_header, &identity, cohort));
+    PageAnswer {
+        outcome,
+        cohort: Some(cohort),
+    }
+}
+
+/// Answers a page while the gate's config section is invalid: fail closed, never break a page.
+/// The fallback's closed routes redirect to `/` without cookies; anything else passes through
+/// with the base headers. The config error itself is logged by the shell, never sent.
+pub fn page_fail_closed(
+    req: &RequestFacts<'_>,
+    fallback: &GateFallback,
+    request_id: String,
+) -> Outcome {
+    let (action, class) = if fallback.closed_routes.iter().any(|r| r.matches(req.path)) {
+        (Action::Redirect("/".to_owned()), RouteClass::Gated)
+    } else {
+        (
+            Action::PassThrough(fallback.pass_through),
+            RouteClass::Other,
+        )
+    };
+    Outcome::new(action, class, Coep::RequireCorp, request_id)
+}
+
+/// The body of `/api/healthz`: the version and the rollout in force.
+pub fn healthz(rollout: &Rollout) -> Action {
+    Action::Json(
+        200,
+        json!({
+            "status": "ok",
+            "version": VERSION,
+            "rollout": {
+                "flag": rollout.flag,
+                "basis_points": rollout.basis_points,
+                "percent": f64::from(rollout.basis_points) / 100.0,
+                "source": rollout.source,
+            },
+        }),
+    )
+}
+
+/// The cookies to set: a new `pg_uid` when one was minted, and `pilot_cohort` when the browser's
+/// copy differs from the decision. None for bots or visitors who refuse cookies.
+fn cookies_for(
+    cfg: &GateConfig,
+    cookie_header: &[u8],
+    id: &Identity,
+    cohort: Cohort,
+) -> Vec<String> {
+    if !id.accepts_cookies() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(2);
+    if let Some(uid) = &id.set_uid {
+        out.push(
+            SetCookie {
+                name: UID_COOKIE,
+                value: uid,
+                max_age_s: MAX_AGE_400_DAYS_S,
+                http_only: true,
+                secure: cfg.cookie_secure,
+                same_site: SameSite::Lax,
+            }
+            .to_string(),
+        );
+    }
+    if cookie::get(cookie_header, COHORT_COOKIE) != Some(cohort.as_str()) {
+        out.push(
+            SetCookie {
+                name: COHORT_COOKIE,
+                value: cohort.as_str(),
+                max_age_s: MAX_AGE_400_DAYS_S,
+                http_only: false,
+                secure: cfg.cookie_secure,
+                same_site: SameSite::Lax,
+            }
+            .to_string(),
+        );
+    }
+    out
+}

@@ -1,0 +1,176 @@
+//! The gate's config section, validated on its own, and the fallback that fails it closed.
+
+use crate::core::gate::bucket::MAX_BASIS_POINTS;
+use crate::core::gate::identity::IdentityConfig;
+use crate::core::gate::pattern::RoutePattern;
+use crate::core::http::outcome::Upstream;
+use crate::core::http::policy::Coep;
+use crate::core::vars::{ConfigError, Vars};
+
+/// Shortest accepted `COOKIE_SECRET`, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// `GATED_ROUTES` when unset.
+pub const DEFAULT_GATED_ROUTES: &str = "/try*";
+
+const UPSTREAMS: [(&str, Upstream); 2] =
+    [("assets", Upstream::Assets), ("origin", Upstream::Origin)];
+const UPSTREAM_EXPECTED: &str = "assets or origin";
+
+/// The validated config of the gate.
+#[derive(Debug, Clone)]
+pub struct GateConfig {
+    /// Default rollout of the `pilot` flag, in basis points (`PILOT_ROLLOUT_PCT` × 10 000).
+    pub rollout_bp: u32,
+    /// Routes served only to the pilot cohort (`GATED_ROUTES`).
+    pub gated_routes: Vec<RoutePattern>,
+    /// Extra routes that get isolation headers without being gated (`ISOLATED_ROUTES`).
+    pub isolated_routes: Vec<RoutePattern>,
+    /// Same-origin path that control visitors are redirected to (`GATE_REDIRECT`).
+    pub gate_redirect: String,
+    /// `Cross-Origin-Embedder-Policy` on isolated routes (`COEP`).
+    pub coep: Coep,
+    /// Whether cookies carry `Secure` (`COOKIE_SECURE`).
+    pub cookie_secure: bool,
+    /// Where pages are served from (`PASS_THROUGH`).
+    pub pass_through: Upstream,
+    /// Identity settings (`COOKIE_SECRET`, `APP_SESSION_COOKIE`, `CONSENT_COOKIE`).
+    pub identity: IdentityConfig,
+}
+
+impl GateConfig {
+    /// Parses and validates the gate's variables; the first invalid one is the error.
+    pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let secret = vars.get("COOKIE_SECRET").ok_or(ConfigError::Missing {
+            var: "COOKIE_SECRET",
+        })?;
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::invalid(
+                "COOKIE_SECRET",
+                &format!("<{} bytes>", secret.len()),
+                "a secret of at least 32 bytes",
+            ));
+        }
+        Ok(Self {
+            rollout_bp: match vars.get("PILOT_ROLLOUT_PCT") {
+                Some(v) => parse_fraction_bp("PILOT_ROLLOUT_PCT", &v)?,
+                None => 0,
+            },
+            gated_routes: gated_routes(vars)?,
+            isolated_routes: parse_routes(
+                "ISOLATED_ROUTES",
+                vars.get("ISOLATED_ROUTES").as_deref().unwrap_or(""),
+            )?,
+            gate_redirect: parse_redirect(vars.get("GATE_REDIRECT").as_deref().unwrap_or("/"))?,
+            coep: vars.choice(
+                "COEP",
+                Coep::RequireCorp,
+                &[
+                    ("require-corp", Coep::RequireCorp),
+                    ("credentialless", Coep::Credentialless),
+                ],
+                "require-corp or credentialless",
+            )?,
+            cookie_secure: vars.bool("COOKIE_SECURE", true)?,
+            pass_through: vars.choice(
+                "PASS_THROUGH",
+                Upstream::Assets,
+                &UPSTREAMS,
+                UPSTREAM_EXPECTED,
+            )?,
+            identity: IdentityConfig {
+                cookie_secret: secret.into_bytes(),
+                app_session_cookie: vars.get("APP_SESSION_COOKIE"),
+                consent_cookie: vars.get("CONSENT_COOKIE"),
+            },
+        })
+    }
+}
+
+/// How pages are answered while the gate's section is invalid: the routes that the raw
+/// `GATED_ROUTES` names redirect to `/` without cookies (the default routes only when that
+/// variable itself is invalid), and other pages pass through as usual.
+#[derive(Debug, Clone)]
+pub struct GateFallback {
+    /// Routes that fail closed.
+    pub closed_routes: Vec<RoutePattern>,
+    /// Where other pages are served from (`PASS_THROUGH` when it is valid, else assets).
+    pub pass_through: Upstream,
+}
+
+impl GateFallback {
+    /// Reads each variable of the fallback on its own, so one bad variable does not move the
+    /// others.
+    pub fn from_vars(vars: &Vars<'_>) -> Self {
+        let default_routes = || parse_routes("GATED_ROUTES", DEFAULT_GATED_ROUTES);
+        Self {
+            closed_routes: gated_routes(vars)
+                .or_else(|_| default_routes())
+                .unwrap_or_default(),
+            pass_through: vars
+                .choice(
+                    "PASS_THROUGH",
+                    Upstream::Assets,
+                    &UPSTREAMS,
+                    UPSTREAM_EXPECTED,
+                )
+                .unwrap_or(Upstream::Assets),
+        }
+    }
+}
+
+/// Parses a fraction in `0..=1` (such as `0.1`) into basis points, rounded to the nearest.
+///
+/// ```
+/// use pilot_gate::core::gate::config::parse_fraction_bp;
+/// assert_eq!(parse_fraction_bp("PILOT_ROLLOUT_PCT", "0.1"), Ok(1_000));
+/// assert!(parse_fraction_bp("PILOT_ROLLOUT_PCT", "10%").is_err());
+/// ```
+pub fn parse_fraction_bp(var: &'static str, value: &str) -> Result<u32, ConfigError> {
+    const EXPECTED: &str = "a number from 0 to 1 (0.1 = 10 %)";
+    let f: f64 = value
+        .parse()
+        .map_err(|_| ConfigError::invalid(var, value, EXPECTED))?;
+    if !(0.0..=1.0).contains(&f) {
+        return Err(ConfigError::invalid(var, value, EXPECTED));
+    }
+    // In range by the check above, so the cast cannot truncate.
+    Ok((f * f64::from(MAX_BASIS_POINTS)).round() as u32)
+}
+
+fn gated_routes(vars: &Vars<'_>) -> Result<Vec<RoutePattern>, ConfigError> {
+    let raw = vars.get("GATED_ROUTES");
+    parse_routes(
+        "GATED_ROUTES",
+        raw.as_deref().unwrap_or(DEFAULT_GATED_ROUTES),
+    )
+}
+
+fn parse_routes(var: &'static str, value: &str) -> Result<Vec<RoutePattern>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            RoutePattern::parse(p).ok_or_else(|| {
+                ConfigError::invalid(var, p, "comma-separated paths like /try or /try*")
+            })
+        })
+        .collect()
+}
+
+fn parse_redirect(value: &str) -> Result<String, ConfigError> {
+    // Same-origin paths only: "//host" or "/\host" would be an open redirect.
+    let ok = value.starts_with('/')
+        && !value.starts_with("//")
+        && !value.starts_with("/\\")
+        && value.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ConfigError::invalid(
+            "GATE_REDIRECT",
+            value,
+            "a same-origin path such as /",
+        ))
+    }
+}

@@ -1,0 +1,12 @@
+//! The shared HTTP vocabulary of every domain: request facts, the route table, outcomes and
+//! actions, the header policy, errors as problems (and the one function that answers them),
+//! CORS, bearer auth and query parsing.
+
+pub mod auth;
+pub mod cors;
+pub mod outcome;
+pub mod policy;
+pub mod problem;
+pub mod query;
+pub mod request;
+pub mod route;

@@ -1,0 +1,119 @@
+//! The one route table: resolution, 404 and 405 with `Allow` derived from it, and the README's
+//! route table kept equal to it.
+
+use std::collections::BTreeSet;
+
+use pilot_gate::core::http::outcome::{Action, Outcome};
+use pilot_gate::core::http::problem::ApiError;
+use pilot_gate::core::http::route::{resolve, EventsRoute, Route, ENDPOINTS, RESERVED_PREFIXES};
+
+use crate::support::header;
+
+#[test]
+fn every_endpoint_and_method_resolves_to_its_route() {
+    assert_eq!(resolve("GET", "/api/healthz"), Ok(Route::Healthz));
+    assert_eq!(resolve("HEAD", "/api/healthz"), Ok(Route::Healthz));
+    for (method, route) in [
+        ("POST", EventsRoute::Ingest),
+        ("OPTIONS", EventsRoute::Preflight),
+        ("GET", EventsRoute::List),
+        ("DELETE", EventsRoute::Delete),
+    ] {
+        assert_eq!(resolve(method, "/api/events"), Ok(Route::Events(route)));
+    }
+}
+
+#[test]
+fn pages_are_any_method_outside_the_reserved_prefixes() {
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/try"),
+        ("POST", "/try/form"),
+        ("GET", "/api"),
+        ("GET", "/apix/healthz"),
+    ] {
+        assert_eq!(resolve(method, path), Ok(Route::Page), "{method} {path}");
+    }
+}
+
+#[test]
+fn unknown_api_paths_are_404_and_wrong_methods_405_with_allow_from_the_table() {
+    assert_eq!(resolve("GET", "/api/nope"), Err(ApiError::NotFound));
+    assert_eq!(resolve("GET", "/api/healthz/"), Err(ApiError::NotFound));
+    assert_eq!(
+        resolve("POST", "/api/healthz"),
+        Err(ApiError::MethodNotAllowed {
+            allow: "GET, HEAD".into()
+        })
+    );
+    assert_eq!(
+        resolve("PUT", "/api/events"),
+        Err(ApiError::MethodNotAllowed {
+            allow: "POST, OPTIONS, GET, DELETE".into()
+        })
+    );
+    // The answers, as the worker writes them.
+    let o = Outcome::api(
+        Err(resolve("POST", "/api/healthz").unwrap_err()),
+        "r".into(),
+    );
+    assert!(matches!(&o.action, Action::Json(405, b) if b["error"] == "method_not_allowed"));
+    assert_eq!(header(&o, "Allow"), Some("GET, HEAD"));
+    let o = Outcome::api(Err(resolve("GET", "/api/nope").unwrap_err()), "r".into());
+    assert!(matches!(&o.action, Action::Json(404, b) if b["error"] == "not_found"));
+    assert_eq!(header(&o, "Cache-Control"), Some("no-store"));
+}
+
+/// `(method, path)` of every row of the README's "Routes" table whose path is exact.
+fn readme_routes() -> BTreeSet<(String, String)> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("\n## Routes\n")
+        .nth(1)
+        .expect("README has a ## Routes section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let mut out = BTreeSet::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let ticked = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
+        let paths = ticked(cells[2]);
+        let [path] = paths.as_slice() else { continue };
+        if path.contains('*') {
+            continue;
+        }
+        for method in ticked(cells[1]) {
+            out.insert((method, path.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_readme_route_table_is_the_code_route_table() {
+    let code: BTreeSet<(String, String)> = ENDPOINTS
+        .iter()
+        .flat_map(|e| {
+            e.methods
+                .iter()
+                .map(|(m, _)| ((*m).to_owned(), e.path.to_owned()))
+        })
+        .collect();
+    assert_eq!(
+        readme_routes(),
+        code,
+        "README ## Routes and src/core/http/route.rs differ"
+    );
+    let readme = include_str!("../../README.md");
+    for prefix in RESERVED_PREFIXES {
+        assert!(
+            readme.contains(&format!("`{prefix}*`")),
+            "README names the reserved prefix {prefix}*"
+        );
+    }
+}
