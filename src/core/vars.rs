@@ -81,6 +81,16 @@ impl<'a> Vars<'a> {
         range: std::ops::RangeInclusive<u64>,
         expected: impl Into<Cow<'static, str>>,
     ) -> Result<u64, ConfigError> {
+        self.uint_in(var, default, range, expected.into())
+    }
+
+    fn uint_in(
+        &self,
+        var: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+        expected: Cow<'static, str>,
+    ) -> Result<u64, ConfigError> {
         let Some(v) = self.get(var) else {
             return Ok(default);
         };

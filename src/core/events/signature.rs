@@ -24,12 +24,12 @@ pub fn verify_signature(
             Ok(())
         };
     };
-    let bad = EventsError::BadSignature { missing: false };
-    let hex_sig = header.trim().strip_prefix("sha256=").ok_or(bad.clone())?;
-    let sig = unhex::<32>(hex_sig).ok_or(bad.clone())?;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| bad.clone())?;
+    let bad = || EventsError::BadSignature { missing: false };
+    let hex_sig = header.trim().strip_prefix("sha256=").ok_or_else(bad)?;
+    let sig = unhex::<32>(hex_sig).ok_or_else(bad)?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| bad())?;
     mac.update(body);
-    mac.verify_slice(&sig).map_err(|_| bad)
+    mac.verify_slice(&sig).map_err(|_| bad())
 }
 
 /// `sha256=<hex>` for a body: what a server-side sender puts in `X-Pilot-Signature`.

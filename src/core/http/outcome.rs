@@ -57,18 +57,19 @@ impl Outcome {
 
     /// The answer of an API route: its action, or the problem's answer.
     pub fn api<P: Problem>(answer: Result<Action, P>, request_id: String) -> Self {
-        // COEP only matters on isolated routes, which API routes are not.
-        let mut out = Self::new(
-            Action::NoContent,
-            RouteClass::Api,
-            Coep::RequireCorp,
-            request_id,
-        );
         match answer {
-            Ok(action) => out.action = action,
-            Err(p) => out.fail(&p),
+            Ok(action) => Self::api_action(action, request_id),
+            Err(p) => {
+                let mut out = Self::api_action(Action::NoContent, request_id);
+                out.fail(&p);
+                out
+            }
         }
-        out
+    }
+
+    fn api_action(action: Action, request_id: String) -> Self {
+        // COEP only matters on isolated routes, which API routes are not.
+        Self::new(action, RouteClass::Api, Coep::RequireCorp, request_id)
     }
 
     /// Replaces the action with the problem's answer and adds its headers; the policy headers

@@ -4,7 +4,7 @@
 
 /// What every error type tells the one reply function. Each domain has its own enum for what is
 /// specific to it; the cross-cutting cases are [`ApiError`].
-pub trait Problem: std::fmt::Debug {
+pub trait Problem {
     /// The HTTP status; one per variant, in one exhaustive `match`.
     fn status(&self) -> u16;
     /// A stable machine-readable code, sent as `error`.

@@ -40,8 +40,14 @@ pub struct Endpoint {
 impl Endpoint {
     /// The `Allow` header of this path: its methods, in table order.
     pub fn allow(&self) -> String {
-        let names: Vec<&str> = self.methods.iter().map(|(m, _)| *m).collect();
-        names.join(", ")
+        let mut allow = String::new();
+        for (method, _) in self.methods {
+            if !allow.is_empty() {
+                allow.push_str(", ");
+            }
+            allow.push_str(method);
+        }
+        allow
     }
 }
 
