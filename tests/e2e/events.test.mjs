@@ -48,6 +48,12 @@ async function admin(url, query = '', method = 'GET', token = ADMIN_TOKEN) {
   return { status: res.status, headers: res.headers, body: await res.json() };
 }
 
+/**
+ * 14 events whose props are 530 numbers written `1e15` (4 bytes each, stored as the 18 bytes
+ * `1000000000000000.0`): about 38 KB sent, about 143 KB once stored, over one queue message.
+ */
+const growing = () => json(Array.from({ length: 14 }, () => ev())).replaceAll('"ts":', `"props":{"n":[${Array(530).fill('1e15').join(',')}]},"ts":`);
+
 /** A chunked body (no Content-Length) of `total` bytes in 4 KB chunks. */
 function chunked(total) {
   let sent = 0;
@@ -140,6 +146,8 @@ describe('events beacon', () => {
       // 8 props
       ['props of exactly 10 KB', () => post(w.url, json(ev({ props: propsOf(PROPS_LIMIT) }))), 202],
       ['props of 10 KB + 1', () => post(w.url, json(ev({ props: propsOf(PROPS_LIMIT + 1) }))), 413],
+      // 9 one queue message
+      ['numbers that grow past one queue message once stored', () => post(w.url, growing()), 413],
     ];
     assert.ok(cases.length >= 40, `${cases.length} cases`);
     t.diagnostic(`corpus: ${cases.length} cases`);
@@ -163,6 +171,10 @@ describe('events beacon', () => {
     const big = await post(w.url, json([ev(), ev({ props: propsOf(PROPS_LIMIT + 1) })]));
     assert.equal(big.status, 413);
     assert.deepEqual([big.body.error, big.body.index], ['props_too_large', 1]);
+    const grown = await post(w.url, growing());
+    assert.equal(grown.status, 413);
+    assert.equal(grown.body.error, 'batch_too_large');
+    assert.match(grown.body.detail, /bytes as stored/);
     const m = await fetch(`${w.url}/api/events`, { method: 'PUT' });
     assert.equal(m.headers.get('allow'), 'POST, OPTIONS, GET, DELETE');
     for (const res of [r, big]) assert.equal(res.headers.get('cache-control'), 'no-store');
@@ -249,6 +261,58 @@ describe('events beacon', () => {
     const lim = await admin(w.url, `?limit=5&name=${name}`);
     assert.equal(lim.body.events.length, 5);
     assert.equal(lim.headers.get('cache-control'), 'no-store');
+  });
+});
+
+describe('events at the largest body limit', () => {
+  const MAX = 65536; // EVENTS_MAX_BODY_BYTES at most: one queue message must hold the batch
+  let w;
+  before(async () => {
+    w = await startWorker({
+      state: 'events-max',
+      vars: { EVENTS_MAX_BODY_BYTES: String(MAX), EVENTS_MAX_PROPS_BYTES: String(MAX) },
+    });
+  });
+  after(async () => { await w?.stop(); });
+
+  /** `count` events named `name`, padded with props to a body of exactly `bytes`. */
+  const atLimit = (name, count, bytes) => {
+    const events = Array.from({ length: count }, () => ev({ name, props: { p: '' } }));
+    const bare = enc.encode(json(events)).length;
+    const each = Math.floor((bytes - bare) / count);
+    for (const e of events) e.props.p = 'x'.repeat(each);
+    return padTo(json(events), bytes);
+  };
+
+  async function storedCount(name, want) {
+    const deadline = Date.now() + 20_000;
+    let count = 0;
+    while (Date.now() < deadline) {
+      count = (await admin(w.url, `?count=true&name=${name}`)).body.count;
+      if (count >= want) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return count;
+  }
+
+  test('100 events in a body of exactly 64 KiB are enqueued as one message and all stored', async () => {
+    const name = `max_${Date.now()}`;
+    const body = atLimit(name, 100, MAX);
+    assert.equal(enc.encode(body).length, MAX);
+    const r = await post(w.url, body);
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    assert.deepEqual(r.body, { accepted: 100 });
+    assert.equal(await storedCount(name, 100), 100);
+    const over = await post(w.url, padTo(body, MAX + 1));
+    assert.equal(over.status, 413);
+    assert.equal(over.body.error, 'body_too_large');
+  });
+
+  test('one event whose props fill 64 KiB is stored', async () => {
+    const name = `maxprops_${Date.now()}`;
+    const r = await post(w.url, atLimit(name, 1, MAX));
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    assert.equal(await storedCount(name, 1), 1);
   });
 });
 

@@ -1,5 +1,6 @@
 // End-to-end tests of the edge gate against `wrangler dev` (workerd), with real assets.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
 import { CookieJar, pool, startWorker, visit } from './harness.mjs';
@@ -195,6 +196,86 @@ describe('rollout changes across restarts', () => {
       assert.equal(home.status, 200);
     } finally {
       await wb.stop();
+    }
+  });
+});
+
+/** Waits until the worker's log names `text` (log lines are flushed asynchronously). */
+async function logged(w, text, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (readFileSync(w.log, 'utf8').includes(text)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+describe('config sections fail alone', () => {
+  test('a bad events variable disables the beacon and leaves gating as configured', async () => {
+    // EVENTS_MAX_BODY_BYTES over the bound that one queue message sets (65536).
+    const w = await startWorker({
+      state: 'bad-events',
+      vars: {
+        GATED_ROUTES: '/try/beta*',
+        GATE_REDIRECT: '/?from=gate',
+        PILOT_ROLLOUT_PCT: '0.5',
+        EVENTS_MAX_BODY_BYTES: '65537',
+      },
+    });
+    try {
+      const post = await fetch(`${w.url}/api/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'page_view', ts: Date.now() }),
+      });
+      assert.equal(post.status, 503);
+      assert.equal(post.headers.get('retry-after'), '30');
+      const body = await post.json();
+      assert.equal(body.error, 'unavailable');
+      assert.doesNotMatch(JSON.stringify(body), /EVENTS_MAX_BODY_BYTES/, 'no internals in the body');
+      assert.ok(await logged(w, '"var":"EVENTS_MAX_BODY_BYTES"'), 'the log names the variable');
+      // /try is not gated under this config: the old all-or-nothing config gated it instead.
+      const open = await visit(`${w.url}/try`);
+      assert.equal(open.status, 200);
+      assert.deepEqual(open.headers.getSetCookie(), []);
+      // /try/beta is gated with the configured rollout and redirect.
+      const visitors = await pool(Array.from({ length: 40 }), 8, async () => {
+        const jar = new CookieJar();
+        const res = await visit(`${w.url}/try/beta`, jar);
+        return { jar, res };
+      });
+      const cohorts = new Set();
+      for (const { jar, res } of visitors) {
+        const cohort = inRollout('pilot', uidOf(jar), 5000) ? 'pilot' : 'control';
+        cohorts.add(cohort);
+        assert.equal(jar.get('pilot_cohort'), cohort);
+        if (cohort === 'control') {
+          assert.equal(res.status, 302);
+          assert.equal(res.headers.get('location'), '/?from=gate');
+        }
+      }
+      assert.deepEqual([...cohorts].sort(), ['control', 'pilot']);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test('a bad gate variable fails closed only on the routes GATED_ROUTES names', async () => {
+    const w = await startWorker({
+      state: 'bad-gate',
+      vars: { GATED_ROUTES: '/try/beta*', COEP: 'bogus' },
+    });
+    try {
+      const closed = await visit(`${w.url}/try/beta/x`);
+      assert.equal(closed.status, 302);
+      assert.equal(closed.headers.get('location'), '/');
+      assert.deepEqual(closed.headers.getSetCookie(), []);
+      const open = await visit(`${w.url}/try`);
+      assert.equal(open.status, 200, 'a route the operator did not gate stays open');
+      assert.equal((await fetch(`${w.url}/api/healthz`)).status, 503);
+      assert.ok(await logged(w, '"var":"COEP"'), 'the log names the variable');
+    } finally {
+      await w.stop();
     }
   });
 });
