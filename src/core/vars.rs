@@ -1,8 +1,6 @@
 //! Reading the worker's vars and secrets: a lookup with typed parsers, and [`ConfigError`],
 //! which names the variable. Each domain parses its own config section with these.
 
-use std::borrow::Cow;
-
 /// A configuration value that is missing or invalid. The message names the variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
@@ -18,7 +16,7 @@ pub enum ConfigError {
         /// The offending value (secrets are never echoed).
         value: String,
         /// What a valid value looks like.
-        expected: Cow<'static, str>,
+        expected: &'static str,
     },
 }
 
@@ -31,11 +29,11 @@ impl ConfigError {
     }
 
     /// An invalid value of `var`.
-    pub fn invalid(var: &'static str, value: &str, expected: impl Into<Cow<'static, str>>) -> Self {
+    pub fn invalid(var: &'static str, value: &str, expected: &'static str) -> Self {
         ConfigError::Invalid {
             var,
             value: value.to_owned(),
-            expected: expected.into(),
+            expected,
         }
     }
 }
@@ -79,17 +77,7 @@ impl<'a> Vars<'a> {
         var: &'static str,
         default: u64,
         range: std::ops::RangeInclusive<u64>,
-        expected: impl Into<Cow<'static, str>>,
-    ) -> Result<u64, ConfigError> {
-        self.uint_in(var, default, range, expected.into())
-    }
-
-    fn uint_in(
-        &self,
-        var: &'static str,
-        default: u64,
-        range: std::ops::RangeInclusive<u64>,
-        expected: Cow<'static, str>,
+        expected: &'static str,
     ) -> Result<u64, ConfigError> {
         let Some(v) = self.get(var) else {
             return Ok(default);

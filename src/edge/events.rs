@@ -11,8 +11,9 @@ use crate::core::events::error::EventsError;
 use crate::core::events::ingest::{self, accept, check_headers, rate_limit_key, Accepted, Sender};
 use crate::core::events::listing::{parse_list_query, ListQuery};
 use crate::core::events::record::{EventMeta, EVENT_KEY_PREFIX};
+use crate::core::gate::cohort::Rollout;
 use crate::core::gate::config::GateConfig;
-use crate::core::gate::{cohort, identity};
+use crate::core::gate::identity;
 use crate::core::http::auth::bearer_ok;
 use crate::core::http::cors::{self, origin_allowed, origin_of};
 use crate::core::http::outcome::{Action, Outcome};
@@ -35,8 +36,10 @@ const KV_CONCURRENCY: usize = 50;
 pub struct Ctx<'a> {
     /// Worker bindings.
     pub env: &'a Env,
-    /// The gate's section (identity, rollout) for the sender's cohorts.
+    /// The gate's section (identity) for the sender's cohorts.
     pub gate: &'a GateConfig,
+    /// The rollout in force, for the sender's cohorts.
+    pub rollout: Rollout,
     /// The beacon's section.
     pub events: &'a EventsConfig,
     /// `ADMIN_TOKEN`, for the admin reads.
@@ -101,12 +104,11 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
     )?;
     let body = read_limited(req, limits.max_body_bytes).await?;
     let identity = identity::resolve(&ctx.gate.identity, &facts, &ctx.fresh_id);
-    let rollout = cohort::effective_rollout(ctx.gate.rollout_bp, None);
     // Read here, not for every request: only events record the country.
     let country = req.cf().and_then(|cf| cf.country());
     let sender = Sender {
         identity: &identity,
-        rollout: &rollout,
+        rollout: &ctx.rollout,
         country: country.as_deref(),
         request_id: &ctx.request_id,
     };

@@ -13,7 +13,8 @@ use worker::{event, Context, Date, Env, Request, Response, Result};
 
 use crate::core::config::Config;
 use crate::core::gate::answer::{healthz, page, page_fail_closed};
-use crate::core::gate::cohort::effective_rollout;
+use crate::core::gate::cohort::{effective_rollout, Rollout};
+use crate::core::gate::config::GateConfig;
 use crate::core::http::outcome::Outcome;
 use crate::core::http::problem::ApiError;
 use crate::core::http::request::{request_id, Entropy};
@@ -30,25 +31,17 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
     let id = request_id(view.cf_ray, &rnd.request_id);
     let cfg = config::get(&env);
-    // Seam for the control-plane stage: the stored rollout, read from KV with a 30 s cache,
-    // goes where `effective_rollout` gets `None`. Until that stage lands, the vars decide.
     let outcome = match resolve(view.method, view.path) {
         Err(e) => Outcome::api(Err(e), id),
         Ok(Route::Page) => match &cfg.gate {
-            Ok(gate) => {
-                let rollout = effective_rollout(gate.rollout_bp, None);
-                page(&view, gate, &rollout, &rnd, id).outcome
-            }
+            Ok(gate) => page(&view, gate, &rollout(gate), &rnd, id).outcome,
             Err(down) => {
                 log::config_invalid(&id, "gate", &down.error);
                 page_fail_closed(&view, &down.fallback, id)
             }
         },
         Ok(Route::Healthz) => match (&cfg.gate, cfg.errors().is_empty()) {
-            (Ok(gate), true) => Outcome::api(
-                Ok::<_, ApiError>(healthz(&effective_rollout(gate.rollout_bp, None))),
-                id,
-            ),
+            (Ok(gate), true) => Outcome::api(Ok::<_, ApiError>(healthz(&rollout(gate))), id),
             _ => misconfigured(cfg, id),
         },
         Ok(Route::Events(route)) => match (&cfg.gate, &cfg.events) {
@@ -56,6 +49,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 let ctx = events::Ctx {
                     env: &env,
                     gate,
+                    rollout: rollout(gate),
                     events: events_cfg,
                     admin_token: cfg.admin_token.as_deref(),
                     facts: &facts,
@@ -69,6 +63,12 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         },
     };
     respond::finish(req, &env, outcome).await
+}
+
+/// The rollout in force. The seam of the control-plane stage: the stored rollout, read from KV
+/// with a 30 s cache, goes where this passes `None`; until that stage lands, the vars decide.
+fn rollout(gate: &GateConfig) -> Rollout {
+    effective_rollout(gate.rollout_bp, None)
 }
 
 /// 503 for a route whose config section is invalid; each invalid section is logged with the

@@ -12,10 +12,6 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// `GATED_ROUTES` when unset.
 pub const DEFAULT_GATED_ROUTES: &str = "/try*";
 
-const UPSTREAMS: [(&str, Upstream); 2] =
-    [("assets", Upstream::Assets), ("origin", Upstream::Origin)];
-const UPSTREAM_EXPECTED: &str = "assets or origin";
-
 /// The validated config of the gate.
 #[derive(Debug, Clone)]
 pub struct GateConfig {
@@ -71,12 +67,7 @@ impl GateConfig {
                 "require-corp or credentialless",
             )?,
             cookie_secure: vars.bool("COOKIE_SECURE", true)?,
-            pass_through: vars.choice(
-                "PASS_THROUGH",
-                Upstream::Assets,
-                &UPSTREAMS,
-                UPSTREAM_EXPECTED,
-            )?,
+            pass_through: pass_through(vars)?,
             identity: IdentityConfig {
                 cookie_secret: secret.into_bytes(),
                 app_session_cookie: vars.get("APP_SESSION_COOKIE"),
@@ -106,14 +97,7 @@ impl GateFallback {
             closed_routes: gated_routes(vars)
                 .or_else(|_| default_routes())
                 .unwrap_or_default(),
-            pass_through: vars
-                .choice(
-                    "PASS_THROUGH",
-                    Upstream::Assets,
-                    &UPSTREAMS,
-                    UPSTREAM_EXPECTED,
-                )
-                .unwrap_or(Upstream::Assets),
+            pass_through: pass_through(vars).unwrap_or(Upstream::Assets),
         }
     }
 }
@@ -135,6 +119,15 @@ pub fn parse_fraction_bp(var: &'static str, value: &str) -> Result<u32, ConfigEr
     }
     // In range by the check above, so the cast cannot truncate.
     Ok((f * f64::from(MAX_BASIS_POINTS)).round() as u32)
+}
+
+fn pass_through(vars: &Vars<'_>) -> Result<Upstream, ConfigError> {
+    vars.choice(
+        "PASS_THROUGH",
+        Upstream::Assets,
+        &[("assets", Upstream::Assets), ("origin", Upstream::Origin)],
+        "assets or origin",
+    )
 }
 
 fn gated_routes(vars: &Vars<'_>) -> Result<Vec<RoutePattern>, ConfigError> {
