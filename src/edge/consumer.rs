@@ -7,7 +7,7 @@ use worker::{event, Context, Env, MessageBatch, MessageExt, Result};
 
 use crate::core::events::record::plan_writes;
 use crate::edge::config;
-use crate::edge::events::EVENTS_KV;
+use crate::edge::events::{text_message, EVENTS_KV};
 use crate::edge::log;
 
 const DLQ: &str = "EVENTS_DLQ";
@@ -31,7 +31,9 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
             Err(poison) => {
                 log::error(&id, "poison_message", &poison.detail);
                 match env.queue(DLQ) {
-                    Ok(q) if q.send(message.body()).await.is_ok() => message.ack(),
+                    Ok(q) if q.send_raw(text_message(message.body())).await.is_ok() => {
+                        message.ack()
+                    }
                     // The platform moves it to the dead-letter queue after max_retries.
                     _ => message.retry(),
                 }

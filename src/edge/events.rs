@@ -4,7 +4,8 @@
 use futures_util::future::join_all;
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::{Env, QueueContentType, RawMessageBuilder, Request};
+use worker::wasm_bindgen::JsValue;
+use worker::{Env, QueueContentType, RawMessageBuilder, Request, SendMessage};
 
 use crate::core::events::config::EventsConfig;
 use crate::core::events::error::EventsError;
@@ -122,16 +123,19 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
                 .env
                 .queue(EVENTS_QUEUE)
                 .map_err(|e| unavailable(ctx, "queue_missing", e))?;
-            // As text: the message's size is its UTF-8 bytes, which `accept` bounded.
-            let message = RawMessageBuilder::new(message.into())
-                .build_with_content_type(QueueContentType::Text);
             queue
-                .send_raw(message)
+                .send_raw(text_message(&message))
                 .await
                 .map_err(|e| unavailable(ctx, "enqueue_failed", e))?;
             Ok(Action::Json(202, json!({"accepted": events})))
         }
     }
+}
+
+/// A queue message sent as UTF-8 text, so its size is its bytes (which `accept` bounded),
+/// not those of a JSON string that quotes them again.
+pub fn text_message(text: &str) -> SendMessage<JsValue> {
+    RawMessageBuilder::new(text.into()).build_with_content_type(QueueContentType::Text)
 }
 
 fn unavailable(ctx: &Ctx<'_>, event: &str, e: impl std::fmt::Display) -> EventsError {
