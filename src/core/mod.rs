@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod events;
+pub mod flags;
 pub mod gate;
 pub mod hex;
 pub mod http;

@@ -114,11 +114,24 @@ fn scale(hash: u32, total_weight: u64) -> u64 {
 /// assert_eq!(fractional("anything", &[0, 0]), None);
 /// ```
 pub fn fractional(bucketing_key: &str, weights: &[u32]) -> Option<usize> {
+    pick(murmur3_x86_32(bucketing_key.as_bytes(), 0), weights)
+}
+
+/// The variant of a 32-bit hash over `weights`: `bucket = (hash * total) >> 32`, then the first
+/// variant whose running weight exceeds the bucket. `None` when the weights sum to 0.
+///
+/// ```
+/// use pilot_gate::bucket::pick;
+/// assert_eq!(pick(0, &[1, 1]), Some(0));
+/// assert_eq!(pick(u32::MAX, &[1, 1]), Some(1));
+/// assert_eq!(pick(7, &[0, 0]), None);
+/// ```
+pub fn pick(hash: u32, weights: &[u32]) -> Option<usize> {
     let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
     if total == 0 {
         return None;
     }
-    let bucket = scale(murmur3_x86_32(bucketing_key.as_bytes(), 0), total);
+    let bucket = scale(hash, total);
     let mut running: u64 = 0;
     weights.iter().position(|&w| {
         running += u64::from(w);
