@@ -26,12 +26,15 @@ fn error_for(vars: &[(&str, &str)]) -> ConfigError {
 fn defaults_are_safe() {
     let c = parse(&[]).unwrap();
     assert_eq!(
-        c.rollout_bp, 0,
+        c.rollout_bp, None,
         "no rollout var means nobody is in the pilot"
     );
-    assert!(c.gated_routes.iter().any(|r| r.matches("/try")));
-    assert!(c.gated_routes.iter().any(|r| r.matches("/try/deeper")));
-    assert!(!c.gated_routes.iter().any(|r| r.matches("/")));
+    assert!(c.gated_routes.iter().any(|r| r.pattern.matches("/try")));
+    assert!(c
+        .gated_routes
+        .iter()
+        .any(|r| r.pattern.matches("/try/deeper")));
+    assert!(!c.gated_routes.iter().any(|r| r.pattern.matches("/")));
     assert!(c.isolated_routes.is_empty());
     assert_eq!(c.gate_redirect, "/");
     assert_eq!(c.coep, Coep::RequireCorp);
@@ -52,7 +55,7 @@ fn rollout_fraction_becomes_basis_points() {
     ] {
         assert_eq!(
             parse(&[("PILOT_ROLLOUT_PCT", pct)]).unwrap().rollout_bp,
-            bp,
+            Some(bp),
             "{pct}"
         );
     }
@@ -111,8 +114,8 @@ fn routes_and_redirects_are_validated() {
         ("GATE_REDIRECT", "/waitlist?from=gate"),
     ])
     .unwrap();
-    assert!(c.gated_routes.iter().any(|r| r.matches("/beta")));
-    assert!(!c.gated_routes.iter().any(|r| r.matches("/beta/x")));
+    assert!(c.gated_routes.iter().any(|r| r.pattern.matches("/beta")));
+    assert!(!c.gated_routes.iter().any(|r| r.pattern.matches("/beta/x")));
     assert_eq!(c.gate_redirect, "/waitlist?from=gate");
 }
 
@@ -152,9 +155,12 @@ fn beacon_limits_are_validated_with_their_range() {
         error_for(&[("EVENTS_MAX_BODY_BYTES", "lots")]).var(),
         "EVENTS_MAX_BODY_BYTES"
     );
+    // ALLOWED_ORIGINS belongs to the beacon's and the flags' sections alike.
+    let c = config(&[("ALLOWED_ORIGINS", "app.example")]);
+    let sections: Vec<(&str, &str)> = c.errors().iter().map(|(s, e)| (*s, e.var())).collect();
     assert_eq!(
-        error_for(&[("ALLOWED_ORIGINS", "app.example")]).var(),
-        "ALLOWED_ORIGINS"
+        sections,
+        [("events", "ALLOWED_ORIGINS"), ("flags", "ALLOWED_ORIGINS")]
     );
     assert_eq!(
         error_for(&[("INGEST_HMAC_REQUIRED", "true")]),
@@ -185,7 +191,7 @@ fn empty_values_mean_unset() {
     assert_eq!(c.identity.app_session_cookie, None);
     assert_eq!(c.identity.consent_cookie, None);
     assert!(
-        c.gated_routes.iter().any(|r| r.matches("/try")),
+        c.gated_routes.iter().any(|r| r.pattern.matches("/try")),
         "empty GATED_ROUTES keeps the default"
     );
 }
@@ -226,9 +232,12 @@ fn an_invalid_events_variable_leaves_the_gate_section_intact() {
     ]);
     assert_eq!(c.events.as_ref().unwrap_err().var(), "EVENTS_MAX_BATCH");
     let gate = c.gate.as_ref().expect("the gate section stands alone");
-    assert!(gate.gated_routes.iter().any(|r| r.matches("/beta/x")));
-    assert!(!gate.gated_routes.iter().any(|r| r.matches("/try")));
-    assert_eq!(gate.rollout_bp, 2_000);
+    assert!(gate
+        .gated_routes
+        .iter()
+        .any(|r| r.pattern.matches("/beta/x")));
+    assert!(!gate.gated_routes.iter().any(|r| r.pattern.matches("/try")));
+    assert_eq!(gate.rollout_bp, Some(2_000));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! function, so the same code parses `wrangler.toml` `[vars]` in the worker and maps in tests.
 
 use crate::core::events::config::EventsConfig;
+use crate::core::flags::config::FlagsConfig;
 use crate::core::gate::config::{GateConfig, GateFallback};
 use crate::core::vars::{ConfigError, Vars};
 
@@ -22,6 +23,8 @@ pub struct Config {
     pub gate: Result<GateConfig, GateDown>,
     /// The events beacon; when invalid, `/api/events` answers 503 and gating is untouched.
     pub events: Result<EventsConfig, ConfigError>,
+    /// OFREP and `/api/config`; when invalid, those answer 503 and gating is untouched.
+    pub flags: Result<FlagsConfig, ConfigError>,
     /// Bearer token of every admin read and command (`ADMIN_TOKEN`); none closes them.
     pub admin_token: Option<String>,
 }
@@ -36,6 +39,7 @@ impl Config {
                 fallback: GateFallback::from_vars(&vars),
             }),
             events: EventsConfig::from_vars(&vars),
+            flags: FlagsConfig::from_vars(&vars),
             admin_token: vars.get("ADMIN_TOKEN"),
         }
     }
@@ -48,6 +52,9 @@ impl Config {
         }
         if let Err(e) = &self.events {
             out.push(("events", e));
+        }
+        if let Err(e) = &self.flags {
+            out.push(("flags", e));
         }
         out
     }

@@ -2,7 +2,6 @@
 //! in the order of DESIGN.md's table; the decisions are the core's, the I/O is here.
 
 use futures_util::future::join_all;
-use futures_util::StreamExt;
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, QueueContentType, RawMessageBuilder, Request, SendMessage};
@@ -12,7 +11,7 @@ use crate::core::events::error::EventsError;
 use crate::core::events::ingest::{self, accept, check_headers, rate_limit_key, Accepted, Sender};
 use crate::core::events::listing::{parse_list_query, ListQuery};
 use crate::core::events::record::{EventMeta, EVENT_KEY_PREFIX};
-use crate::core::gate::cohort::Rollout;
+use crate::core::gate::cohort::Decider;
 use crate::core::gate::config::GateConfig;
 use crate::core::gate::identity;
 use crate::core::http::auth::bearer_ok;
@@ -21,7 +20,7 @@ use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::problem::ApiError;
 use crate::core::http::route::EventsRoute;
 use crate::edge::log;
-use crate::edge::request::Facts;
+use crate::edge::request::{read_body, BodyError, Facts};
 
 /// Binding names, as in wrangler.toml.
 pub const EVENTS_QUEUE: &str = "EVENTS_QUEUE";
@@ -39,8 +38,8 @@ pub struct Ctx<'a> {
     pub env: &'a Env,
     /// The gate's section (identity) for the sender's cohorts.
     pub gate: &'a GateConfig,
-    /// The rollout in force, for the sender's cohorts.
-    pub rollout: Rollout,
+    /// The flags in force, for the sender's variants.
+    pub decider: Decider<'a>,
     /// The beacon's section.
     pub events: &'a EventsConfig,
     /// `ADMIN_TOKEN`, for the admin reads.
@@ -76,7 +75,7 @@ pub async fn answer(route: EventsRoute, req: &mut Request, ctx: Ctx<'_>) -> Outc
     };
     let mut out = Outcome::api(answer, ctx.request_id);
     if let Some(origin) = origin.as_deref().filter(|_| allowed) {
-        cors::allow_origin(&mut out, origin);
+        cors::allow_origin(&mut out, origin, ingest::CORS);
     }
     out
 }
@@ -103,13 +102,23 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
         ctx.facts.header("content-length").as_deref(),
         limits,
     )?;
-    let body = read_limited(req, limits.max_body_bytes).await?;
+    let limit_bytes = limits.max_body_bytes;
+    let body = read_body(req, limit_bytes).await.map_err(|e| match e {
+        BodyError::TooLarge => EventsError::BodyTooLarge { limit_bytes },
+        BodyError::Unreadable => EventsError::InvalidJson {
+            detail: "the body could not be read".to_owned(),
+        },
+    })?;
     let identity = identity::resolve(&ctx.gate.identity, &facts, &ctx.fresh_id);
     // Read here, not for every request: only events record the country.
     let country = req.cf().and_then(|cf| cf.country());
+    let decider = Decider {
+        country: country.as_deref(),
+        ..ctx.decider
+    };
     let sender = Sender {
         identity: &identity,
-        rollout: &ctx.rollout,
+        decider: &decider,
         country: country.as_deref(),
         request_id: &ctx.request_id,
     };
@@ -141,25 +150,6 @@ pub fn text_message(text: &str) -> SendMessage<JsValue> {
 fn unavailable(ctx: &Ctx<'_>, event: &str, e: impl std::fmt::Display) -> EventsError {
     log::error(&ctx.request_id, event, &e.to_string());
     ApiError::Unavailable.into()
-}
-
-/// Reads the body, counting while streaming: stops at `limit_bytes + 1`, so a chunked body
-/// without `Content-Length` can neither pass the limit nor make the worker buffer more.
-async fn read_limited(req: &mut Request, limit_bytes: usize) -> Result<Vec<u8>, EventsError> {
-    let Ok(mut stream) = req.stream() else {
-        return Ok(Vec::new()); // no body
-    };
-    let mut buf = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| EventsError::InvalidJson {
-            detail: "the body could not be read".to_owned(),
-        })?;
-        if buf.len() + chunk.len() > limit_bytes {
-            return Err(EventsError::BodyTooLarge { limit_bytes });
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
 }
 
 /// The events KV, once the admin token is checked.

@@ -4,7 +4,9 @@
 mod config;
 mod consumer;
 mod events;
+mod flags;
 mod log;
+mod ofrep;
 mod random;
 mod request;
 mod respond;
@@ -13,14 +15,13 @@ use worker::{event, Context, Date, Env, Request, Response, Result};
 
 use crate::core::config::Config;
 use crate::core::gate::answer::{healthz, page, page_fail_closed};
-use crate::core::gate::cohort::{effective_rollout, Rollout};
-use crate::core::gate::config::GateConfig;
+use crate::core::gate::cohort::{effective_rollout, Decider};
 use crate::core::http::outcome::Outcome;
 use crate::core::http::problem::ApiError;
 use crate::core::http::request::{request_id, Entropy};
 use crate::core::http::route::{resolve, Route};
 
-/// The fetch handler: every request the worker runs first on (gated and API routes).
+/// The fetch handler: every request the worker runs first on (gated, API and OFREP routes).
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let facts = request::Facts::read(&req);
@@ -31,44 +32,83 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
     let id = request_id(view.cf_ray, &rnd.request_id);
     let cfg = config::get(&env);
-    let outcome = match resolve(view.method, view.path) {
-        Err(e) => Outcome::api(Err(e), id),
-        Ok(Route::Page) => match &cfg.gate {
-            Ok(gate) => page(&view, gate, &rollout(gate), &rnd, id).outcome,
-            Err(down) => {
-                log::config_invalid(&id, "gate", &down.error);
-                page_fail_closed(&view, &down.fallback, id)
-            }
-        },
-        Ok(Route::Healthz) => match (&cfg.gate, cfg.errors().is_empty()) {
-            (Ok(gate), true) => Outcome::api(Ok::<_, ApiError>(healthz(&rollout(gate))), id),
-            _ => misconfigured(cfg, id),
-        },
-        Ok(Route::Events(route)) => match (&cfg.gate, &cfg.events) {
-            (Ok(gate), Ok(events_cfg)) => {
+    let route = match resolve(view.method, view.path) {
+        Ok(route) => route,
+        Err(e) => return respond::finish(req, &env, Outcome::api(Err(e), id)).await,
+    };
+    // Every route needs the gate's section (identity); pages fail closed without it.
+    let gate = match &cfg.gate {
+        Ok(gate) => gate,
+        Err(down) if route == Route::Page => {
+            log::config_invalid(&id, "gate", &down.error);
+            let outcome = page_fail_closed(&view, &down.fallback, id);
+            return respond::finish(req, &env, outcome).await;
+        }
+        Err(_) => return respond::finish(req, &env, misconfigured(cfg, id)).await,
+    };
+    let now_ms = Date::now().as_millis();
+    let published = flags::current(&env, now_ms, &id).await;
+    let gated = gate
+        .gated_routes
+        .iter()
+        .any(|r| r.pattern.matches(view.path));
+    // Read only where a rule may use it: the country costs a call into the runtime.
+    let country = if gated {
+        req.cf().and_then(|cf| cf.country())
+    } else {
+        None
+    };
+    let decider = Decider {
+        rollout: effective_rollout(gate.rollout_bp),
+        set: published.as_ref().map(|p| &p.set),
+        now_s: now_ms / 1000,
+        country: country.as_deref(),
+    };
+    let flags_ctx = |id| {
+        cfg.flags.as_ref().ok().map(|flags| ofrep::Ctx {
+            gate,
+            flags,
+            decider,
+            facts: &facts,
+            request_id: id,
+            fresh_id: rnd.uid,
+        })
+    };
+    let outcome = match route {
+        Route::Page => page(&view, gate, &decider, &rnd, id).outcome,
+        Route::Healthz if cfg.errors().is_empty() => {
+            let version = published.as_ref().map(|p| p.version.as_str());
+            let answer = healthz(decider.rollout.as_ref(), version);
+            Outcome::api(Ok::<_, ApiError>(answer), id)
+        }
+        Route::Healthz => misconfigured(cfg, id),
+        Route::Events(route) => match &cfg.events {
+            Ok(events_cfg) => {
                 let ctx = events::Ctx {
                     env: &env,
                     gate,
-                    rollout: rollout(gate),
+                    decider,
                     events: events_cfg,
                     admin_token: cfg.admin_token.as_deref(),
                     facts: &facts,
                     request_id: id,
                     fresh_id: rnd.uid,
-                    now_ms: Date::now().as_millis(),
+                    now_ms,
                 };
                 events::answer(route, &mut req, ctx).await
             }
-            _ => misconfigured(cfg, id),
+            Err(_) => misconfigured(cfg, id),
+        },
+        Route::Config => match flags_ctx(id.clone()) {
+            Some(ctx) => ofrep::config(ctx),
+            None => misconfigured(cfg, id),
+        },
+        Route::Ofrep(route) => match flags_ctx(id.clone()) {
+            Some(ctx) => ofrep::answer(route, &mut req, ctx).await,
+            None => misconfigured(cfg, id),
         },
     };
     respond::finish(req, &env, outcome).await
-}
-
-/// The rollout in force. The seam of the control-plane stage: the stored rollout, read from KV
-/// with a 30 s cache, goes where this passes `None`; until that stage lands, the vars decide.
-fn rollout(gate: &GateConfig) -> Rollout {
-    effective_rollout(gate.rollout_bp, None)
 }
 
 /// 503 for a route whose config section is invalid; each invalid section is logged with the

@@ -1,5 +1,6 @@
 //! Copies the facts the core needs out of a `worker::Request`, reading each header once.
 
+use futures_util::StreamExt;
 use worker::{Headers, Request};
 
 use crate::core::http::request::RequestFacts;
@@ -53,4 +54,30 @@ impl Facts {
             cf_ray: self.cf_ray.as_deref(),
         }
     }
+}
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over the limit (by `Content-Length` or counted while streaming).
+    TooLarge,
+    /// The stream failed.
+    Unreadable,
+}
+
+/// Reads the body, counting while streaming: stops at `limit_bytes + 1`, so a chunked body
+/// without `Content-Length` can neither pass the limit nor make the worker buffer more.
+pub async fn read_body(req: &mut Request, limit_bytes: usize) -> Result<Vec<u8>, BodyError> {
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new()); // no body
+    };
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+        if buf.len() + chunk.len() > limit_bytes {
+            return Err(BodyError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
 }

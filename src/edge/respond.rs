@@ -52,6 +52,7 @@ fn own_parts(action: &Action) -> Result<(u16, Headers, ResponseBody)> {
             )
         }
         Action::NoContent => (204, h, ResponseBody::Empty),
+        Action::Status(status) => (*status, h, ResponseBody::Empty),
         // `finish` fetches pass-throughs itself; there is no body of the worker's own.
         Action::PassThrough(_) => (502, h, ResponseBody::Empty),
     })

@@ -126,7 +126,7 @@ describe('browser at 50 %', () => {
       assert.ok(stored, 'the page_view was stored');
       assert.equal(stored.props.path, '/try');
       assert.equal(stored.props.isolated, true);
-      assert.deepEqual(stored.cohorts, { pilot: 'pilot' }, "the sender's cohort, from its pg_uid");
+      assert.deepEqual(stored.flags, { pilot: 'on' }, "the sender's variants, evaluated from its pg_uid");
     } finally {
       await context.close();
     }

@@ -1,7 +1,7 @@
 // Starts and stops `wrangler dev` (workerd, local KV/Queue/DO state) for end-to-end tests.
 // Each server runs in its own process group on 127.0.0.1 and is stopped by its group id.
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,31 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const TEST_SECRET = 'e2e-cookie-secret-0123456789abcdef0123456789';
 export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+export const OFREP_TOKEN = 'e2e-ofrep-token-0123456789';
+
+/**
+ * Writes `value` as the flag set envelope into the local KV of `state` (what scripts/dev does
+ * with --flags): a flagd file path is wrapped by scripts/lib/flagset.mjs; a string is stored
+ * as given (to test what the worker does with a value that is not a flag set).
+ */
+export function putFlagSet(state, value) {
+  const tmp = path.join(ROOT, 'tests/.tmp');
+  mkdirSync(tmp, { recursive: true });
+  let envelope = value.raw;
+  if (envelope === undefined) {
+    envelope = path.join(tmp, `flagset-${state}.json`);
+    const made = spawnSync(process.execPath, [path.join(ROOT, 'scripts/lib/flagset.mjs'), path.join(ROOT, value), envelope], { encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(made.stderr);
+  } else {
+    const file = path.join(tmp, `flagset-${state}.raw`);
+    writeFileSync(file, envelope);
+    envelope = file;
+  }
+  const put = spawnSync(path.join(ROOT, 'node_modules/.bin/wrangler'), [
+    'kv', 'key', 'put', '--binding', 'CONFIG_KV', '--local', '--persist-to', path.join(tmp, `state-${state}`), 'flagset', '--path', envelope,
+  ], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PILOT_GATE_SKIP_BUILD: '1' } });
+  if (put.status !== 0) throw new Error(`wrangler kv key put failed: ${put.stderr}`);
+}
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort() {
@@ -24,16 +49,18 @@ export function freePort() {
 }
 
 /**
- * Starts `wrangler dev` with `vars` (name -> value) and resolves once /api/healthz answers
+ * Starts `wrangler dev` with `vars` (name -> value), and `flags` (a flagd file, or {raw}) in its
+ * CONFIG_KV, and resolves once /api/healthz answers
  * (with any status). `config` picks another wrangler.toml (the benchmark's comparison workers).
  * Returns { url, stop }. `state` names the local persistence dir, so a restart keeps state.
  */
-export async function startWorker({ vars = {}, state = 'default', config, timeoutMs = 120_000 } = {}) {
+export async function startWorker({ vars = {}, state = 'default', config, flags, timeoutMs = 120_000 } = {}) {
+  if (flags) putFlagSet(state, flags);
   const port = await freePort();
   const inspector = await freePort();
   const tmp = path.join(ROOT, 'tests/.tmp');
   mkdirSync(tmp, { recursive: true });
-  const allVars = { COOKIE_SECRET: TEST_SECRET, ADMIN_TOKEN, ...vars };
+  const allVars = { COOKIE_SECRET: TEST_SECRET, ADMIN_TOKEN, OFREP_TOKEN, ...vars };
   const args = [
     'dev', '--local', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector), '--persist-to', path.join(tmp, `state-${state}`),

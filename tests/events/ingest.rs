@@ -6,19 +6,19 @@ use pilot_gate::core::events::error::EventsError;
 use pilot_gate::core::events::ingest::{accept, check_headers, rate_limit_key, Accepted, Sender};
 use pilot_gate::core::events::listing::{parse_list_query, DEFAULT_LIMIT};
 use pilot_gate::core::events::record::QueuedBatch;
-use pilot_gate::core::gate::cohort::{effective_rollout, Rollout};
+use pilot_gate::core::gate::cohort::{effective_rollout, Decider};
 use pilot_gate::core::gate::identity::{Identity, KeySource};
 use pilot_gate::core::http::outcome::{Action, Outcome};
 use pilot_gate::core::http::problem::{ApiError, Problem};
 use pilot_gate::core::http::request::RequestFacts;
 use pilot_gate::sign_body;
 
-use crate::support::{header, identity, NOW};
+use crate::support::{header, identity, vars_decider, NOW};
 
-fn sender<'a>(identity: &'a Identity, rollout: &'a Rollout) -> Sender<'a> {
+fn sender<'a>(identity: &'a Identity, decider: &'a Decider<'a>) -> Sender<'a> {
     Sender {
         identity,
-        rollout,
+        decider,
         country: None,
         request_id: "r",
     }
@@ -85,9 +85,9 @@ fn content_type_and_declared_length() {
 }
 
 #[test]
-fn accept_enriches_with_cohort_country_and_request_id() {
+fn accept_enriches_with_variants_country_and_request_id() {
     let cfg = EventsConfig::default();
-    let rollout = effective_rollout(10_000, None);
+    let rollout = vars_decider(effective_rollout(Some(10_000)));
     let id = identity(KeySource::UidCookie);
     let sender = Sender {
         country: Some("NL"),
@@ -99,24 +99,24 @@ fn accept_enriches_with_cohort_country_and_request_id() {
     assert_eq!(batch.events.len(), 2);
     for e in &batch.events {
         assert_eq!(e.received_at, NOW + 5);
-        assert_eq!(e.cohorts.get("pilot").map(String::as_str), Some("pilot"));
+        assert_eq!(e.flags.get("pilot").map(String::as_str), Some("on"));
         assert_eq!(e.country.as_deref(), Some("NL"));
         assert_eq!(e.request_id, "req-1");
     }
-    // A sender without a valid pg_uid has no cohort recorded.
+    // A sender without a valid pg_uid has no variants recorded.
     let fresh = identity(KeySource::NewUid);
     let sender = Sender {
         identity: &fresh,
         ..sender
     };
     let batch = enqueued(accept(body.as_bytes(), None, NOW, &cfg, &sender));
-    assert!(batch.events[0].cohorts.is_empty());
+    assert!(batch.events[0].flags.is_empty());
 }
 
 #[test]
 fn bots_are_validated_but_not_counted() {
     let cfg = EventsConfig::default();
-    let rollout = effective_rollout(10_000, None);
+    let rollout = vars_decider(effective_rollout(Some(10_000)));
     let bot = identity(KeySource::Bot);
     let sender = sender(&bot, &rollout);
     let body = format!(r#"{{"name":"a","ts":{NOW}}}"#);
@@ -137,7 +137,7 @@ fn signature_is_checked_before_the_schema() {
         hmac_required: true,
         ..Default::default()
     };
-    let rollout = effective_rollout(0, None);
+    let rollout = vars_decider(effective_rollout(Some(0)));
     let id = identity(KeySource::NewUid);
     let sender = sender(&id, &rollout);
     assert_eq!(

@@ -7,7 +7,8 @@ use pilot_gate::core::events::ingest::{accept, Accepted, Sender};
 use pilot_gate::core::events::limits::{
     Limits, MAX_BODY_BYTES, MAX_EVENTS, QUEUE_MESSAGE_MAX_BYTES, STORED_OVERHEAD_MAX_BYTES,
 };
-use pilot_gate::core::gate::cohort::effective_rollout;
+use pilot_gate::core::flags::model::FlagSet;
+use pilot_gate::core::gate::cohort::{effective_rollout, Decider};
 use pilot_gate::core::gate::identity::KeySource;
 use pilot_gate::core::http::problem::Problem;
 
@@ -28,12 +29,18 @@ fn widest() -> EventsConfig {
 /// Accepts `body` from a sender with every server field at its longest, and returns the
 /// message text.
 fn message(body: &str, cfg: &EventsConfig) -> Result<String, EventsError> {
-    let id = identity(KeySource::UidCookie); // cohorts are recorded
-    let rollout = effective_rollout(5_000, None);
+    let id = identity(KeySource::UidCookie); // variants are recorded
+    let demo = FlagSet::load(include_str!("../../flags/demo.json")).unwrap();
+    let decider = Decider {
+        rollout: effective_rollout(Some(5_000)),
+        set: Some(&demo),
+        now_s: 0,
+        country: Some("T1"),
+    };
     let request_id = "r".repeat(64); // the longest cf-ray accepted as a request id
     let sender = Sender {
         identity: &id,
-        rollout: &rollout,
+        decider: &decider,
         country: Some("T1"),
         request_id: &request_id,
     };

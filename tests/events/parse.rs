@@ -247,7 +247,7 @@ fn consumer_plan_is_deterministic_and_rejects_poison() {
             .map(|event| StoredEvent {
                 event,
                 received_at: NOW,
-                cohorts: Default::default(),
+                flags: Default::default(),
                 country: None,
                 request_id: "r1".into(),
             })

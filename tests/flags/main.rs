@@ -3,4 +3,5 @@
 //! input, and properties over arbitrary contexts.
 
 mod engine;
+mod ofrep;
 mod testbed;

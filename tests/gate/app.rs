@@ -1,8 +1,9 @@
 //! The gate as an app function, without a server: pages, the header table, identity, cookies,
 //! healthz and failing closed.
 
+use pilot_gate::core::flags::model::FlagSet;
 use pilot_gate::core::gate::answer::{healthz, page_fail_closed};
-use pilot_gate::core::gate::cohort::{effective_rollout, Cohort, RolloutSource, StoredRollout};
+use pilot_gate::core::gate::cohort::{effective_rollout, Cohort, Decider, RolloutSource};
 use pilot_gate::core::gate::config::{GateConfig, GateFallback};
 use pilot_gate::core::gate::identity::{self, sign_uid, verify_uid, KeySource};
 use pilot_gate::core::hex::hex;
@@ -21,7 +22,7 @@ const PASS: Action = Action::PassThrough(Upstream::Assets);
 /// Finds random entropy whose fresh visitor lands in the wanted cohort at `bp`.
 fn visitor_in(cohort: Cohort, bp: u32) -> (Entropy, String) {
     let cfg = config(&[]);
-    let rollout = effective_rollout(bp, None);
+    let rollout = effective_rollout(Some(bp));
     (0..=255u8)
         .map(entropy)
         .find_map(|e| {
@@ -34,7 +35,7 @@ fn visitor_in(cohort: Cohort, bp: u32) -> (Entropy, String) {
 #[test]
 fn healthz_reports_the_effective_rollout() {
     let cfg = config(&[("PILOT_ROLLOUT_PCT", "0.25")]);
-    let answer = healthz(&effective_rollout(cfg.rollout_bp, None));
+    let answer = healthz(effective_rollout(cfg.rollout_bp).as_ref(), None);
     let o = Outcome::api(Ok::<_, ApiError>(answer), "r".into());
     let Action::Json(200, body) = &o.action else {
         panic!("{:?}", o.action)
@@ -51,7 +52,7 @@ fn healthz_reports_the_effective_rollout() {
 fn pilot_passes_through_and_control_is_redirected() {
     let cfg = config(&[]);
     let (e, _) = visitor_in(Cohort::Pilot, 5_000);
-    let o = handle(&get("/try", ""), &cfg, &effective_rollout(5_000, None), &e);
+    let o = handle(&get("/try", ""), &cfg, &effective_rollout(Some(5_000)), &e);
     assert_eq!(o.outcome.action, PASS);
     assert!(o
         .outcome
@@ -62,7 +63,7 @@ fn pilot_passes_through_and_control_is_redirected() {
     let o = handle(
         &get("/try/deeper", ""),
         &cfg,
-        &effective_rollout(5_000, None),
+        &effective_rollout(Some(5_000)),
         &e,
     );
     assert_eq!(o.outcome.action, Action::Redirect("/".into()));
@@ -80,7 +81,7 @@ fn pilot_passes_through_and_control_is_redirected() {
 #[test]
 fn returning_visitor_keeps_cohort_and_gets_no_new_cookies() {
     let cfg = config(&[]);
-    let rollout = effective_rollout(5_000, None);
+    let rollout = effective_rollout(Some(5_000));
     for cohort in [Cohort::Pilot, Cohort::Control] {
         let (_, uid) = visitor_in(cohort, 5_000);
         let cookie = format!("pg_uid={uid}; pilot_cohort={}", cohort.as_str());
@@ -99,7 +100,7 @@ fn returning_visitor_keeps_cohort_and_gets_no_new_cookies() {
 #[test]
 fn cohort_cookie_is_never_trusted() {
     let cfg = config(&[]);
-    let rollout = effective_rollout(5_000, None);
+    let rollout = effective_rollout(Some(5_000));
     let (_, uid) = visitor_in(Cohort::Control, 5_000);
     let o = handle(
         &get("/try", &format!("pg_uid={uid}; pilot_cohort=pilot")),
@@ -119,7 +120,7 @@ fn cohort_cookie_is_never_trusted() {
 #[test]
 fn forged_tampered_or_malformed_uid_is_replaced_once() {
     let cfg = config(&[]);
-    let rollout = effective_rollout(5_000, None);
+    let rollout = effective_rollout(Some(5_000));
     let good = sign_uid(SECRET.as_bytes(), &[7; 16]);
     let other_secret = sign_uid(b"another-secret-of-32-bytes-000000", &[7; 16]);
     let mut tampered = good.clone().into_bytes();
@@ -171,7 +172,7 @@ fn uid_cookie_attributes() {
     let o = handle(
         &get("/try", ""),
         &cfg,
-        &effective_rollout(5_000, None),
+        &effective_rollout(Some(5_000)),
         &entropy(1),
     );
     let uid = o
@@ -204,7 +205,7 @@ fn uid_cookie_attributes() {
 #[test]
 fn bots_are_control_without_cookies() {
     let cfg = config(&[]);
-    let rollout = effective_rollout(10_000, None);
+    let rollout = effective_rollout(Some(10_000));
     for ua in [
         "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
         "Mozilla/5.0 (compatible; bingbot/2.0)",
@@ -264,7 +265,7 @@ fn consent_refusal_uses_the_fallback_chain_and_sets_no_cookie() {
     let o = handle(
         &get("/try", "consent=0"),
         &cfg,
-        &effective_rollout(10_000, None),
+        &effective_rollout(Some(10_000)),
         &entropy(1),
     );
     assert!(o.outcome.set_cookies.is_empty());
@@ -272,36 +273,39 @@ fn consent_refusal_uses_the_fallback_chain_and_sets_no_cookie() {
 }
 
 #[test]
-fn kill_switch_wins_over_stored_config() {
-    let stored = Some(StoredRollout {
-        basis_points: 10_000,
-    });
-    assert_eq!(effective_rollout(0, stored).basis_points, 0);
+fn kill_switch_wins_over_the_flag_set() {
+    assert_eq!(effective_rollout(None), None, "unset: the flag set decides");
+    assert_eq!(effective_rollout(Some(0)).unwrap().basis_points, 0);
     assert_eq!(
-        effective_rollout(0, stored).source,
+        effective_rollout(Some(0)).unwrap().source,
         RolloutSource::KillSwitch
     );
     assert_eq!(
-        effective_rollout(1_000, stored).source,
-        RolloutSource::Stored
+        effective_rollout(Some(1_000)).unwrap().source,
+        RolloutSource::Vars
     );
-    assert_eq!(effective_rollout(1_000, None).basis_points, 1_000);
+    assert_eq!(effective_rollout(Some(1_000)).unwrap().basis_points, 1_000);
+    // Every visitor is on in this set; PILOT_ROLLOUT_PCT=0 still sends all of them to control.
+    let everyone = FlagSet::from_value(&serde_json::json!({"flags": {"pilot": {
+        "state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"}}}))
+    .unwrap();
     let cfg = config(&[]);
-    for seed in 0..50 {
-        let o = handle(
-            &get("/try", ""),
-            &cfg,
-            &effective_rollout(0, None),
-            &entropy(seed),
-        );
-        assert_eq!(o.cohort, Some(Cohort::Control));
+    for (rollout, want) in [(None, Cohort::Pilot), (Some(0), Cohort::Control)] {
+        let decider = Decider {
+            set: Some(&everyone),
+            ..support::vars_decider(effective_rollout(rollout))
+        };
+        for seed in 0..50 {
+            let o = support::handle_with(&get("/try", ""), &cfg, &decider, &entropy(seed));
+            assert_eq!(o.cohort, Some(want), "{rollout:?}");
+        }
     }
 }
 
 #[test]
 fn non_gated_routes_pass_with_their_class_headers() {
     let cfg = config(&[("ISOLATED_ROUTES", "/lab*")]);
-    let r = effective_rollout(0, None);
+    let r = effective_rollout(Some(0));
     let o = handle(&get("/lab/x", ""), &cfg, &r, &entropy(1));
     assert_eq!(o.outcome.action, PASS);
     assert_eq!(
@@ -320,7 +324,7 @@ fn non_gated_routes_pass_with_their_class_headers() {
 #[test]
 fn request_id_comes_from_cf_ray_when_sane() {
     let cfg = config(&[]);
-    let r = effective_rollout(0, None);
+    let r = effective_rollout(Some(0));
     let mut req = get("/try", "");
     req.cf_ray = Some("8a1b2c3d4e5f6789-AMS");
     assert_eq!(

@@ -24,6 +24,39 @@ fn every_endpoint_and_method_resolves_to_its_route() {
 }
 
 #[test]
+fn ofrep_and_config_resolve_with_their_key() {
+    use pilot_gate::core::http::route::{path_key, OfrepRoute};
+    let single = "/ofrep/v1/evaluate/flags/pilot";
+    assert_eq!(
+        resolve("POST", single),
+        Ok(Route::Ofrep(OfrepRoute::Single))
+    );
+    assert_eq!(path_key(single), Some("pilot"));
+    assert_eq!(
+        resolve("POST", "/ofrep/v1/evaluate/flags"),
+        Ok(Route::Ofrep(OfrepRoute::Bulk))
+    );
+    assert_eq!(
+        resolve("OPTIONS", single),
+        Ok(Route::Ofrep(OfrepRoute::Preflight))
+    );
+    assert_eq!(resolve("GET", "/api/config"), Ok(Route::Config));
+    assert_eq!(
+        resolve("GET", single),
+        Err(ApiError::MethodNotAllowed {
+            allow: "POST, OPTIONS".into()
+        })
+    );
+    for nope in [
+        "/ofrep/v1/evaluate/flags/a/b",
+        "/ofrep/v1/evaluate/flags/",
+        "/ofrep/x",
+    ] {
+        assert_eq!(resolve("POST", nope), Err(ApiError::NotFound), "{nope}");
+    }
+}
+
+#[test]
 fn pages_are_any_method_outside_the_reserved_prefixes() {
     for (method, path) in [
         ("GET", "/"),
@@ -82,13 +115,10 @@ fn readme_routes() -> BTreeSet<(String, String)> {
                 .map(str::to_owned)
                 .collect()
         };
-        let paths = ticked(cells[2]);
-        let [path] = paths.as_slice() else { continue };
-        if path.contains('*') {
-            continue;
-        }
-        for method in ticked(cells[1]) {
-            out.insert((method, path.clone()));
+        for path in ticked(cells[2]).into_iter().filter(|p| !p.contains('*')) {
+            for method in ticked(cells[1]) {
+                out.insert((method, path.clone()));
+            }
         }
     }
     out

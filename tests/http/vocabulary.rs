@@ -70,6 +70,7 @@ fn cors_answers_carry_the_origin_and_the_policy() {
     let policy = CorsPolicy {
         methods: "POST, OPTIONS",
         headers: "Content-Type, X-Pilot-Signature",
+        expose: Some("ETag"),
     };
     let p = cors::preflight("r".into(), "https://app.example", policy);
     assert_eq!(p.action, Action::NoContent);
@@ -86,6 +87,7 @@ fn cors_answers_carry_the_origin_and_the_policy() {
         Some("Content-Type, X-Pilot-Signature")
     );
     assert_eq!(header(&p, "Access-Control-Max-Age"), Some("600"));
+    assert_eq!(header(&p, "Access-Control-Expose-Headers"), Some("ETag"));
     assert_eq!(header(&p, "Vary"), Some("Origin, Cookie"));
     assert_eq!(
         p.headers.iter().filter(|(k, _)| *k == "Vary").count(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use pilot_gate::core::config::Config;
 use pilot_gate::core::events::config::EventsConfig;
 use pilot_gate::core::gate::answer::{page, PageAnswer};
-use pilot_gate::core::gate::cohort::Rollout;
+use pilot_gate::core::gate::cohort::{Decider, Rollout};
 use pilot_gate::core::gate::config::GateConfig;
 use pilot_gate::core::gate::identity::{Identity, KeySource};
 use pilot_gate::core::http::outcome::Outcome;
@@ -61,20 +61,40 @@ pub fn get<'a>(path: &'a str, cookie: &'a str) -> RequestFacts<'a> {
     }
 }
 
-/// The gate's answer to a page request, as the edge computes it.
+/// The gate's answer to a page request under `PILOT_ROLLOUT_PCT` alone (no flag set).
 pub fn handle(
     req: &RequestFacts<'_>,
     cfg: &GateConfig,
-    rollout: &Rollout,
+    rollout: &Option<Rollout>,
+    rnd: &Entropy,
+) -> PageAnswer {
+    handle_with(req, cfg, &vars_decider(*rollout), rnd)
+}
+
+/// The gate's answer to a page request, as the edge computes it.
+pub fn handle_with(
+    req: &RequestFacts<'_>,
+    cfg: &GateConfig,
+    decider: &Decider<'_>,
     rnd: &Entropy,
 ) -> PageAnswer {
     page(
         req,
         cfg,
-        rollout,
+        decider,
         rnd,
         request_id(req.cf_ray, &rnd.request_id),
     )
+}
+
+/// A decider with `PILOT_ROLLOUT_PCT`'s rollout and no flag set.
+pub fn vars_decider(rollout: Option<Rollout>) -> Decider<'static> {
+    Decider {
+        rollout,
+        set: None,
+        now_s: 0,
+        country: None,
+    }
 }
 
 /// A header of an outcome, by name.

@@ -2,6 +2,7 @@
 //! beacon (503, the variable named in the log) and never changes gating.
 
 use crate::core::events::limits::{Limits, MAX_BODY_BYTES, MAX_EVENTS};
+use crate::core::http::cors::allowed_origins;
 use crate::core::vars::{ConfigError, Vars};
 
 /// Default TTL of stored events: 30 days, in seconds.
@@ -45,24 +46,7 @@ impl EventsConfig {
                 var: "INGEST_HMAC_SECRET",
             });
         }
-        let allowed_origins = vars
-            .get("ALLOWED_ORIGINS")
-            .unwrap_or_default()
-            .split(',')
-            .map(|o| o.trim().trim_end_matches('/').to_owned())
-            .filter(|o| !o.is_empty())
-            .map(|o| {
-                if o == "*" || o.starts_with("https://") || o.starts_with("http://") {
-                    Ok(o)
-                } else {
-                    Err(ConfigError::invalid(
-                        "ALLOWED_ORIGINS",
-                        &o,
-                        "comma-separated origins like https://app.example",
-                    ))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let allowed_origins = allowed_origins(vars)?;
         // The largest body and props are bounded by one queue message (see `limits`); the
         // messages below state MAX_BODY_BYTES, and a host test keeps them equal to it.
         let max_bytes = MAX_BODY_BYTES as u64;

@@ -9,15 +9,19 @@ use crate::core::events::limits::Limits;
 use crate::core::events::record::{QueuedBatch, StoredEvent};
 use crate::core::events::schema::{content_type_ok, parse_batch};
 use crate::core::events::signature::verify_signature;
-use crate::core::gate::cohort::{decide, Rollout};
+use crate::core::gate::cohort::Decider;
 use crate::core::gate::identity::{hashed_key, Identity, KeySource};
 use crate::core::http::cors::CorsPolicy;
 use crate::core::http::request::RequestFacts;
+
+/// The path in the evaluation context of a sender's variants.
+pub const EVENTS_PATH: &str = "/api/events";
 
 /// What cross-origin senders may use (the preflight answer).
 pub const CORS: CorsPolicy = CorsPolicy {
     methods: "POST, OPTIONS",
     headers: "Content-Type, X-Pilot-Signature",
+    expose: None,
 };
 
 /// The rate-limit key of a client: a hash of IP + User-Agent (nothing raw leaves the request).
@@ -49,8 +53,8 @@ pub fn check_headers(
 pub struct Sender<'a> {
     /// The sender's identity (resolved without minting cookies).
     pub identity: &'a Identity,
-    /// The rollout in force.
-    pub rollout: &'a Rollout,
+    /// The flags in force, for the sender's variants.
+    pub decider: &'a Decider<'a>,
     /// Country code, when the edge knows it.
     pub country: Option<&'a str>,
     /// The ingest request's id.
@@ -95,18 +99,20 @@ pub fn accept(
             events: events.len(),
         });
     }
-    let mut cohorts = BTreeMap::new();
-    if sender.identity.source == KeySource::UidCookie {
-        let cohort = decide(sender.rollout, sender.identity);
-        cohorts.insert(sender.rollout.flag.to_owned(), cohort.as_str().to_owned());
-    }
+    // Arms come from the server's own evaluation for a signed identity, never from the client.
+    let flags = if sender.identity.source == KeySource::UidCookie {
+        let mut ctx = sender.decider.context(sender.identity, EVENTS_PATH);
+        sender.decider.variants(sender.identity, &mut ctx)
+    } else {
+        BTreeMap::new()
+    };
     let batch = QueuedBatch {
         events: events
             .into_iter()
             .map(|event| StoredEvent {
                 event,
                 received_at: now_ms,
-                cohorts: cohorts.clone(),
+                flags: flags.clone(),
                 country: sender.country.map(str::to_owned),
                 request_id: sender.request_id.to_owned(),
             })

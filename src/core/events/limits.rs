@@ -2,7 +2,7 @@
 //!
 //! An accepted request is enqueued as one message (so nothing is half-accepted), and a Queue
 //! message must stay under 128 KB. The stored form of an event is its sender's bytes plus what
-//! the server adds (a derived id, `received_at`, cohorts, country, request id), so the largest
+//! the server adds (a derived id, `received_at`, the sender's flag variants, country, request id), so the largest
 //! configurable body leaves room for that on every event of the largest batch:
 //! [`MAX_BODY_BYTES`] + [`MAX_EVENTS`] × [`STORED_OVERHEAD_MAX_BYTES`] + the envelope
 //! <= [`QUEUE_MESSAGE_MAX_BYTES`], checked at compile time. Numbers that serialize longer than
@@ -13,7 +13,8 @@
 /// reading of it). Messages are sent as UTF-8 text, so this counts their bytes exactly.
 pub const QUEUE_MESSAGE_MAX_BYTES: usize = 128_000;
 /// The most that the server adds to one event's bytes when it stores it: `"v":1`, a derived
-/// `"id"`, `"props":{}`, `received_at`, `cohorts`, `country`, `request_id` and separators.
+/// `"id"`, `"props":{}`, `received_at`, `flags` (the demo set's), `country`, `request_id`
+/// and separators.
 /// A host test measures the worst case against this budget.
 pub const STORED_OVERHEAD_MAX_BYTES: usize = 512;
 /// `{"events":[` and `]}` around the events of a message.

@@ -23,9 +23,10 @@ pub struct StoredEvent {
     pub event: Event,
     /// When the edge accepted it, ms since the epoch.
     pub received_at: u64,
-    /// The sender's cohorts by flag, when the sender has a valid `pg_uid`.
+    /// The sender's variant of every flag, evaluated by the server at receipt for a valid
+    /// `pg_uid` (empty otherwise).
     #[serde(default)]
-    pub cohorts: BTreeMap<String, String>,
+    pub flags: BTreeMap<String, String>,
     /// ISO country code from the edge, when known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub country: Option<String>,

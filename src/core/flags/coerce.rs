@@ -33,14 +33,9 @@ pub fn string_to_number(s: &str) -> Option<f64> {
     if t.is_empty() {
         return Some(0.0);
     }
-    let radix = |p: &str, r: u32| {
-        t.strip_prefix(p)
-            .or_else(|| t.strip_prefix(&p.to_uppercase()))
-            .map(|d| u64::from_str_radix(d, r).ok().map(|n| n as f64))
-    };
-    for (p, r) in [("0x", 16), ("0o", 8), ("0b", 2)] {
-        if let Some(n) = radix(p, r) {
-            return n;
+    for (lower, upper, radix) in [("0x", "0X", 16), ("0o", "0O", 8), ("0b", "0B", 2)] {
+        if let Some(digits) = t.strip_prefix(lower).or_else(|| t.strip_prefix(upper)) {
+            return u64::from_str_radix(digits, radix).ok().map(|n| n as f64);
         }
     }
     match t {
@@ -73,14 +68,18 @@ pub fn to_js_string(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => number_string(n),
         Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| match i {
-                Value::Null => String::new(),
-                other => to_js_string(other),
-            })
-            .collect::<Vec<_>>()
-            .join(","),
+        Value::Array(items) => {
+            let mut out = String::new();
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                if !item.is_null() {
+                    out.push_str(&to_js_string(item));
+                }
+            }
+            out
+        }
         Value::Object(_) => "[object Object]".to_owned(),
     }
 }
@@ -88,8 +87,10 @@ pub fn to_js_string(v: &Value) -> String {
 fn number_string(n: &Number) -> String {
     if n.is_f64() {
         let f = n.as_f64().unwrap_or(0.0);
-        if f.fract() == 0.0 && f.abs() < 1e21 {
-            return format!("{}", f as i128);
+        // JavaScript prints integral values without a fraction (up to 1e21; beyond i64 this
+        // falls back to Rust's form, a difference no flag rule meets).
+        if f.fract() == 0.0 && f.abs() < 9.2e18 {
+            return (f as i64).to_string();
         }
     }
     n.to_string()

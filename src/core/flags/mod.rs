@@ -7,8 +7,11 @@
 
 pub mod cbor;
 pub mod coerce;
+pub mod config;
 pub mod evaluate;
 pub mod logic;
 pub mod model;
+pub mod ofrep;
 pub mod ops;
 pub mod semver;
+pub mod source;

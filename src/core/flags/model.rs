@@ -95,6 +95,15 @@ impl std::fmt::Display for LoadError {
 }
 
 impl FlagSet {
+    /// A set without flags: every key is `FLAG_NOT_FOUND`.
+    pub fn empty() -> FlagSet {
+        FlagSet {
+            flags: BTreeMap::new(),
+            metadata: Map::new(),
+            issues: Vec::new(),
+        }
+    }
+
     /// Loads a flagd document.
     pub fn load(text: &str) -> Result<FlagSet, LoadError> {
         let doc: Value =

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::core::gate::cohort::{decide, Cohort, Rollout, COHORT_COOKIE};
+use crate::core::gate::cohort::{Cohort, Decider, Rollout, COHORT_COOKIE};
 use crate::core::gate::config::{GateConfig, GateFallback};
 use crate::core::gate::cookie::{self, SameSite, SetCookie, MAX_AGE_400_DAYS_S};
 use crate::core::gate::identity::{self, Identity, UID_COOKIE};
@@ -25,18 +25,22 @@ pub struct PageAnswer {
     pub cohort: Option<Cohort>,
 }
 
-/// Answers a page (any route outside the route table) under a valid gate config and the
-/// rollout in force: gated routes pass for the pilot cohort and redirect control visitors;
-/// isolated and other pages pass through with their class's headers.
+/// Answers a page (any route outside the route table) under a valid gate config and the flags
+/// in force: a gated route passes when its flag is on for the visitor and redirects control
+/// visitors; isolated and other pages pass through with their class's headers.
 pub fn page(
     req: &RequestFacts<'_>,
     cfg: &GateConfig,
-    rollout: &Rollout,
+    decider: &Decider<'_>,
     rnd: &Entropy,
     request_id: String,
 ) -> PageAnswer {
     let pass = Action::PassThrough(cfg.pass_through);
-    if !cfg.gated_routes.iter().any(|r| r.matches(req.path)) {
+    let Some(route) = cfg
+        .gated_routes
+        .iter()
+        .find(|r| r.pattern.matches(req.path))
+    else {
         let class = if cfg.isolated_routes.iter().any(|r| r.matches(req.path)) {
             RouteClass::Isolated
         } else {
@@ -46,9 +50,10 @@ pub fn page(
             outcome: Outcome::new(pass, class, cfg.coep, request_id),
             cohort: None,
         };
-    }
+    };
     let identity = identity::resolve(&cfg.identity, req, &rnd.uid);
-    let cohort = decide(rollout, &identity);
+    let mut ctx = decider.context(&identity, req.path);
+    let cohort = decider.cohort(&route.flag, &identity, &mut ctx);
     let action = match cohort {
         Cohort::Pilot => pass,
         Cohort::Control => Action::Redirect(cfg.gate_redirect.clone()),
@@ -80,20 +85,38 @@ pub fn page_fail_closed(
     Outcome::new(action, class, Coep::RequireCorp, request_id)
 }
 
-/// The body of `/api/healthz`: the version and the rollout in force.
-pub fn healthz(rollout: &Rollout) -> Action {
+/// The body of `/api/healthz`: the version, and what decides `pilot`: `PILOT_ROLLOUT_PCT`
+/// (with its rollout), else the flag set (with its version), else the built-in default (off).
+pub fn healthz(rollout: Option<&Rollout>, flag_set_version: Option<&str>) -> Action {
+    let rollout = match (rollout, flag_set_version) {
+        (Some(r), _) => json!({
+            "flag": r.flag,
+            "basis_points": r.basis_points,
+            "percent": f64::from(r.basis_points) / 100.0,
+            "source": r.source,
+        }),
+        (None, Some(version)) => json!({"flag": "pilot", "source": "flag_set", "version": version}),
+        (None, None) => json!({"flag": "pilot", "source": "default"}),
+    };
     Action::Json(
         200,
-        json!({
-            "status": "ok",
-            "version": VERSION,
-            "rollout": {
-                "flag": rollout.flag,
-                "basis_points": rollout.basis_points,
-                "percent": f64::from(rollout.basis_points) / 100.0,
-                "source": rollout.source,
-            },
-        }),
+        json!({"status": "ok", "version": VERSION, "rollout": rollout}),
+    )
+}
+
+/// The `pg_uid` cookie to set when the identity minted a new id (and the visitor takes cookies).
+pub fn uid_cookie(cfg: &GateConfig, id: &Identity) -> Option<String> {
+    let uid = id.set_uid.as_deref().filter(|_| id.accepts_cookies())?;
+    Some(
+        SetCookie {
+            name: UID_COOKIE,
+            value: uid,
+            max_age_s: MAX_AGE_400_DAYS_S,
+            http_only: true,
+            secure: cfg.cookie_secure,
+            same_site: SameSite::Lax,
+        }
+        .to_string(),
     )
 }
 
@@ -109,19 +132,7 @@ fn cookies_for(
         return Vec::new();
     }
     let mut out = Vec::with_capacity(2);
-    if let Some(uid) = &id.set_uid {
-        out.push(
-            SetCookie {
-                name: UID_COOKIE,
-                value: uid,
-                max_age_s: MAX_AGE_400_DAYS_S,
-                http_only: true,
-                secure: cfg.cookie_secure,
-                same_site: SameSite::Lax,
-            }
-            .to_string(),
-        );
-    }
+    out.extend(uid_cookie(cfg, id));
     if cookie::get(cookie_header, COHORT_COOKIE) != Some(cohort.as_str()) {
         out.push(
             SetCookie {

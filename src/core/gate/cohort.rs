@@ -1,7 +1,14 @@
-//! Rollout config + identity -> cohort decision.
+//! Who is in which cohort: the flag a gated route is bound to, decided for a visitor by
+//! `PILOT_ROLLOUT_PCT` when it is set (0 is the kill switch of every gated route), else by the
+//! flag set in force, else the built-in default (off).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
+use crate::core::flags::evaluate::Context;
+use crate::core::flags::model::FlagSet;
 use crate::core::gate::bucket::{in_rollout, MAX_BASIS_POINTS};
 use crate::core::gate::identity::{Identity, KeySource};
 
@@ -10,12 +17,12 @@ pub const PILOT_FLAG: &str = "pilot";
 /// Name of the script-readable cohort cookie.
 pub const COHORT_COOKIE: &str = "pilot_cohort";
 
-/// The cohort a visitor is in for a rollout.
+/// The cohort a visitor is in for a gated route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cohort {
-    /// Inside the rollout: gated routes pass through.
+    /// The route's flag is on: gated routes pass through.
     Pilot,
-    /// Outside the rollout: gated routes redirect.
+    /// The route's flag is off: gated routes redirect.
     Control,
 }
 
@@ -29,30 +36,20 @@ impl Cohort {
     }
 }
 
-/// Where the effective rollout came from.
+/// Where a `PILOT_ROLLOUT_PCT` rollout came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutSource {
-    /// `PILOT_ROLLOUT_PCT` from the worker's vars.
+    /// `PILOT_ROLLOUT_PCT` from the worker's vars, overriding the flag set's `pilot`.
     Vars,
-    /// Config published by the control plane (next stage).
-    Stored,
-    /// `PILOT_ROLLOUT_PCT=0`: the emergency kill switch, which wins over stored config.
+    /// `PILOT_ROLLOUT_PCT=0`: the emergency kill switch; every gated route is control.
     KillSwitch,
 }
 
-/// Rollout state published by the control plane. The control-plane stage fills this from KV;
-/// until then the worker passes `None` and the vars decide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredRollout {
-    /// Rollout of the `pilot` flag in basis points.
-    pub basis_points: u32,
-}
-
-/// The rollout in force for one request.
+/// The rollout that `PILOT_ROLLOUT_PCT` sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rollout {
-    /// Flag key.
+    /// Flag key (`pilot`).
     pub flag: &'static str,
     /// Rollout in basis points, 0..=10 000.
     pub basis_points: u32,
@@ -60,29 +57,88 @@ pub struct Rollout {
     pub source: RolloutSource,
 }
 
-/// The seam where stored config plugs in: `vars_bp` of 0 is the kill switch and always wins;
-/// otherwise stored config (when present) wins over the vars.
-pub fn effective_rollout(vars_bp: u32, stored: Option<StoredRollout>) -> Rollout {
-    let (basis_points, source) = match (vars_bp, stored) {
-        (0, _) => (0, RolloutSource::KillSwitch),
-        (_, Some(s)) => (s.basis_points.min(MAX_BASIS_POINTS), RolloutSource::Stored),
-        (bp, None) => (bp.min(MAX_BASIS_POINTS), RolloutSource::Vars),
-    };
-    Rollout {
+/// The rollout of `PILOT_ROLLOUT_PCT` in basis points, when it is set: `0` is the kill switch.
+pub fn effective_rollout(vars_bp: Option<u32>) -> Option<Rollout> {
+    let bp = vars_bp?;
+    Some(Rollout {
         flag: PILOT_FLAG,
-        basis_points,
-        source,
-    }
+        basis_points: bp.min(MAX_BASIS_POINTS),
+        source: if bp == 0 {
+            RolloutSource::KillSwitch
+        } else {
+            RolloutSource::Vars
+        },
+    })
 }
 
-/// The cohort of an identity under a rollout. Bots are always control.
-pub fn decide(rollout: &Rollout, identity: &Identity) -> Cohort {
-    if identity.source == KeySource::Bot {
-        return Cohort::Control;
+/// What decides the flags of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Decider<'a> {
+    /// `PILOT_ROLLOUT_PCT`, when set.
+    pub rollout: Option<Rollout>,
+    /// The flag set in force, when one is loaded.
+    pub set: Option<&'a FlagSet>,
+    /// Now, in seconds (`$flagd.timestamp`).
+    pub now_s: u64,
+    /// The visitor's country, when the edge knows it.
+    pub country: Option<&'a str>,
+}
+
+/// The value of a flag that lets a visitor through: `true`, or the variant named `on`.
+fn passes(value: Option<&Value>, variant: Option<&str>) -> bool {
+    value == Some(&Value::Bool(true)) || variant == Some("on")
+}
+
+impl Decider<'_> {
+    /// The evaluation context of a visitor at the edge: `targetingKey`, `country`, `path`, `bot`.
+    pub fn context(&self, identity: &Identity, path: &str) -> Context {
+        let mut ctx = json!({
+            "targetingKey": identity.targeting_key,
+            "path": path,
+            "bot": identity.source == KeySource::Bot,
+        });
+        if let Some(c) = self.country {
+            ctx["country"] = json!(c);
+        }
+        Context::new(&ctx, self.now_s)
     }
-    if in_rollout(rollout.flag, &identity.targeting_key, rollout.basis_points) {
-        Cohort::Pilot
-    } else {
-        Cohort::Control
+
+    /// The cohort of a visitor for a route bound to `flag`. Bots are always control.
+    pub fn cohort(&self, flag: &str, identity: &Identity, ctx: &mut Context) -> Cohort {
+        let on = identity.source != KeySource::Bot
+            && match (self.rollout, self.set) {
+                (Some(r), _) if r.source == RolloutSource::KillSwitch => false,
+                (Some(r), _) if flag == r.flag => {
+                    in_rollout(r.flag, &identity.targeting_key, r.basis_points)
+                }
+                (_, Some(set)) => {
+                    let res = set.evaluate(flag, ctx);
+                    passes(res.value.as_ref(), res.variant.as_deref())
+                }
+                (_, None) => false,
+            };
+        if on {
+            Cohort::Pilot
+        } else {
+            Cohort::Control
+        }
+    }
+
+    /// The variant of every flag for a visitor (`pilot` as `on`/`off` when the vars decide it),
+    /// as events record it. Flags without a variant are left out.
+    pub fn variants(&self, identity: &Identity, ctx: &mut Context) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Some(set) = self.set {
+            for key in set.flags.keys() {
+                if let Some(v) = set.evaluate(key, ctx).variant {
+                    out.insert(key.clone(), v);
+                }
+            }
+        }
+        if let Some(r) = self.rollout {
+            let on = self.cohort(r.flag, identity, ctx) == Cohort::Pilot;
+            out.insert(r.flag.to_owned(), if on { "on" } else { "off" }.to_owned());
+        }
+        out
     }
 }

@@ -1,6 +1,7 @@
 //! The gate's config section, validated on its own, and the fallback that fails it closed.
 
 use crate::core::gate::bucket::MAX_BASIS_POINTS;
+use crate::core::gate::cohort::PILOT_FLAG;
 use crate::core::gate::identity::IdentityConfig;
 use crate::core::gate::pattern::RoutePattern;
 use crate::core::http::outcome::Upstream;
@@ -15,10 +16,11 @@ pub const DEFAULT_GATED_ROUTES: &str = "/try*";
 /// The validated config of the gate.
 #[derive(Debug, Clone)]
 pub struct GateConfig {
-    /// Default rollout of the `pilot` flag, in basis points (`PILOT_ROLLOUT_PCT` × 10 000).
-    pub rollout_bp: u32,
-    /// Routes served only to the pilot cohort (`GATED_ROUTES`).
-    pub gated_routes: Vec<RoutePattern>,
+    /// `PILOT_ROLLOUT_PCT` × 10 000, when set: it overrides the rollout of `pilot`, and 0 sends
+    /// every gated route to control. Unset, the flag set decides.
+    pub rollout_bp: Option<u32>,
+    /// Routes served only to visitors whose bound flag is on (`GATED_ROUTES`).
+    pub gated_routes: Vec<GatedRoute>,
     /// Extra routes that get isolation headers without being gated (`ISOLATED_ROUTES`).
     pub isolated_routes: Vec<RoutePattern>,
     /// Same-origin path that control visitors are redirected to (`GATE_REDIRECT`).
@@ -47,10 +49,10 @@ impl GateConfig {
             ));
         }
         Ok(Self {
-            rollout_bp: match vars.get("PILOT_ROLLOUT_PCT") {
-                Some(v) => parse_fraction_bp("PILOT_ROLLOUT_PCT", &v)?,
-                None => 0,
-            },
+            rollout_bp: vars
+                .get("PILOT_ROLLOUT_PCT")
+                .map(|v| parse_fraction_bp("PILOT_ROLLOUT_PCT", &v))
+                .transpose()?,
             gated_routes: gated_routes(vars)?,
             isolated_routes: parse_routes(
                 "ISOLATED_ROUTES",
@@ -92,11 +94,13 @@ impl GateFallback {
     /// Reads each variable of the fallback on its own, so one bad variable does not move the
     /// others.
     pub fn from_vars(vars: &Vars<'_>) -> Self {
-        let default_routes = || parse_routes("GATED_ROUTES", DEFAULT_GATED_ROUTES);
         Self {
             closed_routes: gated_routes(vars)
-                .or_else(|_| default_routes())
-                .unwrap_or_default(),
+                .or_else(|_| parse_gated("GATED_ROUTES", DEFAULT_GATED_ROUTES))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.pattern)
+                .collect(),
             pass_through: pass_through(vars).unwrap_or(Upstream::Assets),
         }
     }
@@ -130,12 +134,46 @@ fn pass_through(vars: &Vars<'_>) -> Result<Upstream, ConfigError> {
     )
 }
 
-fn gated_routes(vars: &Vars<'_>) -> Result<Vec<RoutePattern>, ConfigError> {
+/// A gated route pattern and the flag that opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatedRoute {
+    /// Which paths.
+    pub pattern: RoutePattern,
+    /// The flag whose value (`true`, or the variant `on`) lets a visitor through.
+    pub flag: String,
+}
+
+fn gated_routes(vars: &Vars<'_>) -> Result<Vec<GatedRoute>, ConfigError> {
     let raw = vars.get("GATED_ROUTES");
-    parse_routes(
+    parse_gated(
         "GATED_ROUTES",
         raw.as_deref().unwrap_or(DEFAULT_GATED_ROUTES),
     )
+}
+
+/// `pattern[=flag],...`: a pattern alone is bound to `pilot`.
+fn parse_gated(var: &'static str, value: &str) -> Result<Vec<GatedRoute>, ConfigError> {
+    const EXPECTED: &str = "comma-separated routes like /try* or /beta*=beta_ui";
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|entry| {
+            let (pattern, flag) = entry.split_once('=').unwrap_or((entry, PILOT_FLAG));
+            let flag = flag.trim();
+            let flag_ok = !flag.is_empty()
+                && flag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            match RoutePattern::parse(pattern) {
+                Some(pattern) if flag_ok => Ok(GatedRoute {
+                    pattern,
+                    flag: flag.to_owned(),
+                }),
+                _ => Err(ConfigError::invalid(var, entry, EXPECTED)),
+            }
+        })
+        .collect()
 }
 
 fn parse_routes(var: &'static str, value: &str) -> Result<Vec<RoutePattern>, ConfigError> {

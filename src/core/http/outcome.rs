@@ -24,6 +24,8 @@ pub enum Action {
     Json(u16, serde_json::Value),
     /// Answer `204 No Content` (a CORS preflight).
     NoContent,
+    /// Answer with this status and no body (`304`, OFREP's `401`).
+    Status(u16),
 }
 
 /// The core's answer: an action plus the headers and cookies to put on the response.
@@ -76,7 +78,11 @@ impl Outcome {
     /// and cookies stay.
     pub fn fail(&mut self, p: &dyn Problem) {
         let r = reply(p);
-        self.action = Action::Json(r.status, r.body);
+        self.action = if r.body.is_null() {
+            Action::Status(r.status)
+        } else {
+            Action::Json(r.status, r.body)
+        };
         for (name, value) in r.headers {
             self.set_header(name, value);
         }

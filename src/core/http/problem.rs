@@ -20,6 +20,11 @@ pub trait Problem {
     fn headers(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// A protocol's own error body in place of `{"error", "detail"}` (OFREP's), or `Null` for
+    /// none at all; `None` keeps the default.
+    fn body(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// The detail of every 5xx body: the cause goes to the log with the request id, never out.
@@ -47,6 +52,13 @@ pub struct Reply {
 /// ```
 pub fn reply(p: &dyn Problem) -> Reply {
     let status = p.status();
+    if let Some(body) = p.body() {
+        return Reply {
+            status,
+            body,
+            headers: p.headers(),
+        };
+    }
     let detail = if status >= 500 {
         GENERIC_DETAIL.to_owned()
     } else {

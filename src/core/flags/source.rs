@@ -1,0 +1,44 @@
+//! Where the edge reads the flag set: one KV value (binding `CONFIG_KV`, key [`FLAGSET_KEY`]),
+//! `{"version": "<any string>", "document": <a flagd flag-definition document>}`. The version
+//! travels outside the flagd document, which stays exactly flagd's.
+
+use serde_json::Value;
+
+use crate::core::flags::model::{FlagSet, LoadError};
+
+/// The KV key of the flag set in force.
+pub const FLAGSET_KEY: &str = "flagset";
+/// How long an isolate keeps a flag set before it reads KV again, in ms (KV's minimum cacheTtl).
+pub const CACHE_MS: u64 = 30_000;
+
+/// A versioned flag set, ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The publisher's version of the set.
+    pub version: String,
+    /// The compiled set.
+    pub set: FlagSet,
+}
+
+/// The version of a stored envelope, read without compiling its flags.
+pub fn version_of(envelope: &Value) -> Option<&str> {
+    envelope.get("version")?.as_str()
+}
+
+/// Compiles a stored envelope.
+pub fn load(envelope: &Value) -> Result<Published, LoadError> {
+    let version = version_of(envelope).ok_or(LoadError::NotAFlagSet(
+        r#"expected {"version": "...", "document": {...}}"#,
+    ))?;
+    let set = FlagSet::from_value(envelope.get("document").unwrap_or(&Value::Null))?;
+    Ok(Published {
+        version: version.to_owned(),
+        set,
+    })
+}
+
+/// The envelope of a flagd document under `version`, as `scripts/dev --flags` and the control
+/// plane store it.
+pub fn envelope(version: &str, document: Value) -> Value {
+    serde_json::json!({"version": version, "document": document})
+}

@@ -1,0 +1,79 @@
+//! The flag set in force in this isolate: read from KV (`CONFIG_KV`, key `flagset`) at most
+//! every 30 s, compiled once per version. When KV fails or holds something unreadable, the last
+//! set this isolate knew stays; with none, the gate's built-in default (off) decides. Nothing
+//! here can fail a request.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::Value;
+use worker::Env;
+
+use crate::core::flags::source::{self, Published, CACHE_MS, FLAGSET_KEY};
+use crate::edge::log;
+
+/// The KV namespace of the flag set.
+pub const CONFIG_KV: &str = "CONFIG_KV";
+
+struct Cached {
+    read_at_ms: u64,
+    published: Option<Rc<Published>>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Cached> = const {
+        RefCell::new(Cached { read_at_ms: 0, published: None })
+    };
+}
+
+/// The flag set in force, reading KV when the isolate's copy is older than 30 s.
+pub async fn current(env: &Env, now_ms: u64, request_id: &str) -> Option<Rc<Published>> {
+    let (fresh, known) = CURRENT.with(|c| {
+        let c = c.borrow();
+        (
+            c.read_at_ms != 0 && now_ms.saturating_sub(c.read_at_ms) < CACHE_MS,
+            c.published.clone(),
+        )
+    });
+    if fresh {
+        return known;
+    }
+    let published = match read(env).await {
+        Ok(Some(doc)) => match (&known, source::version_of(&doc)) {
+            (Some(k), Some(v)) if k.version == v => known.clone(),
+            _ => match source::load(&doc) {
+                Ok(p) => {
+                    for issue in &p.set.issues {
+                        log::error(request_id, "flag_invalid", &issue.to_string());
+                    }
+                    Some(Rc::new(p))
+                }
+                Err(e) => {
+                    log::error(request_id, "flagset_refused", &e.to_string());
+                    known.clone()
+                }
+            },
+        },
+        Ok(None) => known.clone(),
+        Err(e) => {
+            log::error(request_id, "flagset_read_failed", &e);
+            known.clone()
+        }
+    };
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Cached {
+            read_at_ms: now_ms,
+            published: published.clone(),
+        }
+    });
+    published
+}
+
+async fn read(env: &Env) -> Result<Option<Value>, String> {
+    let kv = env.kv(CONFIG_KV).map_err(|e| e.to_string())?;
+    kv.get(FLAGSET_KEY)
+        .cache_ttl(CACHE_MS / 1000)
+        .json::<Value>()
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,142 @@
+//! OFREP (`/ofrep/v1/evaluate/flags[/{key}]`) and `GET /api/config`: the caller's identity,
+//! the token rule and CORS here; the answers are the core's.
+
+use serde_json::Value;
+use worker::Request;
+
+use crate::core::flags::config::FlagsConfig;
+use crate::core::flags::evaluate::Context;
+use crate::core::flags::model::FlagSet;
+use crate::core::flags::ofrep::{self, OfrepError};
+use crate::core::gate::answer::uid_cookie;
+use crate::core::gate::cohort::{Cohort, Decider};
+use crate::core::gate::config::GateConfig;
+use crate::core::gate::identity;
+use crate::core::http::cors::{self, origin_allowed, origin_of};
+use crate::core::http::outcome::{Action, Outcome};
+use crate::core::http::route::{path_key, OfrepRoute};
+use crate::edge::request::{read_body, BodyError, Facts};
+
+/// Everything an OFREP or config request needs besides the request itself.
+pub struct Ctx<'a> {
+    /// The gate's section (identity).
+    pub gate: &'a GateConfig,
+    /// The flags section (token, origins).
+    pub flags: &'a FlagsConfig,
+    /// The flags in force.
+    pub decider: Decider<'a>,
+    /// The request's facts.
+    pub facts: &'a Facts,
+    /// The request id.
+    pub request_id: String,
+    /// Fresh random bytes, for a visitor without a `pg_uid`.
+    pub fresh_id: [u8; 16],
+}
+
+/// Answers an OFREP route.
+pub async fn answer(route: OfrepRoute, req: &mut Request, ctx: Ctx<'_>) -> Outcome {
+    let origin = ctx.facts.header("origin");
+    let url = req.inner().url();
+    let self_origin = origin_of(&url);
+    if !origin_allowed(origin.as_deref(), self_origin, &ctx.flags.allowed_origins) {
+        return Outcome::api(Ok::<_, OfrepError>(Action::Status(403)), ctx.request_id);
+    }
+    if route == OfrepRoute::Preflight {
+        let origin = origin.as_deref().unwrap_or(self_origin);
+        return cors::preflight(ctx.request_id, origin, ofrep::CORS);
+    }
+    let view = ctx.facts.view();
+    let key = path_key(view.path).filter(|_| route == OfrepRoute::Single);
+    let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
+    let mut cookies = Vec::new();
+    let answer = evaluate(req, &ctx, key, &identity.targeting_key).await;
+    if answer.is_ok() {
+        cookies.extend(uid_cookie(ctx.gate, &identity));
+    }
+    let mut out = match answer {
+        Ok((action, etag)) => {
+            let mut out = Outcome::api(Ok::<_, OfrepError>(action), ctx.request_id);
+            if let Some(tag) = etag {
+                out.set_header("ETag", tag);
+            }
+            out
+        }
+        Err(e) => Outcome::api(Err(e), ctx.request_id),
+    }
+    .with_cookies(cookies);
+    if let Some(origin) = origin.as_deref() {
+        cors::allow_origin(&mut out, origin, ofrep::CORS);
+    }
+    out
+}
+
+/// The action (and, for bulk, the `ETag`) of an OFREP evaluation.
+async fn evaluate(
+    req: &mut Request,
+    ctx: &Ctx<'_>,
+    key: Option<&str>,
+    identity_key: &str,
+) -> Result<(Action, Option<String>), OfrepError> {
+    let trusted = match ctx.facts.header("authorization") {
+        None => false,
+        Some(auth) => {
+            let token = ctx.flags.ofrep_token.as_deref();
+            if !crate::core::http::auth::bearer_ok(Some(&auth), token) {
+                return Err(OfrepError::Unauthorized);
+            }
+            true
+        }
+    };
+    let body = read_body(req, ofrep::MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => OfrepError::BodyTooLarge,
+            BodyError::Unreadable => OfrepError::Parse {
+                key: key.map(str::to_owned),
+                detail: "the body could not be read".to_owned(),
+            },
+        })?;
+    let given = ofrep::parse_request(&body, key)?;
+    let mut context = Context::new(
+        &ofrep::caller_context(given, trusted, identity_key),
+        ctx.decider.now_s,
+    );
+    let empty = FlagSet::empty();
+    let set = ctx.decider.set.unwrap_or(&empty);
+    match key {
+        Some(key) => {
+            let (status, body) = ofrep::single(set, key, &mut context);
+            Ok((Action::Json(status, body), None))
+        }
+        None => {
+            let body = ofrep::bulk(set, &mut context);
+            let tag = ofrep::etag(&body.to_string());
+            let none_match = ctx.facts.header("if-none-match");
+            if ofrep::not_modified(none_match.as_deref(), &tag) {
+                return Ok((Action::Status(304), Some(tag)));
+            }
+            Ok((Action::Json(200, body), Some(tag)))
+        }
+    }
+}
+
+/// `GET /api/config`: `{flagKey: value}` for the caller's own signed identity.
+pub fn config(ctx: Ctx<'_>) -> Outcome {
+    let view = ctx.facts.view();
+    let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
+    let mut context = ctx.decider.context(&identity, view.path);
+    let mut values = match ctx.decider.set {
+        Some(set) => ofrep::values(set, &mut context),
+        None => Value::Object(Default::default()),
+    };
+    if let Some(r) = ctx.decider.rollout {
+        values[r.flag] =
+            Value::Bool(ctx.decider.cohort(r.flag, &identity, &mut context) == Cohort::Pilot);
+    }
+    let mut out = Outcome::api(
+        Ok::<_, OfrepError>(Action::Json(200, values)),
+        ctx.request_id,
+    );
+    out.set_header("Cache-Control", "private, max-age=30".to_owned());
+    out.with_cookies(uid_cookie(ctx.gate, &identity).into_iter().collect())
+}

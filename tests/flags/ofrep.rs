@@ -1,0 +1,128 @@
+//! OFREP's bodies and statuses (flagd's answers), the bulk ETag, the token rule, `/api/config`.
+
+use pilot_gate::core::flags::evaluate::Context;
+use pilot_gate::core::flags::model::FlagSet;
+use pilot_gate::core::flags::ofrep::{
+    bulk, caller_context, etag, not_modified, parse_request, single, values, OfrepError,
+};
+use pilot_gate::core::http::problem::{reply, Problem};
+use serde_json::{json, Value};
+
+fn set() -> FlagSet {
+    FlagSet::load(include_str!("sets/operators.json")).unwrap()
+}
+
+fn ctx(v: Value) -> Context {
+    Context::new(&v, 0)
+}
+
+#[test]
+fn single_evaluations_answer_as_flagd_does() {
+    let s = set();
+    let (status, body) = single(&s, "static-string", &mut ctx(json!({})));
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"key": "static-string", "value": "2", "variant": "two", "reason": "STATIC",
+               "metadata": {"flagSetId": "operators", "team": "edge"}})
+    );
+    let (status, body) = single(&s, "disabled", &mut ctx(json!({})));
+    assert_eq!((status, &body["reason"]), (200, &json!("DISABLED")));
+    assert!(body.get("value").is_none() && body.get("variant").is_none());
+    let (status, body) = single(&s, "no-default-variant", &mut ctx(json!({"country": "DE"})));
+    assert_eq!((status, &body["reason"]), (200, &json!("DEFAULT")));
+    assert!(body.get("value").is_none());
+    let (status, body) = single(&s, "nope", &mut ctx(json!({})));
+    assert_eq!(status, 404);
+    assert_eq!(body["errorCode"], "FLAG_NOT_FOUND");
+    assert_eq!(body["errorDetails"], "flag `nope` does not exist");
+    let (status, body) = single(&s, "unknown-operator", &mut ctx(json!({})));
+    assert_eq!((status, &body["errorCode"]), (400, &json!("PARSE_ERROR")));
+    let (status, body) = single(
+        &s,
+        "missing-variant",
+        &mut ctx(json!({"user": {"name": "x"}})),
+    );
+    assert_eq!((status, &body["errorCode"]), (400, &json!("GENERAL")));
+}
+
+#[test]
+fn bulk_lists_every_flag_with_the_set_metadata_and_a_stable_etag() {
+    let s = set();
+    let body = bulk(&s, &mut ctx(json!({"targetingKey": "k"})));
+    let flags = body["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), s.flags.len());
+    assert!(flags.iter().all(|f| f["key"].is_string()));
+    assert!(flags.iter().any(|f| f["errorCode"] == "PARSE_ERROR"));
+    assert_eq!(body["metadata"]["flagSetId"], "operators");
+    let tag = etag(&body.to_string());
+    assert_eq!(
+        tag,
+        etag(&bulk(&s, &mut ctx(json!({"targetingKey": "k"}))).to_string())
+    );
+    assert_ne!(
+        tag,
+        etag(&bulk(&s, &mut ctx(json!({"targetingKey": "other", "age": 40}))).to_string())
+    );
+    assert!(tag.starts_with('"') && tag.ends_with('"'));
+    assert!(not_modified(Some(&tag), &tag));
+    assert!(not_modified(Some(&format!("W/{tag}, \"x\"")), &tag));
+    assert!(not_modified(Some("*"), &tag));
+    assert!(!not_modified(Some("\"x\""), &tag));
+    assert!(!not_modified(None, &tag));
+}
+
+#[test]
+fn requests_parse_and_the_token_rule_holds() {
+    assert_eq!(parse_request(b"", None), Ok(json!({})));
+    assert_eq!(parse_request(b"{}", None), Ok(json!({})));
+    assert_eq!(
+        parse_request(br#"{"context": {"targetingKey": "a", "n": 1}}"#, None),
+        Ok(json!({"targetingKey": "a", "n": 1}))
+    );
+    let e = parse_request(b"not json", Some("pilot")).unwrap_err();
+    let r = reply(&e);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        (r.body["key"].as_str(), r.body["errorCode"].as_str()),
+        (Some("pilot"), Some("PARSE_ERROR"))
+    );
+    assert!(parse_request(br#"{"context": [1]}"#, None).is_err());
+    // Without the token the caller's key is replaced; with it, the context is used as given.
+    let given = json!({"targetingKey": "qa-internal-1", "email": "x"});
+    assert_eq!(
+        caller_context(given.clone(), false, "abc")["targetingKey"],
+        "abc"
+    );
+    assert_eq!(caller_context(given.clone(), true, "abc"), given);
+    assert_eq!(
+        caller_context(json!({}), false, "abc"),
+        json!({"targetingKey": "abc"})
+    );
+    // 401 and 413 bodies are OFREP's.
+    assert_eq!(OfrepError::Unauthorized.status(), 401);
+    assert!(reply(&OfrepError::Unauthorized).body.is_null());
+    assert_eq!(
+        reply(&OfrepError::BodyTooLarge).body,
+        json!({"errorDetails": "request body too large"})
+    );
+}
+
+#[test]
+fn config_values_are_the_callers_own() {
+    let s = FlagSet::load(include_str!("../../flags/demo.json")).unwrap();
+    let v = values(&s, &mut ctx(json!({"targetingKey": "qa-internal-1"})));
+    assert_eq!(v["pilot"], true);
+    assert_eq!(
+        (
+            v["syncEnabled"].clone(),
+            v["minIntervalSec"].clone(),
+            v["retryCap"].clone()
+        ),
+        (json!(true), json!(60), json!(3))
+    );
+    assert!(
+        v.get("legacyExport").is_none(),
+        "a disabled flag has no value"
+    );
+}
