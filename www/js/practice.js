@@ -1,5 +1,8 @@
 // The /try page: shows the cohort and isolation state, and on Start asks for the microphone
-// (after a labelled primer dialog) and sets up a SharedArrayBuffer when isolated.
+// (after a labelled primer dialog, unless experiment E2 gives this visitor the browser's prompt
+// alone) and sets up a SharedArrayBuffer when isolated. Its runtime config and experiment
+// variants come from /api/config, evaluated by the edge for this visitor's signed identity;
+// the server also attributes every beacon event to them.
 (function () {
   'use strict';
   var $ = function (id) { return document.getElementById(id); };
@@ -48,11 +51,24 @@
     });
   }
 
+  // Until /api/config answers (or if it fails): our primer and the page's own label.
+  var config = { e2_primer: 'custom' };
+  function applyConfig(values) {
+    config = values || config;
+    if (typeof config.e1_cta_copy === 'string') $('start').textContent = config.e1_cta_copy;
+    $('e1').textContent = typeof config.e1_cta_copy === 'string' ? config.e1_cta_copy : 'default';
+    $('e2').textContent = config.e2_primer === 'native' ? 'native (browser prompt only)' : 'custom (our primer first)';
+    document.documentElement.dataset.configLoaded = 'true';
+  }
+  fetch('/api/config', { credentials: 'same-origin' })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(applyConfig, function () { applyConfig(null); });
+
   var sharedMemory = null;
   $('start').addEventListener('click', function () {
     sharedMemory = setupSharedMemory();
     var primer = $('primer');
-    if (typeof primer.showModal !== 'function') { askMicrophone(); return; }
+    if (config.e2_primer === 'native' || typeof primer.showModal !== 'function') { askMicrophone(); return; }
     primer.returnValue = '';
     primer.showModal();
   });
