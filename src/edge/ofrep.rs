@@ -48,22 +48,17 @@ pub async fn answer(route: OfrepRoute, req: &mut Request, ctx: Ctx<'_>) -> Outco
     let view = ctx.facts.view();
     let key = path_key(view.path).filter(|_| route == OfrepRoute::Single);
     let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
-    let mut cookies = Vec::new();
-    let answer = evaluate(req, &ctx, key, &identity.targeting_key).await;
-    if answer.is_ok() {
-        cookies.extend(uid_cookie(ctx.gate, &identity));
-    }
-    let mut out = match answer {
+    let mut out = match evaluate(req, &ctx, key, &identity.targeting_key).await {
         Ok((action, etag)) => {
             let mut out = Outcome::api(Ok::<_, OfrepError>(action), ctx.request_id);
             if let Some(tag) = etag {
                 out.set_header("ETag", tag);
             }
-            out
+            // A caller without a pg_uid keeps the identity it was just evaluated with.
+            out.with_cookies(uid_cookie(ctx.gate, &identity).into_iter().collect())
         }
         Err(e) => Outcome::api(Err(e), ctx.request_id),
-    }
-    .with_cookies(cookies);
+    };
     if let Some(origin) = origin.as_deref() {
         cors::allow_origin(&mut out, origin, ofrep::CORS);
     }

@@ -7,12 +7,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
 
 import { ROOT, startWorker } from '../e2e/harness.mjs';
+import { launchChromium } from './chromium.mjs';
 import { inRollout } from '../e2e/murmur3.mjs';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 /** OpenFeature's web SDK and OFREP web provider, bundled for a plain page (window.OF). */
 function bundleSdk() {
@@ -31,14 +29,7 @@ describe('browser with the demo flag set, everyone in the pilot', () => {
   let browser;
   before(async () => {
     w = await startWorker({ state: 'browser-flags', flags: 'flags/demo.json', vars: { PILOT_ROLLOUT_PCT: '1' } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -3,25 +3,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
 
 import { ADMIN_TOKEN, startWorker } from '../e2e/harness.mjs';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+import { launchChromium } from './chromium.mjs';
 
 describe('browser at 50 %', () => {
   let w;
   let browser;
   before(async () => {
     w = await startWorker({ vars: { PILOT_ROLLOUT_PCT: '0.5' }, state: 'browser' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
