@@ -11,16 +11,17 @@ use crate::core::events::error::EventsError;
 use crate::core::events::ingest::{self, accept, check_headers, rate_limit_key, Accepted, Sender};
 use crate::core::events::listing::{parse_list_query, ListQuery};
 use crate::core::events::record::{EventMeta, EVENT_KEY_PREFIX};
-use crate::core::gate::cohort::Decider;
+use crate::core::gate::cohort::{Decider, Rollout};
 use crate::core::gate::config::GateConfig;
 use crate::core::gate::identity;
+use crate::core::gate::identity::KeySource;
 use crate::core::http::auth::bearer_ok;
 use crate::core::http::cors::{self, origin_allowed, origin_of};
 use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::problem::ApiError;
 use crate::core::http::route::EventsRoute;
-use crate::edge::log;
 use crate::edge::request::{read_body, BodyError, Facts};
+use crate::edge::{flags, log};
 
 /// Binding names, as in wrangler.toml.
 pub const EVENTS_QUEUE: &str = "EVENTS_QUEUE";
@@ -38,8 +39,8 @@ pub struct Ctx<'a> {
     pub env: &'a Env,
     /// The gate's section (identity) for the sender's cohorts.
     pub gate: &'a GateConfig,
-    /// The flags in force, for the sender's variants.
-    pub decider: Decider<'a>,
+    /// `PILOT_ROLLOUT_PCT`'s rollout, when set.
+    pub rollout: Option<Rollout>,
     /// The beacon's section.
     pub events: &'a EventsConfig,
     /// `ADMIN_TOKEN`, for the admin reads.
@@ -112,9 +113,17 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
     let identity = identity::resolve(&ctx.gate.identity, &facts, &ctx.fresh_id);
     // Read here, not for every request: only events record the country.
     let country = req.cf().and_then(|cf| cf.country());
+    // The flag set is read after the body (an upload is consumed at once) and only for a
+    // signed sender, the only one whose variants are recorded.
+    let published = match identity.source {
+        KeySource::UidCookie => flags::current(ctx.env, ctx.now_ms, &ctx.request_id).await,
+        _ => None,
+    };
     let decider = Decider {
+        rollout: ctx.rollout,
+        set: published.as_deref().map(|p| &p.set),
+        now_s: ctx.now_ms / 1000,
         country: country.as_deref(),
-        ..ctx.decider
     };
     let sender = Sender {
         identity: &identity,

@@ -47,38 +47,44 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Err(_) => return respond::finish(req, &env, misconfigured(cfg, id)).await,
     };
     let now_ms = Date::now().as_millis();
-    let published = flags::current(&env, now_ms, &id).await;
-    let gated = gate
-        .gated_routes
-        .iter()
-        .any(|r| r.pattern.matches(view.path));
-    // Read only where a rule may use it: the country costs a call into the runtime.
-    let country = if gated {
-        req.cf().and_then(|cf| cf.country())
-    } else {
-        None
-    };
-    let decider = Decider {
-        rollout: effective_rollout(gate.rollout_bp),
-        set: published.as_ref().map(|p| &p.set),
-        now_s: now_ms / 1000,
-        country: country.as_deref(),
-    };
+    let rollout = effective_rollout(gate.rollout_bp);
     let flags_ctx = |id| {
         cfg.flags.as_ref().ok().map(|flags| ofrep::Ctx {
+            env: &env,
+            rollout,
+            now_ms,
             gate,
             flags,
-            decider,
             facts: &facts,
             request_id: id,
             fresh_id: rnd.uid,
         })
     };
     let outcome = match route {
-        Route::Page => page(&view, gate, &decider, &rnd, id).outcome,
+        Route::Page => {
+            let published = flags::current(&env, now_ms, &id).await;
+            let gated = gate
+                .gated_routes
+                .iter()
+                .any(|r| r.pattern.matches(view.path));
+            // Read only where a rule may use it: the country costs a call into the runtime.
+            let country = if gated {
+                req.cf().and_then(|cf| cf.country())
+            } else {
+                None
+            };
+            let decider = Decider {
+                rollout,
+                set: published.as_deref().map(|p| &p.set),
+                now_s: now_ms / 1000,
+                country: country.as_deref(),
+            };
+            page(&view, gate, &decider, &rnd, id).outcome
+        }
         Route::Healthz if cfg.errors().is_empty() => {
-            let version = published.as_ref().map(|p| p.version.as_str());
-            let answer = healthz(decider.rollout.as_ref(), version);
+            let published = flags::current(&env, now_ms, &id).await;
+            let version = published.as_deref().map(|p| p.version.as_str());
+            let answer = healthz(rollout.as_ref(), version);
             Outcome::api(Ok::<_, ApiError>(answer), id)
         }
         Route::Healthz => misconfigured(cfg, id),
@@ -87,7 +93,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 let ctx = events::Ctx {
                     env: &env,
                     gate,
-                    decider,
+                    rollout,
                     events: events_cfg,
                     admin_token: cfg.admin_token.as_deref(),
                     facts: &facts,
@@ -100,7 +106,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Err(_) => misconfigured(cfg, id),
         },
         Route::Config => match flags_ctx(id.clone()) {
-            Some(ctx) => ofrep::config(ctx),
+            Some(ctx) => ofrep::config(ctx).await,
             None => misconfigured(cfg, id),
         },
         Route::Ofrep(route) => match flags_ctx(id.clone()) {

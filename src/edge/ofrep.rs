@@ -2,29 +2,34 @@
 //! the token rule and CORS here; the answers are the core's.
 
 use serde_json::Value;
-use worker::Request;
+use worker::{Env, Request};
 
 use crate::core::flags::config::FlagsConfig;
 use crate::core::flags::evaluate::Context;
 use crate::core::flags::model::FlagSet;
 use crate::core::flags::ofrep::{self, OfrepError};
 use crate::core::gate::answer::uid_cookie;
-use crate::core::gate::cohort::{Cohort, Decider};
+use crate::core::gate::cohort::{Cohort, Decider, Rollout};
 use crate::core::gate::config::GateConfig;
 use crate::core::gate::identity;
 use crate::core::http::cors::{self, origin_allowed, origin_of};
 use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::route::{path_key, OfrepRoute};
+use crate::edge::flags;
 use crate::edge::request::{read_body, BodyError, Facts};
 
 /// Everything an OFREP or config request needs besides the request itself.
 pub struct Ctx<'a> {
+    /// Worker bindings (the flag set's KV).
+    pub env: &'a Env,
+    /// `PILOT_ROLLOUT_PCT`'s rollout, when set.
+    pub rollout: Option<Rollout>,
+    /// Now, ms since the epoch.
+    pub now_ms: u64,
     /// The gate's section (identity).
     pub gate: &'a GateConfig,
     /// The flags section (token, origins).
     pub flags: &'a FlagsConfig,
-    /// The flags in force.
-    pub decider: Decider<'a>,
     /// The request's facts.
     pub facts: &'a Facts,
     /// The request id.
@@ -94,10 +99,12 @@ async fn evaluate(
     let given = ofrep::parse_request(&body, key)?;
     let mut context = Context::new(
         &ofrep::caller_context(given, trusted, identity_key),
-        ctx.decider.now_s,
+        ctx.now_ms / 1000,
     );
+    // Read after the body, so an upload is consumed at once.
+    let published = flags::current(ctx.env, ctx.now_ms, &ctx.request_id).await;
     let empty = FlagSet::empty();
-    let set = ctx.decider.set.unwrap_or(&empty);
+    let set = published.as_deref().map_or(&empty, |p| &p.set);
     match key {
         Some(key) => {
             let (status, body) = ofrep::single(set, key, &mut context);
@@ -116,17 +123,24 @@ async fn evaluate(
 }
 
 /// `GET /api/config`: `{flagKey: value}` for the caller's own signed identity.
-pub fn config(ctx: Ctx<'_>) -> Outcome {
+pub async fn config(ctx: Ctx<'_>) -> Outcome {
     let view = ctx.facts.view();
     let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
-    let mut context = ctx.decider.context(&identity, view.path);
-    let mut values = match ctx.decider.set {
+    let published = flags::current(ctx.env, ctx.now_ms, &ctx.request_id).await;
+    let decider = Decider {
+        rollout: ctx.rollout,
+        set: published.as_deref().map(|p| &p.set),
+        now_s: ctx.now_ms / 1000,
+        country: None,
+    };
+    let mut context = decider.context(&identity, view.path);
+    let mut values = match decider.set {
         Some(set) => ofrep::values(set, &mut context),
         None => Value::Object(Default::default()),
     };
-    if let Some(r) = ctx.decider.rollout {
-        values[r.flag] =
-            Value::Bool(ctx.decider.cohort(r.flag, &identity, &mut context) == Cohort::Pilot);
+    if let Some(r) = decider.rollout {
+        let on = decider.cohort(r.flag, &identity, &mut context) == Cohort::Pilot;
+        values[r.flag] = Value::Bool(on);
     }
     let mut out = Outcome::api(
         Ok::<_, OfrepError>(Action::Json(200, values)),
