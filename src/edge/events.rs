@@ -119,12 +119,12 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
         KeySource::UidCookie => flags::current(ctx.env, ctx.now_ms, &ctx.request_id).await,
         _ => None,
     };
-    let decider = Decider {
-        rollout: ctx.rollout,
-        set: published.as_deref().map(|p| &p.set),
-        now_s: ctx.now_ms / 1000,
-        country: country.as_deref(),
-    };
+    let decider = Decider::new(
+        ctx.rollout,
+        published.as_deref(),
+        ctx.now_ms,
+        country.as_deref(),
+    );
     let sender = Sender {
         identity: &identity,
         decider: &decider,

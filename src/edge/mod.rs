@@ -62,23 +62,19 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
     let outcome = match route {
         Route::Page => {
-            let published = flags::current(&env, now_ms, &id).await;
+            // Only a gated page consults flags: the flag set and the country (a call into the
+            // runtime) are read for those alone.
             let gated = gate
                 .gated_routes
                 .iter()
                 .any(|r| r.pattern.matches(view.path));
-            // Read only where a rule may use it: the country costs a call into the runtime.
-            let country = if gated {
-                req.cf().and_then(|cf| cf.country())
+            let (published, country) = if gated {
+                let published = flags::current(&env, now_ms, &id).await;
+                (published, req.cf().and_then(|cf| cf.country()))
             } else {
-                None
+                (None, None)
             };
-            let decider = Decider {
-                rollout,
-                set: published.as_deref().map(|p| &p.set),
-                now_s: now_ms / 1000,
-                country: country.as_deref(),
-            };
+            let decider = Decider::new(rollout, published.as_deref(), now_ms, country.as_deref());
             page(&view, gate, &decider, &rnd, id).outcome
         }
         Route::Healthz if cfg.errors().is_empty() => {

@@ -127,12 +127,7 @@ pub async fn config(ctx: Ctx<'_>) -> Outcome {
     let view = ctx.facts.view();
     let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
     let published = flags::current(ctx.env, ctx.now_ms, &ctx.request_id).await;
-    let decider = Decider {
-        rollout: ctx.rollout,
-        set: published.as_deref().map(|p| &p.set),
-        now_s: ctx.now_ms / 1000,
-        country: None,
-    };
+    let decider = Decider::new(ctx.rollout, published.as_deref(), ctx.now_ms, None);
     let mut context = decider.context(&identity, view.path);
     let mut values = match decider.set {
         Some(set) => ofrep::values(set, &mut context),

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::core::flags::evaluate::Context;
 use crate::core::flags::model::FlagSet;
+use crate::core::flags::source::Published;
 use crate::core::gate::bucket::{in_rollout, MAX_BASIS_POINTS};
 use crate::core::gate::identity::{Identity, KeySource};
 
@@ -89,7 +90,23 @@ fn passes(value: Option<&Value>, variant: Option<&str>) -> bool {
     value == Some(&Value::Bool(true)) || variant == Some("on")
 }
 
-impl Decider<'_> {
+impl<'a> Decider<'a> {
+    /// The decider of a request at `now_ms` under `PILOT_ROLLOUT_PCT`'s rollout and the
+    /// published flag set, when there is one.
+    pub fn new(
+        rollout: Option<Rollout>,
+        published: Option<&'a Published>,
+        now_ms: u64,
+        country: Option<&'a str>,
+    ) -> Self {
+        Decider {
+            rollout,
+            set: published.map(|p| &p.set),
+            now_s: now_ms / 1000,
+            country,
+        }
+    }
+
     /// The evaluation context of a visitor at the edge: `targetingKey`, `country`, `path`, `bot`.
     pub fn context(&self, identity: &Identity, path: &str) -> Context {
         let mut ctx = json!({
