@@ -6,6 +6,7 @@
 //! [`config`] ← the edge shell.
 
 pub mod config;
+pub mod control;
 pub mod events;
 pub mod flags;
 pub mod gate;

@@ -116,7 +116,9 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
     // The flag set is read after the body (an upload is consumed at once) and only for a
     // signed sender, the only one whose variants are recorded.
     let published = match identity.source {
-        KeySource::UidCookie => flags::current(ctx.env, ctx.now_ms, &ctx.request_id).await,
+        KeySource::UidCookie => {
+            flags::current(ctx.env, ctx.gate, ctx.now_ms, &ctx.request_id).await
+        }
         _ => None,
     };
     let decider = Decider::new(

@@ -1,5 +1,5 @@
 //! The flag set in force in this isolate: read from KV (`CONFIG_KV`, key `flagset`) at most
-//! every 30 s, compiled once per version. When KV fails or holds something unreadable, the last
+//! every `FLAGS_CACHE_S` (30 s by default), compiled once per version. When KV fails or holds something unreadable, the last
 //! set this isolate knew stays; with none, the gate's built-in default (off) decides. Nothing
 //! here can fail a request.
 
@@ -10,6 +10,7 @@ use serde_json::Value;
 use worker::Env;
 
 use crate::core::flags::source::{self, Published, CACHE_MS, FLAGSET_KEY};
+use crate::core::gate::config::GateConfig;
 use crate::edge::log;
 
 /// The KV namespace of the flag set.
@@ -26,19 +27,25 @@ thread_local! {
     };
 }
 
-/// The flag set in force, reading KV when the isolate's copy is older than 30 s.
-pub async fn current(env: &Env, now_ms: u64, request_id: &str) -> Option<Rc<Published>> {
+/// The flag set in force, reading KV when the isolate's copy is older than the gate's
+/// `flags_cache_ms`.
+pub async fn current(
+    env: &Env,
+    gate: &GateConfig,
+    now_ms: u64,
+    request_id: &str,
+) -> Option<Rc<Published>> {
     let (fresh, known) = CURRENT.with(|c| {
         let c = c.borrow();
         (
-            c.read_at_ms != 0 && now_ms.saturating_sub(c.read_at_ms) < CACHE_MS,
+            c.read_at_ms != 0 && now_ms.saturating_sub(c.read_at_ms) < gate.flags_cache_ms,
             c.published.clone(),
         )
     });
     if fresh {
         return known;
     }
-    let published = match read(env).await {
+    let published = match read(env, gate.flags_cache_ms).await {
         Ok(Some(doc)) => match (&known, source::version_of(&doc)) {
             (Some(k), Some(v)) if k.version == v => known.clone(),
             _ => match source::load(&doc) {
@@ -69,10 +76,12 @@ pub async fn current(env: &Env, now_ms: u64, request_id: &str) -> Option<Rc<Publ
     published
 }
 
-async fn read(env: &Env) -> Result<Option<Value>, String> {
+/// KV's own edge cache keeps a value at least 30 s ([`CACHE_MS`]), so a shorter
+/// `FLAGS_CACHE_S` only shortens this isolate's cache.
+async fn read(env: &Env, cache_ms: u64) -> Result<Option<Value>, String> {
     let kv = env.kv(CONFIG_KV).map_err(|e| e.to_string())?;
     kv.get(FLAGSET_KEY)
-        .cache_ttl(CACHE_MS / 1000)
+        .cache_ttl(cache_ms.max(CACHE_MS) / 1000)
         .json::<Value>()
         .await
         .map_err(|e| e.to_string())

@@ -1,8 +1,10 @@
 //! The Workers shell: reads the request, resolves its route in the core's one route table,
 //! calls the core, does the I/O and writes the response. No business rules live here.
 
+mod admin;
 mod config;
 mod consumer;
+mod control;
 mod events;
 mod flags;
 mod log;
@@ -69,7 +71,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 .iter()
                 .any(|r| r.pattern.matches(view.path));
             let (published, country) = if gated {
-                let published = flags::current(&env, now_ms, &id).await;
+                let published = flags::current(&env, gate, now_ms, &id).await;
                 (published, req.cf().and_then(|cf| cf.country()))
             } else {
                 (None, None)
@@ -78,7 +80,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             page(&view, gate, &decider, &rnd, id).outcome
         }
         Route::Healthz if cfg.errors().is_empty() => {
-            let published = flags::current(&env, now_ms, &id).await;
+            let published = flags::current(&env, gate, now_ms, &id).await;
             let version = published.as_deref().map(|p| p.version.as_str());
             let answer = healthz(rollout.as_ref(), version);
             Outcome::api(Ok::<_, ApiError>(answer), id)
@@ -105,6 +107,15 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Some(ctx) => ofrep::config(ctx).await,
             None => misconfigured(cfg, id),
         },
+        Route::Admin(_) => {
+            let ctx = admin::Ctx {
+                env: &env,
+                admin_token: cfg.admin_token.as_deref(),
+                facts: &facts,
+                request_id: id,
+            };
+            admin::answer(&mut req, ctx).await
+        }
         Route::Ofrep(route) => match flags_ctx(id.clone()) {
             Some(ctx) => ofrep::answer(route, &mut req, ctx).await,
             None => misconfigured(cfg, id),

@@ -102,7 +102,7 @@ async fn evaluate(
         ctx.now_ms / 1000,
     );
     // Read after the body, so an upload is consumed at once.
-    let published = flags::current(ctx.env, ctx.now_ms, &ctx.request_id).await;
+    let published = flags::current(ctx.env, ctx.gate, ctx.now_ms, &ctx.request_id).await;
     let empty = FlagSet::empty();
     let set = published.as_deref().map_or(&empty, |p| &p.set);
     match key {
@@ -126,7 +126,7 @@ async fn evaluate(
 pub async fn config(ctx: Ctx<'_>) -> Outcome {
     let view = ctx.facts.view();
     let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
-    let published = flags::current(ctx.env, ctx.now_ms, &ctx.request_id).await;
+    let published = flags::current(ctx.env, ctx.gate, ctx.now_ms, &ctx.request_id).await;
     let decider = Decider::new(ctx.rollout, published.as_deref(), ctx.now_ms, None);
     let mut context = decider.context(&identity, view.path);
     let mut values = match decider.set {

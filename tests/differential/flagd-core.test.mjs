@@ -3,7 +3,7 @@
 // generated contexts. Every value, variant, reason and error code must agree.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,21 @@ import { FlagdCore } from '@openfeature/flagd-core';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CONTEXTS = 3000;
-const SETS = ['flags/demo.json', 'tests/flags/sets/operators.json'];
+// The demo has rollout plans: both engines evaluate what the control plane publishes from it.
+const SETS = ['flags/demo.json', 'tests/control/sets/plans.json', 'tests/flags/sets/operators.json'];
+const TMP = path.join(ROOT, 'tests/.tmp');
+
+/** The flagd document of `set`: compiled by the control plane when it has plans. */
+function flagdDocument(set) {
+  const text = readFileSync(path.join(ROOT, set), 'utf8');
+  if (!('plans' in JSON.parse(text))) return { file: set, text, compiled: false };
+  const run = spawnSync('cargo', ['run', '--quiet', '--example', 'compile_plans', '--', set], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  mkdirSync(TMP, { recursive: true });
+  const file = path.join(TMP, `compiled-${path.basename(set)}`);
+  writeFileSync(file, run.stdout);
+  return { file, text: run.stdout, compiled: true };
+}
 
 /** A small seeded generator (mulberry32), so a failure can be reproduced. */
 function rng(seed) {
@@ -65,12 +79,17 @@ function reference(core, keys, ctx) {
 
 for (const [i, set] of SETS.entries()) {
   test(`${set}: pilot-gate agrees with flagd-core on ${CONTEXTS} contexts`, (t) => {
-    const text = readFileSync(path.join(ROOT, set), 'utf8');
-    const core = new FlagdCore();
-    core.setConfigurations(text);
+    const { file, text, compiled } = flagdDocument(set);
+    const warnings = [];
+    const logger = { warn: (m) => warnings.push(m), error: (m) => warnings.push(m), info() {}, debug() {} };
+    const core = new FlagdCore(undefined, logger);
+    // What the control plane publishes must pass flagd's own schema (strict validation throws)
+    // and compile every rule in flagd-core without a warning.
+    core.setConfigurations(text, compiled);
+    if (compiled) assert.deepEqual(warnings, []);
     const keys = Object.keys(JSON.parse(text).flags).sort();
     const ctxs = contexts(CONTEXTS, 1234 + i);
-    const run = spawnSync('cargo', ['run', '--quiet', '--example', 'flags_eval', '--', set], {
+    const run = spawnSync('cargo', ['run', '--quiet', '--example', 'flags_eval', '--', file], {
       cwd: ROOT,
       input: ctxs.map((c) => JSON.stringify(c)).join('\n'),
       encoding: 'utf8',

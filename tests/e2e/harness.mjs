@@ -1,7 +1,7 @@
 // Starts and stops `wrangler dev` (workerd, local KV/Queue/DO state) for end-to-end tests.
 // Each server runs in its own process group on 127.0.0.1 and is stopped by its group id.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,27 +12,40 @@ export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 export const OFREP_TOKEN = 'e2e-ofrep-token-0123456789';
 
 /**
- * Writes `value` as the flag set envelope into the local KV of `state` (what scripts/dev does
- * with --flags): a flagd file path is wrapped by scripts/lib/flagset.mjs; a string is stored
- * as given (to test what the worker does with a value that is not a flag set).
+ * Writes `raw` (a string stored as given) as the flag set envelope into the local KV of
+ * `state`, to test what the worker does with a value that the control plane would never write.
  */
-export function putFlagSet(state, value) {
+export function putRawFlagSet(state, raw) {
   const tmp = path.join(ROOT, 'tests/.tmp');
   mkdirSync(tmp, { recursive: true });
-  let envelope = value.raw;
-  if (envelope === undefined) {
-    envelope = path.join(tmp, `flagset-${state}.json`);
-    const made = spawnSync(process.execPath, [path.join(ROOT, 'scripts/lib/flagset.mjs'), path.join(ROOT, value), envelope], { encoding: 'utf8' });
-    if (made.status !== 0) throw new Error(made.stderr);
-  } else {
-    const file = path.join(tmp, `flagset-${state}.raw`);
-    writeFileSync(file, envelope);
-    envelope = file;
-  }
+  const file = path.join(tmp, `flagset-${state}.raw`);
+  writeFileSync(file, raw);
   const put = spawnSync(path.join(ROOT, 'node_modules/.bin/wrangler'), [
-    'kv', 'key', 'put', '--binding', 'CONFIG_KV', '--local', '--persist-to', path.join(tmp, `state-${state}`), 'flagset', '--path', envelope,
+    'kv', 'key', 'put', '--binding', 'CONFIG_KV', '--local', '--persist-to', path.join(tmp, `state-${state}`), 'flagset', '--path', file,
   ], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PILOT_GATE_SKIP_BUILD: '1' } });
   if (put.status !== 0) throw new Error(`wrangler kv key put failed: ${put.stderr}`);
+}
+
+/** Calls the admin API: resolves to { status, headers, body } (body parsed when JSON). */
+export async function admin(url, method, route, { body, headers = {}, token = ADMIN_TOKEN } = {}) {
+  const h = { 'x-pilot-actor': 'e2e', ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  const res = await fetch(`${url}/api/admin${route}`, {
+    method,
+    headers: h,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed = text;
+  try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** Imports a flag set file (flagd, plus optional plans) through the control plane. */
+export async function importFlagSet(url, file) {
+  const r = await admin(url, 'PUT', '/flagset', { body: readFileSync(path.join(ROOT, file), 'utf8') });
+  if (r.status !== 200) throw new Error(`import of ${file} failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -49,13 +62,13 @@ export function freePort() {
 }
 
 /**
- * Starts `wrangler dev` with `vars` (name -> value), and `flags` (a flagd file, or {raw}) in its
- * CONFIG_KV, and resolves once /api/healthz answers
- * (with any status). `config` picks another wrangler.toml (the benchmark's comparison workers).
+ * Starts `wrangler dev` with `vars` (name -> value), resolves once the worker and its control
+ * plane answer, then imports `flags` (a flag set file) through the admin API; `{raw}` is
+ * written to CONFIG_KV before the start instead. `config` picks another wrangler.toml (the benchmark's comparison workers).
  * Returns { url, stop }. `state` names the local persistence dir, so a restart keeps state.
  */
 export async function startWorker({ vars = {}, state = 'default', config, flags, timeoutMs = 120_000 } = {}) {
-  if (flags) putFlagSet(state, flags);
+  if (flags?.raw !== undefined) putRawFlagSet(state, flags.raw);
   const port = await freePort();
   const inspector = await freePort();
   const tmp = path.join(ROOT, 'tests/.tmp');
@@ -84,10 +97,14 @@ export async function startWorker({ vars = {}, state = 'default', config, flags,
   while (Date.now() < deadline) {
     if (exited !== null) throw new Error(`wrangler dev exited with ${exited}; see ${log}`);
     try {
-      // Any HTTP answer means the worker is up (a misconfigured one answers 503).
-      await (await fetch(`${url}/api/healthz`)).arrayBuffer();
+      // Any HTTP answer means the worker is up (a misconfigured one answers 503). The status
+      // of the control plane reads no flag set, so no isolate caches "none" before the import.
+      await (await fetch(`${url}/api/admin/status`, { headers: { authorization: `Bearer ${allVars.ADMIN_TOKEN}` } })).arrayBuffer();
+      if (typeof flags === 'string') await importFlagSet(url, flags);
       return { url, stop, log };
-    } catch { /* not listening yet */ }
+    } catch (e) {
+      if (String(e.message).startsWith('import of')) { await stop(); throw e; }
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   await stop();

@@ -30,7 +30,7 @@ fn widest() -> EventsConfig {
 /// message text.
 fn message(body: &str, cfg: &EventsConfig) -> Result<String, EventsError> {
     let id = identity(KeySource::UidCookie); // variants are recorded
-    let demo = FlagSet::load(include_str!("../../flags/demo.json")).unwrap();
+    let demo = demo_set();
     let decider = Decider {
         rollout: effective_rollout(Some(5_000)),
         set: Some(&demo),
@@ -127,4 +127,12 @@ fn numbers_that_grow_when_stored_are_refused_with_413_not_enqueued() {
     );
     assert_eq!(err.status(), 413);
     assert_eq!(err.code(), "batch_too_large");
+}
+
+/// The demo set as the control plane publishes it (its plans compiled).
+fn demo_set() -> FlagSet {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../flags/demo.json")).unwrap();
+    FlagSet::from_value(&pilot_gate::core::control::compile::compile_document(&doc).unwrap())
+        .unwrap()
 }

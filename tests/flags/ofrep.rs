@@ -110,7 +110,7 @@ fn requests_parse_and_the_token_rule_holds() {
 
 #[test]
 fn config_values_are_the_callers_own() {
-    let s = FlagSet::load(include_str!("../../flags/demo.json")).unwrap();
+    let s = demo_set();
     let v = values(&s, &mut ctx(json!({"targetingKey": "qa-internal-1"})));
     assert_eq!(v["pilot"], true);
     assert_eq!(
@@ -125,4 +125,12 @@ fn config_values_are_the_callers_own() {
         v.get("legacyExport").is_none(),
         "a disabled flag has no value"
     );
+}
+
+/// The demo set as the control plane publishes it (its plans compiled).
+fn demo_set() -> FlagSet {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../flags/demo.json")).unwrap();
+    FlagSet::from_value(&pilot_gate::core::control::compile::compile_document(&doc).unwrap())
+        .unwrap()
 }

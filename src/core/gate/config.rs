@@ -1,5 +1,6 @@
 //! The gate's config section, validated on its own, and the fallback that fails it closed.
 
+use crate::core::flags::source::CACHE_MS;
 use crate::core::gate::bucket::MAX_BASIS_POINTS;
 use crate::core::gate::cohort::PILOT_FLAG;
 use crate::core::gate::identity::IdentityConfig;
@@ -33,6 +34,9 @@ pub struct GateConfig {
     pub pass_through: Upstream,
     /// Identity settings (`COOKIE_SECRET`, `APP_SESSION_COOKIE`, `CONSENT_COOKIE`).
     pub identity: IdentityConfig,
+    /// How long an isolate keeps the flag set before it reads KV again, in ms
+    /// (`FLAGS_CACHE_S`, default 30: KV's own minimum cache time when deployed).
+    pub flags_cache_ms: u64,
 }
 
 impl GateConfig {
@@ -70,6 +74,12 @@ impl GateConfig {
             )?,
             cookie_secure: vars.bool("COOKIE_SECURE", true)?,
             pass_through: pass_through(vars)?,
+            flags_cache_ms: vars.uint(
+                "FLAGS_CACHE_S",
+                CACHE_MS / 1000,
+                1..=3600,
+                "whole seconds, 1 to 3600",
+            )? * 1000,
             identity: IdentityConfig {
                 cookie_secret: secret.into_bytes(),
                 app_session_cookie: vars.get("APP_SESSION_COOKIE"),

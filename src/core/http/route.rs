@@ -15,6 +15,8 @@ pub enum Route {
     Config,
     /// `/ofrep/v1/evaluate/flags[/{key}]`: OpenFeature Remote Evaluation Protocol.
     Ofrep(OfrepRoute),
+    /// `/api/admin/*`: the control plane's API (bearer `ADMIN_TOKEN`).
+    Admin(AdminRoute),
     /// Any path outside the reserved prefixes: a page, gated or not, served from upstream.
     Page,
 }
@@ -32,6 +34,41 @@ pub enum EventsRoute {
     Delete,
 }
 
+/// The routes of the control plane's admin API, each answered by the `RolloutControl` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `GET /api/admin/status`: revision, published version, kill switch.
+    Status,
+    /// `GET /api/admin/flags`: every flag with its plan.
+    ListFlags,
+    /// `GET /api/admin/flags/{key}`.
+    GetFlag,
+    /// `PUT /api/admin/flags/{key}`: create or change a flag (`If-Match` honoured).
+    PutFlag,
+    /// `DELETE /api/admin/flags/{key}`.
+    DeleteFlag,
+    /// `POST /api/admin/flags/{key}/start`.
+    Start,
+    /// `POST /api/admin/flags/{key}/advance`.
+    Advance,
+    /// `POST /api/admin/flags/{key}/pause`.
+    Pause,
+    /// `POST /api/admin/flags/{key}/resume`.
+    Resume,
+    /// `POST /api/admin/flags/{key}/rollback`.
+    Rollback,
+    /// `POST /api/admin/kill`: every flag off at once.
+    Kill,
+    /// `POST /api/admin/unkill`.
+    Unkill,
+    /// `GET /api/admin/flagset`: the compiled flagd document.
+    GetFlagset,
+    /// `PUT /api/admin/flagset`: import a whole flagd document.
+    PutFlagset,
+    /// `GET /api/admin/audit?flag=&limit=`.
+    Audit,
+}
+
 /// The routes of OFREP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OfrepRoute {
@@ -46,7 +83,7 @@ pub enum OfrepRoute {
 /// One path of the table and the route of each method it allows.
 #[derive(Debug)]
 pub struct Endpoint {
-    /// The exact path, or a prefix and `{key}` for one more path segment.
+    /// The exact path, or one with a `{key}` segment that matches any one path segment.
     pub path: &'static str,
     /// Methods, in the order `Allow` lists them.
     pub methods: &'static [(&'static str, Route)],
@@ -103,13 +140,69 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("OPTIONS", Route::Ofrep(OfrepRoute::Preflight)),
         ],
     },
+    Endpoint {
+        path: "/api/admin/status",
+        methods: &[("GET", Route::Admin(AdminRoute::Status))],
+    },
+    Endpoint {
+        path: "/api/admin/flags",
+        methods: &[("GET", Route::Admin(AdminRoute::ListFlags))],
+    },
+    Endpoint {
+        path: "/api/admin/flags/{key}",
+        methods: &[
+            ("GET", Route::Admin(AdminRoute::GetFlag)),
+            ("PUT", Route::Admin(AdminRoute::PutFlag)),
+            ("DELETE", Route::Admin(AdminRoute::DeleteFlag)),
+        ],
+    },
+    Endpoint {
+        path: "/api/admin/flags/{key}/start",
+        methods: &[("POST", Route::Admin(AdminRoute::Start))],
+    },
+    Endpoint {
+        path: "/api/admin/flags/{key}/advance",
+        methods: &[("POST", Route::Admin(AdminRoute::Advance))],
+    },
+    Endpoint {
+        path: "/api/admin/flags/{key}/pause",
+        methods: &[("POST", Route::Admin(AdminRoute::Pause))],
+    },
+    Endpoint {
+        path: "/api/admin/flags/{key}/resume",
+        methods: &[("POST", Route::Admin(AdminRoute::Resume))],
+    },
+    Endpoint {
+        path: "/api/admin/flags/{key}/rollback",
+        methods: &[("POST", Route::Admin(AdminRoute::Rollback))],
+    },
+    Endpoint {
+        path: "/api/admin/kill",
+        methods: &[("POST", Route::Admin(AdminRoute::Kill))],
+    },
+    Endpoint {
+        path: "/api/admin/unkill",
+        methods: &[("POST", Route::Admin(AdminRoute::Unkill))],
+    },
+    Endpoint {
+        path: "/api/admin/flagset",
+        methods: &[
+            ("GET", Route::Admin(AdminRoute::GetFlagset)),
+            ("PUT", Route::Admin(AdminRoute::PutFlagset)),
+        ],
+    },
+    Endpoint {
+        path: "/api/admin/audit",
+        methods: &[("GET", Route::Admin(AdminRoute::Audit))],
+    },
 ];
 
-/// The last segment of a path that matched a `{key}` endpoint.
+/// The `{key}` segment of a path that matched a `{key}` endpoint.
 ///
 /// ```
 /// use pilot_gate::core::http::route::path_key;
 /// assert_eq!(path_key("/ofrep/v1/evaluate/flags/pilot"), Some("pilot"));
+/// assert_eq!(path_key("/api/admin/flags/pilot/advance"), Some("pilot"));
 /// assert_eq!(path_key("/ofrep/v1/evaluate/flags"), None);
 /// ```
 pub fn path_key(path: &str) -> Option<&str> {
@@ -119,8 +212,9 @@ pub fn path_key(path: &str) -> Option<&str> {
 impl Endpoint {
     /// The `{key}` segment of `path`, when this endpoint has one and `path` matches it.
     fn key_of<'p>(&self, path: &'p str) -> Option<&'p str> {
-        let prefix = self.path.strip_suffix("{key}")?;
-        path.strip_prefix(prefix)
+        let (prefix, suffix) = self.path.split_once("{key}")?;
+        path.strip_prefix(prefix)?
+            .strip_suffix(suffix)
             .filter(|k| !k.is_empty() && !k.contains('/'))
     }
 

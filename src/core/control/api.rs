@@ -1,0 +1,89 @@
+//! The admin API over the state: one function from a route, its key and body to an answer.
+//! The Durable Object answers `status` and `audit` itself (they read its storage).
+
+use serde_json::Value;
+
+use crate::core::control::command::{Command, Order};
+use crate::core::control::compile::compile;
+use crate::core::control::error::ControlError;
+use crate::core::control::state::{Caller, Change, ControlState};
+use crate::core::http::route::AdminRoute;
+
+/// Longest reason, in bytes.
+pub const MAX_REASON_BYTES: usize = 1000;
+
+/// Whether the route changes state (and so is audited, idempotent by key, and published).
+pub fn is_change(route: AdminRoute) -> bool {
+    !matches!(
+        route,
+        AdminRoute::Status
+            | AdminRoute::ListFlags
+            | AdminRoute::GetFlag
+            | AdminRoute::GetFlagset
+            | AdminRoute::Audit
+    )
+}
+
+/// A command's body: `{"reason": "...", "force": true}`, both optional; an empty body is `{}`.
+pub fn parse_order(body: &Value) -> Result<Order, ControlError> {
+    let bad = |d: &str| Err(ControlError::BadRequest(d.to_owned()));
+    let obj = match body {
+        Value::Null => return Ok(Order::default()),
+        Value::Object(o) => o,
+        _ => return bad("expected {\"reason\": \"...\", \"force\": false}"),
+    };
+    if let Some(field) = obj.keys().find(|k| *k != "reason" && *k != "force") {
+        return bad(&format!(
+            "unknown field {field:?}; a command takes reason and force"
+        ));
+    }
+    let reason = match obj.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if r.trim().is_empty() => None,
+        Some(Value::String(r)) if r.len() <= MAX_REASON_BYTES => Some(r.trim().to_owned()),
+        Some(_) => {
+            return bad(&format!(
+                "reason must be a string of at most {MAX_REASON_BYTES} bytes"
+            ))
+        }
+    };
+    let force = match obj.get("force") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(f)) => *f,
+        Some(_) => return bad("force must be true or false"),
+    };
+    Ok(Order { reason, force })
+}
+
+/// Answers one admin route (all but `status` and `audit`) against the state.
+pub fn handle(
+    state: &mut ControlState,
+    route: AdminRoute,
+    key: Option<&str>,
+    body: &Value,
+    caller: &Caller,
+) -> Result<Change, ControlError> {
+    let read = |body: Value| Change {
+        status: 200,
+        body,
+        audit: Vec::new(),
+    };
+    let key = || key.ok_or_else(|| ControlError::BadRequest("the path names no flag".into()));
+    let mut command = |c: Command| state.command(key()?, c, &parse_order(body)?, caller);
+    match route {
+        AdminRoute::Start => command(Command::Start),
+        AdminRoute::Advance => command(Command::Advance),
+        AdminRoute::Pause => command(Command::Pause),
+        AdminRoute::Resume => command(Command::Resume),
+        AdminRoute::Rollback => command(Command::Rollback),
+        AdminRoute::ListFlags => Ok(read(state.list_view(caller.now_ms))),
+        AdminRoute::GetFlag => state.flag_view(key()?, caller.now_ms).map(read),
+        AdminRoute::PutFlag => state.put(key()?, body, caller),
+        AdminRoute::DeleteFlag => state.delete(key()?, caller),
+        AdminRoute::Kill => state.kill(&parse_order(body)?, caller),
+        AdminRoute::Unkill => state.unkill(&parse_order(body)?, caller),
+        AdminRoute::GetFlagset => Ok(read(compile(state))),
+        AdminRoute::PutFlagset => state.import(body, caller),
+        AdminRoute::Status | AdminRoute::Audit => Ok(read(state.status_view())),
+    }
+}

@@ -1,0 +1,341 @@
+//! What the admin API takes: a flag (`PUT /api/admin/flags/{key}`) and a whole flagd document
+//! (`PUT /api/admin/flagset`), validated field by field. Every refusal names the JSON pointer of
+//! the field at fault.
+
+use serde_json::{Map, Value};
+
+use crate::core::control::error::ControlError;
+use crate::core::control::plan::{
+    ControlledFlag, Plan, Status, DEFAULT_LADDER_PCT, DEFAULT_MIN_DWELL_S,
+};
+use crate::core::flags::model::FlagSet;
+
+/// Most entries of an allow- or deny-list.
+pub const MAX_LIST_LEN: usize = 10_000;
+/// Longest targeting key in a list, in bytes.
+pub const MAX_TARGETING_KEY_BYTES: usize = 256;
+/// Longest dwell time, in seconds (30 days).
+pub const MAX_DWELL_S: u64 = 30 * 86_400;
+/// Most tiers on a ladder.
+pub const MAX_TIERS: usize = 10;
+
+/// The fields of a plan as the API reads and writes them; `tier`, `status` and `tierSinceMs`
+/// are moved by commands only (a `PUT` may send them back unchanged).
+const PLAN_FIELDS: [&str; 10] = [
+    "ladderPct",
+    "allow",
+    "deny",
+    "on",
+    "off",
+    "minDwellS",
+    "requires",
+    "tier",
+    "status",
+    "tierSinceMs",
+];
+
+/// Whether `key` can name a flag: 1 to 64 of `A-Z a-z 0-9 _ - .`.
+pub fn valid_key(key: &str) -> bool {
+    (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// Where a plan's tier and status may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `PUT /api/admin/flags/{key}`: only commands move a flag, so `tier` and `status` are
+    /// refused; a new flag starts as a draft at tier 0.
+    Put,
+    /// An imported document: tier and status as given, else the top tier, `complete`.
+    Import,
+}
+
+/// Parses and validates one flag (`{"definition": {...}, "plan": {...}}`) at `base` (a JSON
+/// pointer prefix). `previous` keeps a changed flag's tier, status and dwell clock;
+/// `evaluators` are the set's `$evaluators`; `known` says whether a key names a flag.
+pub fn parse_flag(
+    key: &str,
+    body: &Value,
+    base: &str,
+    previous: Option<&Plan>,
+    origin: Origin,
+    evaluators: &Map<String, Value>,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<(Value, Plan), ControlError> {
+    let Value::Object(body) = body else {
+        return Err(ControlError::invalid(
+            base,
+            "expected {\"definition\": {...}, \"plan\": {...}}",
+        ));
+    };
+    if let Some(field) = body.keys().find(|k| *k != "definition" && *k != "plan") {
+        return Err(ControlError::invalid(
+            format!("{base}/{field}"),
+            "unknown field",
+        ));
+    }
+    let definition = body
+        .get("definition")
+        .ok_or_else(|| ControlError::invalid(format!("{base}/definition"), "required"))?;
+    check_definition(key, definition, &format!("{base}/definition"), evaluators)?;
+    let empty = Value::Object(Map::new());
+    let spec = body.get("plan").unwrap_or(&empty);
+    let plan = parse_plan(
+        key,
+        definition,
+        spec,
+        &format!("{base}/plan"),
+        previous,
+        origin,
+        known,
+    )?;
+    Ok((definition.clone(), plan))
+}
+
+fn check_definition(
+    key: &str,
+    definition: &Value,
+    path: &str,
+    evaluators: &Map<String, Value>,
+) -> Result<(), ControlError> {
+    if !definition.is_object() {
+        return Err(ControlError::invalid(
+            path,
+            "must be a flagd flag definition (an object)",
+        ));
+    }
+    for required in ["state", "variants", "defaultVariant"] {
+        if definition.get(required).is_none() {
+            return Err(ControlError::invalid(
+                format!("{path}/{required}"),
+                "required",
+            ));
+        }
+    }
+    let doc = serde_json::json!({"flags": {key: definition}, "$evaluators": evaluators});
+    let set = FlagSet::from_value(&doc).map_err(|e| ControlError::invalid(path, e.to_string()))?;
+    match set.issues.first() {
+        Some(issue) => Err(ControlError::invalid(
+            format!("{path}/{}", issue.field.trim_start_matches('/')),
+            issue.detail.clone(),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_plan(
+    key: &str,
+    definition: &Value,
+    spec: &Value,
+    path: &str,
+    previous: Option<&Plan>,
+    origin: Origin,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<Plan, ControlError> {
+    let Value::Object(spec) = spec else {
+        return Err(ControlError::invalid(path, "must be an object"));
+    };
+    if let Some(field) = spec.keys().find(|k| !PLAN_FIELDS.contains(&k.as_str())) {
+        return Err(ControlError::invalid(
+            format!("{path}/{field}"),
+            "unknown field",
+        ));
+    }
+    let at = |field: &str| format!("{path}/{field}");
+    let ladder_pct = match spec.get("ladderPct") {
+        None => previous.map_or(DEFAULT_LADDER_PCT.to_vec(), |p| p.ladder_pct.clone()),
+        Some(v) => ladder(v, &at("ladderPct"))?,
+    };
+    let variant = |field: &str, want: bool| -> Result<String, ControlError> {
+        match spec.get(field) {
+            None => Ok(ControlledFlag::variant_valued(definition, want).unwrap_or_default()),
+            Some(Value::String(v)) if definition["variants"].get(v).is_some() => Ok(v.clone()),
+            Some(v) => Err(ControlError::invalid(
+                at(field),
+                format!("{v} is not a variant of the flag"),
+            )),
+        }
+    };
+    let (on, off) = (variant("on", true)?, variant("off", false)?);
+    let min_dwell_s = match spec.get("minDwellS") {
+        None => previous.map_or(DEFAULT_MIN_DWELL_S, |p| p.min_dwell_s),
+        Some(v) => v.as_u64().filter(|s| *s <= MAX_DWELL_S).ok_or_else(|| {
+            ControlError::invalid(
+                at("minDwellS"),
+                format!("must be whole seconds, 0 to {MAX_DWELL_S}"),
+            )
+        })?,
+    };
+    let requires = keys(spec.get("requires"), &at("requires"), 64, 64)?;
+    for (i, r) in requires.iter().enumerate() {
+        if r == key || !known(r) {
+            return Err(ControlError::invalid(
+                format!("{path}/requires/{i}"),
+                format!("{r:?} is not another flag of the set"),
+            ));
+        }
+    }
+    let (tier, status, tier_since_ms) = position(spec, path, &ladder_pct, previous, origin)?;
+    Ok(Plan {
+        allow: keys(
+            spec.get("allow"),
+            &at("allow"),
+            MAX_LIST_LEN,
+            MAX_TARGETING_KEY_BYTES,
+        )?,
+        deny: keys(
+            spec.get("deny"),
+            &at("deny"),
+            MAX_LIST_LEN,
+            MAX_TARGETING_KEY_BYTES,
+        )?,
+        ladder_pct,
+        tier,
+        on,
+        off,
+        min_dwell_s,
+        requires,
+        status,
+        tier_since_ms,
+    })
+}
+
+/// Tier, status and the dwell clock: kept from `previous`, given by an import, or a draft.
+fn position(
+    spec: &Map<String, Value>,
+    path: &str,
+    ladder_pct: &[u8],
+    previous: Option<&Plan>,
+    origin: Origin,
+) -> Result<(usize, Status, u64), ControlError> {
+    let top = ladder_pct.len() - 1;
+    if origin == Origin::Put {
+        let kept = |field: &str, now: Value| spec.get(field).is_none_or(|v| *v == now);
+        let (tier, status, since) = match previous {
+            Some(p) => (p.tier, p.status, p.tier_since_ms),
+            None => (0, Status::Draft, 0),
+        };
+        if tier > top {
+            return Err(ControlError::invalid(
+                format!("{path}/ladderPct"),
+                "has fewer tiers than the flag's current tier",
+            ));
+        }
+        let moved = [
+            ("tier", Value::from(tier)),
+            ("status", Value::from(status.as_str())),
+            ("tierSinceMs", Value::from(since)),
+        ]
+        .into_iter()
+        .find(|(field, now)| !kept(field, now.clone()));
+        if let Some((field, _)) = moved {
+            return Err(ControlError::invalid(
+                format!("{path}/{field}"),
+                "changes only by command (start, advance, pause, resume, rollback)",
+            ));
+        }
+        return Ok((tier, status, since));
+    }
+    let tier = match spec.get("tier") {
+        None => top,
+        Some(v) => v
+            .as_u64()
+            .map(|t| t as usize)
+            .filter(|t| *t <= top)
+            .ok_or_else(|| {
+                ControlError::invalid(
+                    format!("{path}/tier"),
+                    format!("must be a tier of the ladder, 0 to {top}"),
+                )
+            })?,
+    };
+    let status = match spec.get("status") {
+        None if tier == top => Status::Complete,
+        None if tier == 0 => Status::Draft,
+        None => Status::Active,
+        Some(v) => serde_json::from_value::<Status>(v.clone()).map_err(|_| {
+            ControlError::invalid(
+                format!("{path}/status"),
+                "must be draft, active, paused, rolled_back or complete",
+            )
+        })?,
+    };
+    let consistent = match status {
+        Status::Draft | Status::RolledBack => tier == 0,
+        Status::Active | Status::Paused => tier > 0,
+        Status::Complete => tier == top,
+    };
+    if !consistent {
+        return Err(ControlError::invalid(
+            format!("{path}/status"),
+            format!("{} does not go with tier {tier}", status.as_str()),
+        ));
+    }
+    Ok((tier, status, 0))
+}
+
+fn ladder(v: &Value, path: &str) -> Result<Vec<u8>, ControlError> {
+    let Value::Array(items) = v else {
+        return Err(ControlError::invalid(
+            path,
+            "must be an array of percentages",
+        ));
+    };
+    if !(2..=MAX_TIERS).contains(&items.len()) {
+        return Err(ControlError::invalid(
+            path,
+            format!("must have 2 to {MAX_TIERS} tiers"),
+        ));
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let pct = item.as_u64().filter(|p| *p <= 100).ok_or_else(|| {
+            ControlError::invalid(
+                format!("{path}/{i}"),
+                "must be a whole percentage, 0 to 100",
+            )
+        })? as u8;
+        let rule = match (i, out.last()) {
+            (0, _) if pct != 0 => Some("the first tier must be 0"),
+            (_, Some(prev)) if pct <= *prev => Some("tiers must rise strictly"),
+            _ if i == items.len() - 1 && pct != 100 => Some("the last tier must be 100"),
+            _ => None,
+        };
+        if let Some(rule) = rule {
+            return Err(ControlError::invalid(format!("{path}/{i}"), rule));
+        }
+        out.push(pct);
+    }
+    Ok(out)
+}
+
+fn keys(
+    v: Option<&Value>,
+    path: &str,
+    max_len: usize,
+    max_bytes: usize,
+) -> Result<Vec<String>, ControlError> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    let Value::Array(items) = v else {
+        return Err(ControlError::invalid(path, "must be an array of strings"));
+    };
+    if items.len() > max_len {
+        return Err(ControlError::invalid(
+            path,
+            format!("at most {max_len} entries"),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item.as_str() {
+            Some(s) if !s.is_empty() && s.len() <= max_bytes => Ok(s.to_owned()),
+            _ => Err(ControlError::invalid(
+                format!("{path}/{i}"),
+                format!("must be a string of 1 to {max_bytes} bytes"),
+            )),
+        })
+        .collect()
+}

@@ -1,0 +1,13 @@
+//! The control plane's rules: flags with rollout plans, the tier ladder as a state machine,
+//! the kill switch, the audit log's entries, and the compiler from plans to a pure flagd set.
+//! The `RolloutControl` Durable Object (`edge/control.rs`) stores and publishes; it decides
+//! nothing.
+
+pub mod api;
+pub mod audit;
+pub mod command;
+pub mod compile;
+pub mod error;
+pub mod input;
+pub mod plan;
+pub mod state;

@@ -1,0 +1,482 @@
+//! The control plane's whole state and every operation on it. The Durable Object loads the
+//! state, calls one operation, stores the result with its audit entries, and publishes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::core::control::audit::AuditEntry;
+use crate::core::control::command::{advance_refusals, apply, Command, Order};
+use crate::core::control::error::ControlError;
+use crate::core::control::input::{parse_flag, valid_key, Origin};
+use crate::core::control::plan::{ControlledFlag, Plan};
+
+/// The kill switch, when thrown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Kill {
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub actor: String,
+    /// When, in ms since the epoch.
+    pub at_ms: u64,
+}
+
+/// Every flag with its plan, the set's `$evaluators` and metadata, the kill switch, and the
+/// revision (the version every change publishes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlState {
+    /// Flags by key.
+    pub flags: BTreeMap<String, ControlledFlag>,
+    /// The set's shared rules (`$ref` targets).
+    pub evaluators: Map<String, Value>,
+    /// The set's flagd metadata (`flagSetId`...); `version` is set on publish.
+    pub metadata: Map<String, Value>,
+    /// The kill switch: every flag off while set.
+    pub kill: Option<Kill>,
+    /// Bumped by every change; the version of the set it publishes.
+    pub revision: u64,
+}
+
+/// Who asks, when, and with which preconditions.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The operator's name.
+    pub actor: String,
+    /// Now, in ms since the epoch.
+    pub now_ms: u64,
+    /// `If-Match`: the flag's `ETag` as the caller last read it.
+    pub if_match: Option<String>,
+}
+
+/// What a successful change answers and records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The response status (200, 201).
+    pub status: u16,
+    /// The response body.
+    pub body: Value,
+    /// The audit entries to append.
+    pub audit: Vec<AuditEntry>,
+}
+
+impl ControlState {
+    /// One flag as the API shows it.
+    pub fn flag_view(&self, key: &str, now_ms: u64) -> Result<Value, ControlError> {
+        let flag = self.get(key)?;
+        Ok(json!({
+            "key": key,
+            "definition": flag.definition,
+            "plan": flag.plan,
+            "pct": flag.plan.pct(),
+            "etag": flag.etag(),
+            "blockers": blockers(&flag.plan, now_ms),
+        }))
+    }
+
+    /// Every flag as the API shows it, with the kill switch and the revision.
+    pub fn list_view(&self, now_ms: u64) -> Value {
+        let flags: Vec<Value> = self
+            .flags
+            .keys()
+            .filter_map(|k| self.flag_view(k, now_ms).ok())
+            .collect();
+        json!({"flags": flags, "kill": self.kill, "revision": self.revision})
+    }
+
+    fn get(&self, key: &str) -> Result<&ControlledFlag, ControlError> {
+        self.flags
+            .get(key)
+            .ok_or_else(|| ControlError::FlagNotFound(key.to_owned()))
+    }
+
+    fn check_if_match(
+        &self,
+        key: &str,
+        caller: &Caller,
+        conflict: bool,
+    ) -> Result<(), ControlError> {
+        let (Some(want), Some(flag)) = (&caller.if_match, self.flags.get(key)) else {
+            return Ok(());
+        };
+        let current = flag.etag();
+        if want.trim() == current || want.trim() == "*" {
+            return Ok(());
+        }
+        Err(if conflict {
+            ControlError::Conflict(vec![format!(
+                "the flag changed since you read it (you had {}, it is now {current})",
+                want.trim()
+            )])
+        } else {
+            ControlError::PreconditionFailed { current }
+        })
+    }
+
+    /// `PUT /api/admin/flags/{key}`: creates a draft or changes a flag's definition and plan
+    /// (its tier and status stay; only commands move them).
+    pub fn put(
+        &mut self,
+        key: &str,
+        body: &Value,
+        caller: &Caller,
+    ) -> Result<Change, ControlError> {
+        if !valid_key(key) {
+            return Err(ControlError::invalid(
+                "",
+                "a flag key is 1 to 64 of A-Z a-z 0-9 _ - .",
+            ));
+        }
+        if caller.if_match.is_some() && !self.flags.contains_key(key) {
+            return Err(ControlError::PreconditionFailed {
+                current: "none".into(),
+            });
+        }
+        self.check_if_match(key, caller, false)?;
+        let previous = self.flags.get(key).map(|f| &f.plan);
+        let known = |k: &str| self.flags.contains_key(k);
+        let (definition, plan) = parse_flag(
+            key,
+            body,
+            "",
+            previous,
+            Origin::Put,
+            &self.evaluators,
+            &known,
+        )?;
+        let from = previous.map_or(Value::Null, Plan::snapshot);
+        let created = previous.is_none();
+        let mut next = self.clone();
+        let revision = next.flags.get(key).map_or(1, |f| f.revision + 1);
+        next.flags.insert(
+            key.to_owned(),
+            ControlledFlag {
+                definition,
+                plan,
+                revision,
+            },
+        );
+        next.check_requires()?;
+        *self = next;
+        self.revision += 1;
+        let to = self.flags[key].plan.snapshot();
+        let audit = self.entry(caller, "put", Some(key), from, to, None, Value::Null);
+        Ok(Change {
+            status: if created { 201 } else { 200 },
+            body: self.flag_view(key, caller.now_ms)?,
+            audit: vec![audit],
+        })
+    }
+
+    /// `DELETE /api/admin/flags/{key}`: refused while another flag requires it.
+    pub fn delete(&mut self, key: &str, caller: &Caller) -> Result<Change, ControlError> {
+        let flag = self.get(key)?.clone();
+        self.check_if_match(key, caller, false)?;
+        let dependants: Vec<&String> = self
+            .flags
+            .iter()
+            .filter(|(_, f)| f.plan.requires.iter().any(|r| r == key))
+            .map(|(k, _)| k)
+            .collect();
+        if !dependants.is_empty() {
+            return Err(ControlError::Conflict(vec![format!(
+                "required by {dependants:?}"
+            )]));
+        }
+        self.flags.remove(key);
+        self.revision += 1;
+        let audit = self.entry(
+            caller,
+            "delete",
+            Some(key),
+            flag.plan.snapshot(),
+            Value::Null,
+            None,
+            Value::Null,
+        );
+        Ok(Change {
+            status: 200,
+            body: json!({"deleted": key, "revision": self.revision}),
+            audit: vec![audit],
+        })
+    }
+
+    /// A ladder command on one flag.
+    pub fn command(
+        &mut self,
+        key: &str,
+        command: Command,
+        order: &Order,
+        caller: &Caller,
+    ) -> Result<Change, ControlError> {
+        let flag = self.get(key)?;
+        self.check_if_match(key, caller, true)?;
+        let overridden = if command == Command::Advance && order.force {
+            advance_refusals(&flag.plan, caller.now_ms)
+        } else {
+            Vec::new()
+        };
+        let from = flag.plan.snapshot();
+        let dwelt_s = caller.now_ms.saturating_sub(flag.plan.tier_since_ms) / 1000;
+        let next = apply(&flag.plan, command, order, caller.now_ms)?;
+        let flag = self.flags.get_mut(key).expect("checked above");
+        flag.plan = next;
+        flag.revision += 1;
+        self.revision += 1;
+        let to = self.flags[key].plan.snapshot();
+        let evidence = json!({"dwellS": dwelt_s, "forced": order.force, "overridden": overridden});
+        let audit = self.entry(
+            caller,
+            command.as_str(),
+            Some(key),
+            from,
+            to,
+            order.reason.clone(),
+            evidence,
+        );
+        Ok(Change {
+            status: 200,
+            body: self.flag_view(key, caller.now_ms)?,
+            audit: vec![audit],
+        })
+    }
+
+    /// `POST /api/admin/kill`: every flag off at once; needs a reason.
+    pub fn kill(&mut self, order: &Order, caller: &Caller) -> Result<Change, ControlError> {
+        let Some(reason) = order.reason.clone() else {
+            return Err(ControlError::BadRequest(
+                "kill needs a reason: {\"reason\": \"...\"}".into(),
+            ));
+        };
+        if let Some(k) = &self.kill {
+            return Err(ControlError::Conflict(vec![format!(
+                "already killed by {} ({})",
+                k.actor, k.reason
+            )]));
+        }
+        self.kill = Some(Kill {
+            reason: reason.clone(),
+            actor: caller.actor.clone(),
+            at_ms: caller.now_ms,
+        });
+        self.revision += 1;
+        let evidence = json!({"flags": self.flags.len()});
+        let audit = self.entry(
+            caller,
+            "kill",
+            None,
+            json!({"killed": false}),
+            json!({"killed": true}),
+            Some(reason),
+            evidence,
+        );
+        Ok(Change {
+            status: 200,
+            body: self.status_view(),
+            audit: vec![audit],
+        })
+    }
+
+    /// `POST /api/admin/unkill`: every flag back as its plan says, the same visitors in the same
+    /// cohorts (plans are untouched by the kill).
+    pub fn unkill(&mut self, order: &Order, caller: &Caller) -> Result<Change, ControlError> {
+        let Some(kill) = self.kill.take() else {
+            return Err(ControlError::Conflict(vec!["not killed".into()]));
+        };
+        self.revision += 1;
+        let evidence = json!({"killedForS": caller.now_ms.saturating_sub(kill.at_ms) / 1000});
+        let audit = self.entry(
+            caller,
+            "unkill",
+            None,
+            json!({"killed": true}),
+            json!({"killed": false}),
+            order.reason.clone(),
+            evidence,
+        );
+        Ok(Change {
+            status: 200,
+            body: self.status_view(),
+            audit: vec![audit],
+        })
+    }
+
+    /// `PUT /api/admin/flagset`: a whole flagd document (plus optional `plans` by flag key)
+    /// becomes the set; flags without a plan enter at the top tier, complete.
+    pub fn import(&mut self, doc: &Value, caller: &Caller) -> Result<Change, ControlError> {
+        let Some(flags) = doc.get("flags").and_then(Value::as_object) else {
+            return Err(ControlError::invalid(
+                "/flags",
+                "required: a flagd document has \"flags\": {...}",
+            ));
+        };
+        let object = |field: &str| -> Result<Map<String, Value>, ControlError> {
+            match doc.get(field) {
+                None => Ok(Map::new()),
+                Some(Value::Object(m)) => Ok(m.clone()),
+                Some(_) => Err(ControlError::invalid(
+                    format!("/{field}"),
+                    "must be an object",
+                )),
+            }
+        };
+        let (evaluators, metadata, plans) = (
+            object("$evaluators")?,
+            object("metadata")?,
+            object("plans")?,
+        );
+        if let Some(key) = plans.keys().find(|k| !flags.contains_key(*k)) {
+            return Err(ControlError::invalid(
+                format!("/plans/{key}"),
+                "no such flag in /flags",
+            ));
+        }
+        let mut next = ControlState {
+            evaluators,
+            metadata,
+            kill: self.kill.clone(),
+            revision: self.revision,
+            flags: BTreeMap::new(),
+        };
+        for (key, definition) in flags {
+            if !valid_key(key) {
+                return Err(ControlError::invalid(
+                    format!("/flags/{key}"),
+                    "a flag key is 1 to 64 of A-Z a-z 0-9 _ - .",
+                ));
+            }
+            // Without a plan the flag stays exactly as defined: at the top tier, serving its
+            // default variant (or its own rule) to everyone.
+            let plan =
+                plans
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| match definition.get("defaultVariant") {
+                        Some(Value::String(d)) => json!({"on": d}),
+                        _ => json!({}),
+                    });
+            let body = json!({"definition": definition, "plan": plan});
+            let known = |k: &str| flags.contains_key(k);
+            let (definition, mut plan) = parse_flag(
+                key,
+                &body,
+                "",
+                None,
+                Origin::Import,
+                &next.evaluators,
+                &known,
+            )
+            .map_err(|e| rebase(e, key))?;
+            plan.tier_since_ms = caller.now_ms;
+            let revision = self.flags.get(key).map_or(1, |f| f.revision + 1);
+            next.flags.insert(
+                key.clone(),
+                ControlledFlag {
+                    definition,
+                    plan,
+                    revision,
+                },
+            );
+        }
+        next.check_requires()?;
+        let before: Vec<String> = self.flags.keys().cloned().collect();
+        let evidence = json!({
+            "flags": next.flags.keys().collect::<Vec<_>>(),
+            "removed": before.iter().filter(|k| !next.flags.contains_key(*k)).collect::<Vec<_>>(),
+        });
+        *self = next;
+        self.revision += 1;
+        let audit = self.entry(
+            caller,
+            "import",
+            None,
+            Value::Null,
+            json!({"revision": self.revision}),
+            None,
+            evidence,
+        );
+        Ok(Change {
+            status: 200,
+            body: self.list_view(caller.now_ms),
+            audit: vec![audit],
+        })
+    }
+
+    /// The kill switch and the revision.
+    pub fn status_view(&self) -> Value {
+        json!({"kill": self.kill, "revision": self.revision, "flags": self.flags.len()})
+    }
+
+    /// Refuses a `requires` cycle (422 at the first flag on it).
+    fn check_requires(&self) -> Result<(), ControlError> {
+        for start in self.flags.keys() {
+            let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+            while let Some((key, depth)) = stack.pop() {
+                let Some(flag) = self.flags.get(key) else {
+                    continue;
+                };
+                for (i, r) in flag.plan.requires.iter().enumerate() {
+                    if r == start || depth > self.flags.len() {
+                        return Err(ControlError::invalid(
+                            format!("/plan/requires/{i}"),
+                            format!("{start:?} would require itself through {key:?}"),
+                        ));
+                    }
+                    stack.push((r, depth + 1));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn entry(
+        &self,
+        caller: &Caller,
+        action: &str,
+        flag: Option<&str>,
+        from: Value,
+        to: Value,
+        reason: Option<String>,
+        evidence: Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            at_ms: caller.now_ms,
+            actor: caller.actor.clone(),
+            action: action.to_owned(),
+            flag: flag.map(str::to_owned),
+            from,
+            to,
+            reason,
+            evidence,
+        }
+    }
+}
+
+/// What an `advance` now would be refused for (empty: it would go).
+fn blockers(plan: &Plan, now_ms: u64) -> Vec<String> {
+    match apply(plan, Command::Advance, &Order::default(), now_ms) {
+        Err(ControlError::Conflict(reasons)) => reasons,
+        _ => Vec::new(),
+    }
+}
+
+/// An import error's path, under `/flags/{key}` or `/plans/{key}`.
+fn rebase(e: ControlError, key: &str) -> ControlError {
+    match e {
+        ControlError::Invalid { path, detail } => {
+            let path = match path.strip_prefix("/definition") {
+                Some(rest) => format!("/flags/{key}{rest}"),
+                None => format!(
+                    "/plans/{key}{}",
+                    path.strip_prefix("/plan").unwrap_or(&path)
+                ),
+            };
+            ControlError::Invalid { path, detail }
+        }
+        e => e,
+    }
+}

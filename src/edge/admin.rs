@@ -1,0 +1,108 @@
+//! `/api/admin/*`: checks the bearer token, then hands the request to the one `RolloutControl`
+//! object and relays its answer. If the object cannot be reached the answer is 503; no page
+//! route ever waits on it.
+
+use worker::{Env, Headers, Method, Request, RequestInit};
+
+use crate::core::control::error::ControlError;
+use crate::core::http::auth::bearer_ok;
+use crate::core::http::outcome::{Action, Outcome};
+use crate::core::http::problem::ApiError;
+use crate::edge::log;
+use crate::edge::request::{read_body, BodyError, Facts};
+
+/// The binding of the control plane's Durable Object namespace.
+pub const ROLLOUT_CONTROL: &str = "ROLLOUT_CONTROL";
+/// The name of the one object per deployment.
+pub const OBJECT_NAME: &str = "main";
+/// Largest admin body (a whole flagd document), in bytes.
+pub const MAX_ADMIN_BODY_BYTES: usize = 1 << 20;
+/// Request headers the object reads.
+pub const FORWARDED_HEADERS: [&str; 4] = [
+    "Idempotency-Key",
+    "If-Match",
+    "X-Pilot-Actor",
+    "Content-Type",
+];
+
+/// What an admin request needs from the worker.
+pub struct Ctx<'a> {
+    /// Bindings.
+    pub env: &'a Env,
+    /// `ADMIN_TOKEN`, if set.
+    pub admin_token: Option<&'a str>,
+    /// The request's facts.
+    pub facts: &'a Facts,
+    /// The request id.
+    pub request_id: String,
+}
+
+/// Answers an admin route.
+pub async fn answer(req: &mut Request, ctx: Ctx<'_>) -> Outcome {
+    let id = ctx.request_id.clone();
+    if !bearer_ok(
+        ctx.facts.header("Authorization").as_deref(),
+        ctx.admin_token,
+    ) {
+        let e = ApiError::Unauthorized {
+            token: "ADMIN_TOKEN",
+        };
+        return Outcome::api(Err(e), id);
+    }
+    let body = match read_body(req, MAX_ADMIN_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            let e = ControlError::BodyTooLarge {
+                limit_bytes: MAX_ADMIN_BODY_BYTES,
+            };
+            return Outcome::api(Err(e), id);
+        }
+        Err(BodyError::Unreadable) => {
+            let e = ControlError::BadRequest("the body could not be read".into());
+            return Outcome::api(Err(e), id);
+        }
+    };
+    match relay(req, body, &ctx).await {
+        Ok((status, etag, body)) => {
+            let mut out = Outcome::api(Ok::<_, ApiError>(Action::Json(status, body)), id);
+            if let Some(etag) = etag {
+                out.set_header("ETag", etag);
+            }
+            out
+        }
+        Err(e) => {
+            log::error(&id, "control_unavailable", &e.to_string());
+            Outcome::api(Err(ApiError::Unavailable), id)
+        }
+    }
+}
+
+async fn relay(
+    req: &Request,
+    body: Vec<u8>,
+    ctx: &Ctx<'_>,
+) -> worker::Result<(u16, Option<String>, serde_json::Value)> {
+    let headers = Headers::new();
+    for name in FORWARDED_HEADERS {
+        if let Some(v) = ctx.facts.header(name) {
+            headers.set(name, &v)?;
+        }
+    }
+    headers.set("X-Request-Id", &ctx.request_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(req.method()).with_headers(headers);
+    if req.method() != Method::Get && !body.is_empty() {
+        init.with_body(Some(
+            worker::js_sys::Uint8Array::from(body.as_slice()).into(),
+        ));
+    }
+    let inner = Request::new_with_init(&req.inner().url(), &init)?;
+    let stub = ctx
+        .env
+        .durable_object(ROLLOUT_CONTROL)?
+        .get_by_name(OBJECT_NAME)?;
+    let mut resp = stub.fetch_with_request(inner).await?;
+    let etag = resp.headers().get("ETag")?;
+    let body = resp.json::<serde_json::Value>().await?;
+    Ok((resp.status_code(), etag, body))
+}

@@ -1,0 +1,417 @@
+//! The `RolloutControl` Durable Object: one per deployment, SQLite-backed, the single writer of
+//! flag state. It stores the state, the append-only audit log and the idempotency records,
+//! answers the admin API through the core, and publishes the compiled flag set to `CONFIG_KV`
+//! (retried by alarm until it lands). The rules live in `core::control`.
+
+use std::cell::{Cell, RefCell};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
+    State,
+};
+
+use crate::core::control::api::{handle, is_change};
+use crate::core::control::compile::compile;
+use crate::core::control::error::ControlError;
+use crate::core::control::state::{Caller, Change, ControlState};
+use crate::core::flags::source::{envelope, FLAGSET_KEY};
+use crate::core::hex;
+use crate::core::http::problem::{reply, Problem};
+use crate::core::http::query::pairs;
+use crate::core::http::route::{path_key, resolve, AdminRoute, Route};
+use crate::edge::flags::CONFIG_KV;
+use crate::edge::log;
+
+/// How long an `Idempotency-Key` is remembered, in ms (24 h).
+pub const IDEMPOTENCY_TTL_MS: u64 = 86_400_000;
+/// The first retry of a failed publish, in ms; it doubles up to [`PUBLISH_RETRY_MAX_MS`].
+pub const PUBLISH_RETRY_MS: u64 = 2_000;
+/// The longest wait between publish retries, in ms.
+pub const PUBLISH_RETRY_MAX_MS: u64 = 60_000;
+/// Default and largest `limit` of an audit read.
+pub const AUDIT_LIMIT: (u64, u64) = (100, 1000);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, flag TEXT, entry TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_flag ON audit (flag, seq);
+CREATE TABLE IF NOT EXISTS idempotency (
+  key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
+  at_ms INTEGER NOT NULL);
+";
+
+/// The control plane's Durable Object.
+#[durable_object]
+pub struct RolloutControl {
+    state: State,
+    env: Env,
+    cache: RefCell<Option<ControlState>>,
+    publishing: Cell<bool>,
+    retries: Cell<u32>,
+}
+
+#[derive(Deserialize)]
+struct TextRow {
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct AuditRow {
+    entry: String,
+}
+
+#[derive(Deserialize)]
+struct IdemRow {
+    fingerprint: String,
+    status: u16,
+    body: String,
+}
+
+impl DurableObject for RolloutControl {
+    fn new(state: State, env: Env) -> Self {
+        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
+            log::error("control", "control_schema_failed", &e.to_string());
+        }
+        Self {
+            state,
+            env,
+            cache: RefCell::new(None),
+            publishing: Cell::new(false),
+            retries: Cell::new(0),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.inner().url();
+        let path = req.path();
+        let method = req.method().to_string();
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let request_id = header("X-Request-Id").unwrap_or_default();
+        let caller = Caller {
+            actor: header("X-Pilot-Actor")
+                .map(|a| a.trim().chars().take(64).collect::<String>())
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| "admin".to_owned()),
+            now_ms: worker::Date::now().as_millis(),
+            if_match: header("If-Match"),
+        };
+        let idempotency_key = header("Idempotency-Key");
+        let text = req.text().await?;
+        let Ok(Route::Admin(route)) = resolve(&method, &path) else {
+            return respond(problem(&ControlError::BadRequest(
+                "not an admin route".into(),
+            )));
+        };
+        let request = Incoming {
+            route,
+            key: path_key(&path),
+            url: &url,
+            fingerprint: fingerprint(&method, &path, &text),
+            text: &text,
+            caller,
+            idempotency_key,
+        };
+        match self.answer(&request).await {
+            Ok(answer) => respond(answer),
+            Err(e) => {
+                log::error(&request_id, "control_failed", &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.publish().await;
+        Response::ok("")
+    }
+}
+
+/// One admin request as the object reads it.
+struct Incoming<'a> {
+    route: AdminRoute,
+    key: Option<&'a str>,
+    url: &'a str,
+    text: &'a str,
+    fingerprint: String,
+    caller: Caller,
+    idempotency_key: Option<String>,
+}
+
+impl RolloutControl {
+    async fn answer(&self, r: &Incoming<'_>) -> Result<(u16, Value)> {
+        let body = if r.text.trim().is_empty() {
+            Value::Null
+        } else {
+            match serde_json::from_str(r.text) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Ok(problem(&ControlError::BadRequest(format!(
+                        "the body is not JSON: {e}"
+                    ))))
+                }
+            }
+        };
+        match r.route {
+            AdminRoute::Status => return self.status(),
+            AdminRoute::Audit => return self.audit(r.url),
+            route if !is_change(route) => {
+                let mut state = self.load()?;
+                return Ok(answer_of(handle(
+                    &mut state, route, r.key, &body, &r.caller,
+                )));
+            }
+            _ => {}
+        }
+        if let Some(key) = &r.idempotency_key {
+            let rows: Vec<IdemRow> = self
+                .sql()
+                .exec(
+                    "SELECT fingerprint, status, body FROM idempotency WHERE key = ?",
+                    vec![key.as_str().into()],
+                )?
+                .to_array()?;
+            if let Some(row) = rows.into_iter().next() {
+                if row.fingerprint != r.fingerprint {
+                    return Ok(problem(&ControlError::IdempotencyKeyReused));
+                }
+                let body = serde_json::from_str(&row.body).unwrap_or(Value::Null);
+                return Ok((row.status, body));
+            }
+        }
+        // No await from here to the last write: the object runs this change alone, and its
+        // writes land together.
+        let mut next = self.load()?;
+        let result = handle(&mut next, r.route, r.key, &body, &r.caller);
+        let changed = result.is_ok();
+        if let Ok(change) = &result {
+            self.store(&next, change)?;
+        }
+        let answer = answer_of(result);
+        if let Some(key) = &r.idempotency_key {
+            self.remember(key, &r.fingerprint, &answer, r.caller.now_ms)?;
+        }
+        if changed {
+            *self.cache.borrow_mut() = Some(next);
+            self.publish().await;
+        }
+        Ok(answer)
+    }
+
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<String>> {
+        let rows: Vec<TextRow> = self
+            .sql()
+            .exec("SELECT value FROM meta WHERE name = ?", vec![name.into()])?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.value))
+    }
+
+    fn set_meta(&self, name: &str, value: &str) -> Result<()> {
+        self.sql().exec(
+            "INSERT INTO meta (name, value) VALUES (?, ?) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            vec![name.into(), value.into()],
+        )?;
+        Ok(())
+    }
+
+    /// The state, read from storage once per object instance.
+    fn load(&self) -> Result<ControlState> {
+        if let Some(state) = self.cache.borrow().as_ref() {
+            return Ok(state.clone());
+        }
+        let state: ControlState = match self.meta("state")? {
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))?
+            }
+            None => ControlState::default(),
+        };
+        *self.cache.borrow_mut() = Some(state.clone());
+        Ok(state)
+    }
+
+    fn store(&self, state: &ControlState, change: &Change) -> Result<()> {
+        let text =
+            serde_json::to_string(state).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.set_meta("state", &text)?;
+        for entry in &change.audit {
+            let text = serde_json::to_string(entry)
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            self.sql().exec(
+                "INSERT INTO audit (at_ms, flag, entry) VALUES (?, ?, ?)",
+                vec![
+                    SqlStorageValue::from(entry.at_ms as i64),
+                    entry.flag.clone().into(),
+                    text.into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn remember(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        answer: &(u16, Value),
+        now_ms: u64,
+    ) -> Result<()> {
+        let sql = self.sql();
+        sql.exec(
+            "DELETE FROM idempotency WHERE at_ms < ?",
+            vec![SqlStorageValue::from(
+                now_ms.saturating_sub(IDEMPOTENCY_TTL_MS) as i64,
+            )],
+        )?;
+        sql.exec(
+            "INSERT INTO idempotency (key, fingerprint, status, body, at_ms) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                key.into(),
+                fingerprint.into(),
+                SqlStorageValue::from(i64::from(answer.0)),
+                answer.1.to_string().into(),
+                SqlStorageValue::from(now_ms as i64),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn status(&self) -> Result<(u16, Value)> {
+        let state = self.load()?;
+        let published: u64 = self
+            .meta("published")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = state.status_view();
+        body["published"] = published.into();
+        body["pending"] = if published < state.revision {
+            state.revision.into()
+        } else {
+            Value::Null
+        };
+        body["lastPublishError"] = self.meta("publish_error")?.map_or(Value::Null, Value::from);
+        Ok((200, body))
+    }
+
+    fn audit(&self, url: &str) -> Result<(u16, Value)> {
+        let mut flag = None;
+        let mut limit = AUDIT_LIMIT.0;
+        for (k, v) in pairs(url) {
+            match k.as_str() {
+                "flag" if !v.is_empty() => flag = Some(v),
+                "limit" => match v.parse::<u64>() {
+                    Ok(n) if (1..=AUDIT_LIMIT.1).contains(&n) => limit = n,
+                    _ => {
+                        let detail = format!("limit must be 1 to {}", AUDIT_LIMIT.1);
+                        return Ok(problem(&ControlError::BadRequest(detail)));
+                    }
+                },
+                _ => {}
+            }
+        }
+        let rows: Vec<AuditRow> = self
+            .sql()
+            .exec(
+                "SELECT entry FROM audit WHERE (?1 IS NULL OR flag = ?1) ORDER BY seq DESC LIMIT ?2",
+                vec![flag.clone().into(), SqlStorageValue::from(limit as i64)],
+            )?
+            .to_array()?;
+        let entries: Vec<Value> = rows
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(&r.entry).ok())
+            .collect();
+        Ok((200, json!({"entries": entries, "flag": flag})))
+    }
+
+    /// Writes the compiled set of the current revision to `CONFIG_KV`, again while a newer
+    /// revision appeared meanwhile; a failure schedules an alarm that retries with backoff.
+    async fn publish(&self) {
+        if self.publishing.replace(true) {
+            return; // the loop in flight publishes the newest revision before it stops
+        }
+        loop {
+            let Ok(state) = self.load() else { break };
+            let doc = envelope(&state.revision.to_string(), compile(&state));
+            match self.put_kv(&doc).await {
+                Ok(()) => {
+                    self.retries.set(0);
+                    let _ = self.set_meta("published", &state.revision.to_string());
+                    let _ = self
+                        .sql()
+                        .exec("DELETE FROM meta WHERE name = 'publish_error'", None);
+                    if self.load().map(|s| s.revision).unwrap_or(0) == state.revision {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let n = self.retries.get();
+                    self.retries.set(n + 1);
+                    let wait_ms = (PUBLISH_RETRY_MS << n.min(5)).min(PUBLISH_RETRY_MAX_MS);
+                    log::error("control", "publish_failed", &e.to_string());
+                    let _ = self.set_meta("publish_error", &e.to_string());
+                    let at = worker::Date::now().as_millis() + wait_ms;
+                    if let Err(e) = self.state.storage().set_alarm(at as i64).await {
+                        log::error("control", "alarm_failed", &e.to_string());
+                    }
+                    break;
+                }
+            }
+        }
+        self.publishing.set(false);
+    }
+
+    async fn put_kv(&self, doc: &Value) -> Result<()> {
+        let kv = self.env.kv(CONFIG_KV)?;
+        kv.put(FLAGSET_KEY, doc.to_string())
+            .map_err(|e| worker::Error::RustError(e.to_string()))?
+            .execute()
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))
+    }
+}
+
+/// A change's or a refusal's status and body.
+fn answer_of(result: std::result::Result<Change, ControlError>) -> (u16, Value) {
+    match result {
+        Ok(change) => (change.status, change.body),
+        Err(e) => problem(&e),
+    }
+}
+
+/// A refusal's status and body; a 412 carries the flag's current `etag` in its body too.
+fn problem(p: &dyn Problem) -> (u16, Value) {
+    let mut r = reply(p);
+    for (name, value) in r.headers {
+        if name == "ETag" {
+            r.body["etag"] = value.into();
+        }
+    }
+    (r.status, r.body)
+}
+
+/// The JSON response, with the flag's `ETag` when the body is one flag.
+fn respond((status, body): (u16, Value)) -> Result<Response> {
+    let etag = body.get("etag").and_then(Value::as_str).map(str::to_owned);
+    let mut resp = Response::from_json(&body)?.with_status(status);
+    if let Some(etag) = etag {
+        resp.headers_mut().set("ETag", &etag)?;
+    }
+    Ok(resp)
+}
+
+/// What an `Idempotency-Key` is bound to: method, path and body.
+fn fingerprint(method: &str, path: &str, body: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [method, path, body] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::hex(&h.finalize())
+}

@@ -1,0 +1,123 @@
+// The admin page in headless Chromium: an operator signs in, advances `pilot`, rolls it back
+// with a reason; a pilot visitor in another browser context ends on / after the edge's flag
+// cache time; the audit log shows both entries. Saves a screenshot (tests/.tmp/admin.png).
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { ADMIN_TOKEN, ROOT, startWorker } from '../e2e/harness.mjs';
+import { launchChromium } from './chromium.mjs';
+
+const CACHE_S = 2;
+
+describe('admin page', () => {
+  let w;
+  let browser;
+  before(async () => {
+    w = await startWorker({ state: `browser-admin-${process.pid}`, vars: { FLAGS_CACHE_S: String(CACHE_S) }, flags: 'flags/demo.json' });
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await w?.stop();
+  });
+
+  /** Fresh browser contexts (new visitors) until one is served /try (10 % + allowlist). */
+  async function pilotVisitor() {
+    for (let i = 0; i < 80; i++) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${w.url}/try`);
+      if (new URL(page.url()).pathname === '/try') return { context, page };
+      await context.close();
+    }
+    throw new Error('no pilot visitor in 80 tries at 10 %');
+  }
+
+  /** Clicks a command of `flag`, types the reason into the confirmation and confirms. */
+  async function command(page, flag, label, reason) {
+    await page.getByRole('button', { name: `${label} ${flag}`, exact: true }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'reason', 'focus is on the reason');
+    if (reason) await page.keyboard.type(reason);
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  }
+
+  test('sign in, advance pilot, roll it back with a reason; the visitor is redirected; the audit log shows both', async () => {
+    const visitor = await pilotVisitor();
+    const operator = await browser.newContext({ viewport: { width: 1360, height: 1000 } });
+    try {
+      const page = await operator.newPage();
+      await page.goto(`${w.url}/admin/`);
+      // A wrong token is refused by the API, and says so.
+      await page.getByLabel('Admin token').fill('wrong');
+      await page.getByLabel('Your name, for the audit log').fill('Ops Olga');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByText('That token is not the admin token.').waitFor();
+      await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+      await page.keyboard.press('Enter');
+      const row = page.locator('tr[data-flag="pilot"]');
+      await row.waitFor();
+      assert.match(await row.innerText(), /active\s+1 of 4 \(10 %\)/);
+
+      await command(page, 'pilot', 'Advance', 'dashboards green for a day');
+      await page.getByText('Advance: pilot done.').waitFor();
+      assert.match(await row.innerText(), /active\s+2 of 4 \(20 %\)/);
+
+      // Rollback refuses an empty reason in the dialog itself.
+      await page.getByRole('button', { name: 'Roll back pilot', exact: true }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+      await page.getByText('A reason is required.').waitFor();
+      await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+      await command(page, 'pilot', 'Roll back', 'mic permission errors on Safari');
+      await page.getByText('Roll back: pilot done.').waitFor();
+      assert.match(await row.innerText(), /rolled back\s+0 of 4 \(0 %\)/);
+
+      const audit = await page.locator('#audit tbody tr').allInnerTexts();
+      assert.match(audit[0], /Ops Olga\s+rollback\s+pilot\s+active t2 \(20 %\) → rolled_back t0 \(0 %\)\s+mic permission errors on Safari/);
+      assert.match(audit[1], /Ops Olga\s+advance\s+pilot\s+active t1 \(10 %\) → active t2 \(20 %\)\s+dashboards green for a day/);
+      await page.screenshot({ path: path.join(ROOT, 'tests/.tmp/admin.png'), fullPage: true });
+
+      // The visitor, a pilot a moment ago, ends on / once the edge's cache has expired.
+      await new Promise((r) => setTimeout(r, CACHE_S * 1000 + 500));
+      await visitor.page.goto(`${w.url}/try`);
+      assert.equal(new URL(visitor.page.url()).pathname, '/');
+    } finally {
+      await operator.close();
+      await visitor.context.close();
+    }
+  });
+
+  test('the kill switch is set apart, asks for a reason and can be undone', async () => {
+    const operator = await browser.newContext();
+    try {
+      const page = await operator.newPage();
+      await page.goto(`${w.url}/admin/`);
+      await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+      await page.getByLabel('Your name, for the audit log').fill('Ops Olga');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const kill = page.getByRole('button', { name: 'Kill every flag' });
+      assert.equal(await kill.evaluate((b) => getComputedStyle(b).backgroundColor), 'rgb(179, 38, 30)');
+      await kill.click();
+      await page.keyboard.type('drill');
+      await page.keyboard.press('Enter');
+      await page.locator('#message', { hasText: 'Kill switch ON.' }).waitFor();
+      assert.match(await page.locator('#kill-state').innerText(), /^ON since .* by Ops Olga: drill/);
+      // The token is per tab: a reload keeps the session, a new context does not.
+      await page.reload();
+      await page.locator('tr[data-flag="pilot"]').waitFor();
+      await page.getByRole('button', { name: 'Unkill: every flag back as planned' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+      await page.locator('#message', { hasText: 'Kill switch off.' }).waitFor();
+      const fresh = await browser.newContext();
+      const other = await fresh.newPage();
+      await other.goto(`${w.url}/admin/`);
+      assert.equal(await other.getByLabel('Admin token').isVisible(), true);
+      await fresh.close();
+    } finally {
+      await operator.close();
+    }
+  });
+});

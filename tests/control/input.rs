@@ -1,0 +1,215 @@
+//! PUT validation: every refusal is 422 with the JSON pointer of the field at fault.
+
+use pilot_gate::core::control::error::ControlError;
+use pilot_gate::core::control::state::ControlState;
+use pilot_gate::core::http::problem::{reply, Problem};
+use serde_json::{json, Value};
+
+use crate::{boolean, caller, imported, NOW};
+
+fn put(state: &mut ControlState, key: &str, body: Value) -> Result<u16, (u16, String, String)> {
+    state
+        .put(key, &body, &caller(NOW))
+        .map(|c| c.status)
+        .map_err(|e| {
+            let r = reply(&e);
+            (
+                e.status(),
+                r.body["path"].as_str().unwrap_or_default().to_owned(),
+                e.detail(),
+            )
+        })
+}
+
+#[test]
+fn a_valid_flag_is_created_as_a_draft_then_changed_in_place() {
+    let mut s = ControlState::default();
+    assert_eq!(
+        put(
+            &mut s,
+            "pilot",
+            json!({"definition": boolean(), "plan": {"allow": ["qa-1"]}})
+        ),
+        Ok(201)
+    );
+    let plan = &s.flags["pilot"].plan;
+    assert_eq!(
+        (
+            plan.tier,
+            plan.status.as_str(),
+            plan.on.as_str(),
+            plan.off.as_str()
+        ),
+        (0, "draft", "on", "off")
+    );
+    assert_eq!(plan.ladder_pct, [0, 1, 10, 50, 100]);
+    assert_eq!(
+        put(
+            &mut s,
+            "pilot",
+            json!({"definition": boolean(), "plan": {"ladderPct": [0, 10, 20, 50, 100]}})
+        ),
+        Ok(200)
+    );
+    assert_eq!(s.flags["pilot"].plan.ladder_pct, [0, 10, 20, 50, 100]);
+    assert_eq!(s.flags["pilot"].revision, 2);
+}
+
+#[test]
+fn each_bad_field_is_named_by_its_path() {
+    let cases = [
+        (json!({"plan": {}}), "/definition", "required"),
+        (
+            json!({"definition": boolean(), "extra": 1}),
+            "/extra",
+            "unknown field",
+        ),
+        (
+            json!({"definition": {"state": "ON", "variants": {"a": 1}, "defaultVariant": "a"}}),
+            "/definition/state",
+            "must be ENABLED or DISABLED",
+        ),
+        (
+            json!({"definition": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "b"}}),
+            "/definition/defaultVariant",
+            "\"b\" is not one of the variants",
+        ),
+        (
+            json!({"definition": {"state": "ENABLED", "variants": {"a": 1}}}),
+            "/definition/defaultVariant",
+            "required",
+        ),
+        (
+            json!({"definition": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a", "targeting": {"nope": [1]}}}),
+            "/definition/targeting",
+            "",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"ladderPct": [0, 50, 40, 100]}}),
+            "/plan/ladderPct/2",
+            "tiers must rise strictly",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"ladderPct": [5, 100]}}),
+            "/plan/ladderPct/0",
+            "the first tier must be 0",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"ladderPct": [0, 50]}}),
+            "/plan/ladderPct/1",
+            "the last tier must be 100",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"ladderPct": [0, 101]}}),
+            "/plan/ladderPct/1",
+            "must be a whole percentage, 0 to 100",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"ladderPct": [0]}}),
+            "/plan/ladderPct",
+            "must have 2 to 10 tiers",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"allow": ["ok", 7]}}),
+            "/plan/allow/1",
+            "must be a string of 1 to 256 bytes",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"deny": "x"}}),
+            "/plan/deny",
+            "must be an array of strings",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"on": "maybe"}}),
+            "/plan/on",
+            "\"maybe\" is not a variant of the flag",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"minDwellS": -1}}),
+            "/plan/minDwellS",
+            "must be whole seconds, 0 to 2592000",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"requires": ["ghost"]}}),
+            "/plan/requires/0",
+            "\"ghost\" is not another flag of the set",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"tier": 3}}),
+            "/plan/tier",
+            "changes only by command (start, advance, pause, resume, rollback)",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"colour": "red"}}),
+            "/plan/colour",
+            "unknown field",
+        ),
+    ];
+    for (body, path, detail) in cases {
+        let mut s = ControlState::default();
+        match put(&mut s, "f", body.clone()) {
+            Err((422, p, d)) => {
+                assert_eq!(p, path, "{body}");
+                assert!(d.starts_with(&format!("{path}: {detail}")), "{body}: {d}");
+            }
+            other => panic!("{body}: {other:?}"),
+        }
+        assert!(s.flags.is_empty(), "nothing changes on a refusal");
+    }
+}
+
+#[test]
+fn a_requires_cycle_is_refused() {
+    let mut s = imported(&[("a", json!({})), ("b", json!({"requires": ["a"]}))]);
+    let err = put(
+        &mut s,
+        "a",
+        json!({"definition": boolean(), "plan": {"requires": ["b"]}}),
+    )
+    .unwrap_err();
+    assert_eq!((err.0, err.1.as_str()), (422, "/plan/requires/0"));
+    assert!(
+        s.flags["a"].plan.requires.is_empty(),
+        "the refused change left no trace"
+    );
+}
+
+#[test]
+fn if_match_refuses_a_stale_put_with_412_and_the_current_etag() {
+    let mut s = imported(&[("pilot", json!({}))]);
+    let mut stale = caller(NOW);
+    stale.if_match = Some("\"0\"".into());
+    let e = s
+        .put("pilot", &json!({"definition": boolean()}), &stale)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ControlError::PreconditionFailed {
+            current: "\"1\"".into()
+        }
+    );
+    assert_eq!(reply(&e).headers, [("ETag", "\"1\"".to_owned())]);
+    stale.if_match = Some("\"1\"".into());
+    assert_eq!(
+        s.put("pilot", &json!({"definition": boolean()}), &stale)
+            .unwrap()
+            .status,
+        200
+    );
+}
+
+#[test]
+fn import_errors_point_into_the_document() {
+    let mut s = ControlState::default();
+    let doc = json!({"flags": {"f": boolean()}, "plans": {"f": {"tier": 9}}});
+    let e = s.import(&doc, &caller(NOW)).unwrap_err();
+    assert_eq!(reply(&e).body["path"], "/plans/f/tier");
+    let doc = json!({"flags": {"f": {"state": "ENABLED", "variants": {}, "defaultVariant": null}}});
+    let e = s.import(&doc, &caller(NOW)).unwrap_err();
+    assert_eq!(reply(&e).body["path"], "/flags/f/variants");
+    let doc = json!({"flags": {"f": boolean()}, "plans": {"g": {}}});
+    assert_eq!(
+        reply(&s.import(&doc, &caller(NOW)).unwrap_err()).body["path"],
+        "/plans/g"
+    );
+}

@@ -1,0 +1,40 @@
+//! Host tests of `core::control`: the tier ladder as a state machine, validation with the path
+//! of the bad field, the operations on the whole state (If-Match, kill, import, audit), and the
+//! compiler from plans to flagd, evaluated by pilot-gate's engine.
+
+mod compile;
+mod input;
+mod ladder;
+mod state;
+
+use pilot_gate::core::control::state::{Caller, ControlState};
+use serde_json::{json, Value};
+
+/// A fixed "now", ms since the epoch.
+pub const NOW: u64 = 1_800_000_000_000;
+
+/// A caller at `now_ms`.
+pub fn caller(now_ms: u64) -> Caller {
+    Caller {
+        actor: "alice".into(),
+        now_ms,
+        if_match: None,
+    }
+}
+
+/// A boolean flag definition.
+pub fn boolean() -> Value {
+    json!({"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"})
+}
+
+/// A state with the given flags (key, plan spec), imported at [`NOW`].
+pub fn imported(flags: &[(&str, Value)]) -> ControlState {
+    let mut doc = json!({"flags": {}, "plans": {}});
+    for (key, plan) in flags {
+        doc["flags"][key] = boolean();
+        doc["plans"][key] = plan.clone();
+    }
+    let mut s = ControlState::default();
+    s.import(&doc, &caller(NOW)).expect("valid import");
+    s
+}

@@ -1,0 +1,120 @@
+//! Operations on the whole state: commands with If-Match, kill and unkill, delete, and the audit
+//! entries each one appends.
+
+use pilot_gate::core::control::command::{Command, Order};
+use pilot_gate::core::control::error::ControlError;
+use serde_json::json;
+
+use crate::{caller, imported, NOW};
+
+fn why(r: &str) -> Order {
+    Order {
+        reason: Some(r.into()),
+        force: false,
+    }
+}
+
+#[test]
+fn two_operators_advancing_from_the_same_read_one_advances_the_other_gets_409() {
+    let mut s = imported(&[(
+        "pilot",
+        json!({"tier": 1, "status": "active", "minDwellS": 0}),
+    )]);
+    let etag = s.flags["pilot"].etag();
+    let mut alice = caller(NOW);
+    alice.if_match = Some(etag.clone());
+    let mut bob = caller(NOW);
+    bob.actor = "bob".into();
+    bob.if_match = Some(etag);
+    assert!(s
+        .command("pilot", Command::Advance, &Order::default(), &alice)
+        .is_ok());
+    match s.command("pilot", Command::Advance, &Order::default(), &bob) {
+        Err(ControlError::Conflict(r)) => assert!(
+            r[0].starts_with("the flag changed since you read it"),
+            "{r:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.flags["pilot"].plan.tier, 2, "exactly one advance");
+}
+
+#[test]
+fn every_command_appends_one_audit_entry_with_from_to_reason_and_evidence() {
+    let mut s = imported(&[(
+        "pilot",
+        json!({"tier": 1, "status": "active", "minDwellS": 3600}),
+    )]);
+    let forced = Order {
+        reason: Some("exec sign-off".into()),
+        force: true,
+    };
+    let c = s
+        .command("pilot", Command::Advance, &forced, &caller(NOW + 5_000))
+        .unwrap();
+    assert_eq!(c.audit.len(), 1);
+    let e = &c.audit[0];
+    assert_eq!(
+        (e.actor.as_str(), e.action.as_str(), e.flag.as_deref()),
+        ("alice", "advance", Some("pilot"))
+    );
+    assert_eq!(e.from, json!({"status": "active", "tier": 1, "pct": 1}));
+    assert_eq!(e.to, json!({"status": "active", "tier": 2, "pct": 10}));
+    assert_eq!(e.reason.as_deref(), Some("exec sign-off"));
+    assert_eq!(
+        e.evidence,
+        json!({"dwellS": 5, "forced": true, "overridden": ["dwell: 5 s of 3600 s at tier 2 (10 %)".replace("tier 2 (10", "tier 1 (1")]})
+    );
+    assert_eq!(e.at_ms, NOW + 5_000);
+}
+
+#[test]
+fn kill_needs_a_reason_and_refuses_twice_unkill_refuses_when_not_killed() {
+    let mut s = imported(&[("pilot", json!({}))]);
+    assert!(matches!(
+        s.kill(&Order::default(), &caller(NOW)),
+        Err(ControlError::BadRequest(_))
+    ));
+    let c = s.kill(&why("checkout errors"), &caller(NOW)).unwrap();
+    assert_eq!(
+        (c.audit[0].action.as_str(), c.audit[0].reason.as_deref()),
+        ("kill", Some("checkout errors"))
+    );
+    assert!(matches!(
+        s.kill(&why("again"), &caller(NOW)),
+        Err(ControlError::Conflict(_))
+    ));
+    assert!(s.unkill(&Order::default(), &caller(NOW + 60_000)).is_ok());
+    assert!(matches!(
+        s.unkill(&Order::default(), &caller(NOW)),
+        Err(ControlError::Conflict(_))
+    ));
+}
+
+#[test]
+fn a_flag_that_another_requires_cannot_be_deleted() {
+    let mut s = imported(&[("a", json!({})), ("b", json!({"requires": ["a"]}))]);
+    assert!(matches!(
+        s.delete("a", &caller(NOW)),
+        Err(ControlError::Conflict(_))
+    ));
+    assert!(s.delete("b", &caller(NOW)).is_ok());
+    assert!(s.delete("a", &caller(NOW)).is_ok());
+    assert_eq!(
+        s.delete("a", &caller(NOW)),
+        Err(ControlError::FlagNotFound("a".into()))
+    );
+}
+
+#[test]
+fn the_revision_rises_with_every_change_and_never_on_a_refusal() {
+    let mut s = imported(&[("pilot", json!({"tier": 1, "status": "active"}))]);
+    let r0 = s.revision;
+    assert!(s
+        .command("pilot", Command::Advance, &Order::default(), &caller(NOW))
+        .is_err()); // dwell
+    assert_eq!(s.revision, r0);
+    s.command("pilot", Command::Pause, &Order::default(), &caller(NOW))
+        .unwrap();
+    assert_eq!(s.revision, r0 + 1);
+}

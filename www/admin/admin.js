@@ -1,0 +1,250 @@
+// The admin page of pilot-gate's control plane: plain JS over the admin API (/api/admin/*).
+// The token is kept in sessionStorage (this tab only); the API authorises every call.
+'use strict';
+
+const $ = (sel) => document.querySelector(sel);
+const store = window.sessionStorage;
+const COMMANDS = [
+  // command, label, allowed from these statuses, whether a reason is required
+  ['start', 'Start', ['draft', 'rolled_back'], false],
+  ['advance', 'Advance', ['active', 'paused'], false],
+  ['pause', 'Pause', ['active'], false],
+  ['resume', 'Resume', ['paused'], false],
+  ['rollback', 'Roll back', ['active', 'paused', 'complete'], true],
+];
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const reasons = body.reasons ? `: ${body.reasons.join('; ')}` : body.detail ? `: ${body.detail}` : '';
+    super(`${status} ${body.error ?? 'error'}${reasons}`);
+    this.status = status;
+  }
+}
+
+async function api(method, route, { body, headers = {} } = {}) {
+  const h = { authorization: `Bearer ${store.getItem('pg-token')}`, 'x-pilot-actor': store.getItem('pg-actor') || 'admin page', ...headers };
+  if (body !== undefined) h['content-type'] = 'application/json';
+  const res = await fetch(`/api/admin${route}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  const json = await res.json().catch(() => ({ error: 'not_json' }));
+  if (!res.ok) throw new ApiError(res.status, json);
+  return { body: json, etag: res.headers.get('etag') };
+}
+
+function cell(row, content) {
+  const td = document.createElement('td');
+  if (content instanceof Node) td.append(content); else td.textContent = content;
+  row.append(td);
+  return td;
+}
+
+function when(ms) {
+  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+}
+
+function describeState(s) {
+  if (!s) return '—';
+  if ('killed' in s) return s.killed ? 'killed' : 'live';
+  if ('status' in s) return `${s.status} t${s.tier} (${s.pct} %)`;
+  if ('revision' in s) return `revision ${s.revision}`;
+  return JSON.stringify(s);
+}
+
+function ladder(plan) {
+  const span = document.createElement('span');
+  span.className = 'ladder';
+  span.setAttribute('aria-label', `ladder ${plan.ladderPct.join(', ')} percent; now tier ${plan.tier}`);
+  plan.ladderPct.forEach((pct, i) => {
+    const step = document.createElement('span');
+    step.textContent = `${pct}%`;
+    if (i === plan.tier) step.className = 'now';
+    span.append(step);
+  });
+  return span;
+}
+
+function renderFlags(list) {
+  const tbody = $('#flags tbody');
+  tbody.replaceChildren();
+  for (const f of list.flags) {
+    const tr = document.createElement('tr');
+    tr.dataset.flag = f.key;
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = f.key;
+    tr.append(th);
+    cell(tr, f.plan.status.replace('_', ' ')).className = `status-${f.plan.status}`;
+    cell(tr, `${f.plan.tier} of ${f.plan.ladderPct.length - 1} (${f.pct} %)`);
+    cell(tr, ladder(f.plan));
+    cell(tr, f.plan.allow.length ? f.plan.allow.join(', ') : '—');
+    cell(tr, f.blockers.length ? f.blockers.join('; ') : 'ready');
+    const actions = cell(tr, '');
+    for (const [command, label, from, needsReason] of COMMANDS) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = label;
+      b.dataset.command = command;
+      b.setAttribute('aria-label', `${label} ${f.key}`);
+      b.disabled = !from.includes(f.plan.status);
+      if (command === 'rollback') b.classList.add('danger');
+      b.addEventListener('click', () => confirmCommand(b, f, command, label, needsReason));
+      actions.append(b);
+    }
+    tbody.append(tr);
+  }
+  const killed = list.kill;
+  $('#kill-state').textContent = killed
+    ? `ON since ${when(killed.atMs)} UTC, by ${killed.actor}: ${killed.reason}. Every flag serves its off variant.`
+    : 'Off. Flags serve what their plans say.';
+  $('#kill').disabled = Boolean(killed);
+  $('#unkill').disabled = !killed;
+}
+
+function renderAudit(audit) {
+  const tbody = $('#audit tbody');
+  tbody.replaceChildren();
+  for (const e of audit.entries) {
+    const tr = document.createElement('tr');
+    cell(tr, when(e.atMs));
+    cell(tr, e.actor);
+    cell(tr, e.action);
+    cell(tr, e.flag ?? 'all flags');
+    cell(tr, `${describeState(e.from)} → ${describeState(e.to)}`);
+    cell(tr, e.reason ?? '');
+    tbody.append(tr);
+  }
+}
+
+async function refresh() {
+  const [flags, audit, status] = await Promise.all([api('GET', '/flags'), api('GET', '/audit?limit=50'), api('GET', '/status')]);
+  renderFlags(flags.body);
+  renderAudit(audit.body);
+  const s = status.body;
+  $('#status').textContent = `revision ${s.revision} · published ${s.published}${s.pending ? ` · pending ${s.pending}` : ''}`;
+}
+
+function say(text, isError = false) {
+  const m = $('#message');
+  m.textContent = text;
+  m.className = isError ? 'error' : '';
+}
+
+/** Opens the confirmation dialog; resolves to the reason, or null when cancelled. */
+function ask({ title, text, reasonRequired, danger }) {
+  const dialog = $('#confirm');
+  $('#confirm-title').textContent = title;
+  $('#confirm-text').textContent = text;
+  $('#reason-label').textContent = reasonRequired ? 'Reason (required, recorded in the audit log)' : 'Reason (optional, recorded in the audit log)';
+  const reason = $('#reason');
+  reason.value = '';
+  // Checked below with a message of our own (the browser's bubble is not announced everywhere).
+  reason.setAttribute('aria-required', String(reasonRequired));
+  $('#confirm-error').textContent = '';
+  $('#go').classList.toggle('danger', Boolean(danger));
+  return new Promise((resolve) => {
+    const done = (value) => {
+      $('#confirm-form').onsubmit = null;
+      $('#cancel').onclick = null;
+      dialog.onclose = null;
+      if (dialog.open) dialog.close();
+      resolve(value);
+    };
+    $('#confirm-form').onsubmit = (ev) => {
+      ev.preventDefault();
+      const r = reason.value.trim();
+      if (reasonRequired && !r) {
+        $('#confirm-error').textContent = 'A reason is required.';
+        reason.focus();
+        return;
+      }
+      done(r);
+    };
+    $('#cancel').onclick = () => done(null);
+    dialog.onclose = () => done(null);
+    dialog.showModal();
+    reason.focus();
+  });
+}
+
+async function confirmCommand(button, flag, command, label, needsReason) {
+  const reason = await ask({
+    title: `${label} ${flag.key}?`,
+    text: command === 'rollback'
+      ? `Every visitor of ${flag.key} goes back to its off variant (tier 0).`
+      : `${flag.key} is ${flag.plan.status} at tier ${flag.plan.tier} (${flag.pct} %).`,
+    reasonRequired: needsReason,
+    danger: command === 'rollback',
+  });
+  button.focus();
+  if (reason === null) return;
+  // If-Match: the command applies to the flag as shown, or is refused (409).
+  const done = api('POST', `/flags/${encodeURIComponent(flag.key)}/${command}`, {
+    body: reason ? { reason } : {},
+    headers: { 'if-match': flag.etag, 'idempotency-key': crypto.randomUUID() },
+  });
+  await report(done, `${label}: ${flag.key} done.`, `${label} ${flag.key} refused`);
+}
+
+/** Waits for a command, refreshes the tables, then says how it went. */
+async function report(done, success, failure) {
+  let text = success;
+  let failed = false;
+  try {
+    await done;
+  } catch (e) {
+    text = `${failure}: ${e.message}`;
+    failed = true;
+  }
+  try {
+    await refresh();
+  } catch (e) {
+    text = `${text} (refresh failed: ${e.message})`;
+    failed = true;
+  }
+  say(text, failed);
+}
+
+async function killSwitch(on) {
+  const reason = await ask({
+    title: on ? 'Kill every flag?' : 'Unkill?',
+    text: on ? 'Every flag serves its off variant within the edge cache time.' : 'Every flag goes back to what its plan says, the same visitors in the same cohorts.',
+    reasonRequired: on,
+    danger: on,
+  });
+  $(on ? '#kill' : '#unkill').focus();
+  if (reason === null) return;
+  const done = api('POST', on ? '/kill' : '/unkill', { body: reason ? { reason } : {}, headers: { 'idempotency-key': crypto.randomUUID() } });
+  await report(done, on ? 'Kill switch ON.' : 'Kill switch off.', on ? 'Kill refused' : 'Unkill refused');
+}
+
+async function signIn(ev) {
+  ev?.preventDefault();
+  if (ev) {
+    store.setItem('pg-token', $('#token').value);
+    store.setItem('pg-actor', $('#actor').value.trim());
+  }
+  try {
+    await refresh();
+    $('#login').hidden = true;
+    $('#console').hidden = false;
+    $('#flags-title').focus?.();
+  } catch (e) {
+    store.removeItem('pg-token');
+    $('#login').hidden = false;
+    $('#console').hidden = true;
+    $('#login-error').textContent = e.status === 401 ? 'That token is not the admin token.' : `Could not reach the control plane: ${e.message}`;
+    $('#token').focus();
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('#login-form').addEventListener('submit', signIn);
+  $('#kill').addEventListener('click', () => killSwitch(true));
+  $('#unkill').addEventListener('click', () => killSwitch(false));
+  $('#refresh').addEventListener('click', () => refresh().catch((e) => say(e.message, true)));
+  $('#logout').addEventListener('click', () => {
+    store.removeItem('pg-token');
+    window.location.reload();
+  });
+  $('#actor').value = store.getItem('pg-actor') ?? '';
+  if (store.getItem('pg-token')) signIn();
+});
