@@ -16,6 +16,7 @@ use worker::{
 use crate::core::control::api::{handle, is_change};
 use crate::core::control::compile::compile;
 use crate::core::control::error::ControlError;
+use crate::core::control::publish::retry_delay_ms;
 use crate::core::control::state::{Caller, Change, ControlState};
 use crate::core::flags::source::{envelope, FLAGSET_KEY};
 use crate::core::hex;
@@ -27,12 +28,10 @@ use crate::edge::log;
 
 /// How long an `Idempotency-Key` is remembered, in ms (24 h).
 pub const IDEMPOTENCY_TTL_MS: u64 = 86_400_000;
-/// The first retry of a failed publish, in ms; it doubles up to [`PUBLISH_RETRY_MAX_MS`].
-pub const PUBLISH_RETRY_MS: u64 = 2_000;
-/// The longest wait between publish retries, in ms.
-pub const PUBLISH_RETRY_MAX_MS: u64 = 60_000;
-/// Default and largest `limit` of an audit read.
-pub const AUDIT_LIMIT: (u64, u64) = (100, 1000);
+/// Entries of an audit read without `limit`.
+pub const AUDIT_LIMIT_DEFAULT: u64 = 100;
+/// Most entries of one audit read.
+pub const AUDIT_LIMIT_MAX: u64 = 1000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -302,14 +301,14 @@ impl RolloutControl {
 
     fn audit(&self, url: &str) -> Result<(u16, Value)> {
         let mut flag = None;
-        let mut limit = AUDIT_LIMIT.0;
+        let mut limit = AUDIT_LIMIT_DEFAULT;
         for (k, v) in pairs(url) {
             match k.as_str() {
                 "flag" if !v.is_empty() => flag = Some(v),
                 "limit" => match v.parse::<u64>() {
-                    Ok(n) if (1..=AUDIT_LIMIT.1).contains(&n) => limit = n,
+                    Ok(n) if (1..=AUDIT_LIMIT_MAX).contains(&n) => limit = n,
                     _ => {
-                        let detail = format!("limit must be 1 to {}", AUDIT_LIMIT.1);
+                        let detail = format!("limit must be 1 to {AUDIT_LIMIT_MAX}");
                         return Ok(problem(&ControlError::BadRequest(detail)));
                     }
                 },
@@ -351,9 +350,9 @@ impl RolloutControl {
                     }
                 }
                 Err(e) => {
-                    let n = self.retries.get();
-                    self.retries.set(n + 1);
-                    let wait_ms = (PUBLISH_RETRY_MS << n.min(5)).min(PUBLISH_RETRY_MAX_MS);
+                    let failures = self.retries.get() + 1;
+                    self.retries.set(failures);
+                    let wait_ms = retry_delay_ms(failures);
                     log::error("control", "publish_failed", &e.to_string());
                     let _ = self.set_meta("publish_error", &e.to_string());
                     let at = worker::Date::now().as_millis() + wait_ms;

@@ -196,6 +196,17 @@ fn if_match_refuses_a_stale_put_with_412_and_the_current_etag() {
             .status,
         200
     );
+    // If-Match on a flag that does not exist (someone deleted it) is a failed precondition too.
+    let e = s
+        .put("ghost", &json!({"definition": boolean()}), &stale)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ControlError::PreconditionFailed {
+            current: "none".into()
+        }
+    );
+    assert!(!s.flags.contains_key("ghost"));
 }
 
 #[test]

@@ -10,4 +10,5 @@ pub mod compile;
 pub mod error;
 pub mod input;
 pub mod plan;
+pub mod publish;
 pub mod state;
