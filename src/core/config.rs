@@ -27,6 +27,8 @@ pub struct Config {
     pub flags: Result<FlagsConfig, ConfigError>,
     /// Bearer token of every admin read and command (`ADMIN_TOKEN`); none closes them.
     pub admin_token: Option<String>,
+    /// Bearer token of `/metrics` (`METRICS_TOKEN`); none closes it.
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -41,6 +43,7 @@ impl Config {
             events: EventsConfig::from_vars(&vars),
             flags: FlagsConfig::from_vars(&vars),
             admin_token: vars.get("ADMIN_TOKEN"),
+            metrics_token: vars.get("METRICS_TOKEN"),
         }
     }
 

@@ -12,4 +12,5 @@ pub mod flags;
 pub mod gate;
 pub mod hex;
 pub mod http;
+pub mod metrics;
 pub mod vars;

@@ -77,6 +77,58 @@ pub async fn answer(req: &mut Request, ctx: Ctx<'_>) -> Outcome {
     }
 }
 
+/// `Content-Type` of the Prometheus text exposition.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `GET /metrics`: bearer `METRICS_TOKEN`; the object's snapshot as Prometheus text.
+pub async fn metrics(env: &Env, facts: &Facts, token: Option<&str>, request_id: String) -> Outcome {
+    if !bearer_ok(facts.header("Authorization").as_deref(), token) {
+        let e = ApiError::Unauthorized {
+            token: "METRICS_TOKEN",
+        };
+        return Outcome::api(Err(e), request_id);
+    }
+    let text = async {
+        let mut resp = control_stub(env)?
+            .fetch_with_str("https://control/_internal/metrics")
+            .await?;
+        if resp.status_code() != 200 {
+            return Err(worker::Error::RustError(format!(
+                "metrics: {}",
+                resp.status_code()
+            )));
+        }
+        resp.text().await
+    };
+    match text.await {
+        Ok(text) => Outcome::api(
+            Ok::<_, ApiError>(Action::Text(PROMETHEUS_TEXT, text)),
+            request_id,
+        ),
+        Err(e) => {
+            log::error(&request_id, "control_unavailable", &e.to_string());
+            Outcome::api(Err(ApiError::Unavailable), request_id)
+        }
+    }
+}
+
+/// Sends `body` to one of the object's internal routes (`delta`, `beacon`).
+pub async fn post_internal(env: &Env, route: &str, body: String) -> worker::Result<()> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init(&format!("https://control/_internal/{route}"), &init)?;
+    let resp = control_stub(env)?.fetch_with_request(req).await?;
+    match resp.status_code() {
+        200 => Ok(()),
+        s => Err(worker::Error::RustError(format!("{route}: {s}"))),
+    }
+}
+
+fn control_stub(env: &Env) -> worker::Result<worker::Stub> {
+    env.durable_object(ROLLOUT_CONTROL)?
+        .get_by_name(OBJECT_NAME)
+}
+
 async fn relay(
     req: &Request,
     body: Vec<u8>,
@@ -97,11 +149,7 @@ async fn relay(
         ));
     }
     let inner = Request::new_with_init(&req.inner().url(), &init)?;
-    let stub = ctx
-        .env
-        .durable_object(ROLLOUT_CONTROL)?
-        .get_by_name(OBJECT_NAME)?;
-    let mut resp = stub.fetch_with_request(inner).await?;
+    let mut resp = control_stub(ctx.env)?.fetch_with_request(inner).await?;
     let etag = resp.headers().get("ETag")?;
     let body = resp.json::<serde_json::Value>().await?;
     Ok((resp.status_code(), etag, body))

@@ -1,11 +1,15 @@
-//! The queue consumer: writes each accepted event to KV under its pure key, with a TTL.
-//! Per-message ack and retry; a poison message goes to the dead-letter queue at once, without
-//! holding its batch back.
+//! The queue consumer: writes each accepted event to KV under its pure key, with a TTL, then
+//! sends the batch's delta to the control plane, which counts each event once. A message is
+//! acked when its writes landed and the delta was taken; otherwise it is retried (the writes
+//! are idempotent and the object ignores ids it has counted). A poison message goes to the
+//! dead-letter queue at once, without holding its batch back.
 
 use futures_util::future::join_all;
 use worker::{event, Context, Env, MessageBatch, MessageExt, Result};
 
+use crate::core::control::tally::Delta;
 use crate::core::events::record::plan_writes;
+use crate::edge::admin::post_internal;
 use crate::edge::config;
 use crate::edge::events::{text_message, EVENTS_KV};
 use crate::edge::log;
@@ -25,6 +29,8 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
         }
     };
     let kv = env.kv(EVENTS_KV)?;
+    let mut delta = Delta::default();
+    let mut stored = Vec::new();
     for message in batch.messages()? {
         let id = message.id();
         match plan_writes(message.body()) {
@@ -38,8 +44,8 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
                     _ => message.retry(),
                 }
             }
-            Ok(writes) => {
-                let puts = writes.iter().map(|w| async {
+            Ok(planned) => {
+                let puts = planned.writes.iter().map(|w| async {
                     kv.put(&w.key, w.value.as_str())?
                         .expiration_ttl(cfg.ttl_s)
                         .metadata(&w.meta)?
@@ -57,9 +63,28 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
                         log::error(&id, "kv_put_failed", &e.to_string());
                         message.retry();
                     }
-                    None => message.ack(),
+                    None => {
+                        delta.add(&planned.events);
+                        stored.push(message);
+                    }
                 }
             }
+        }
+    }
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let counted = match serde_json::to_string(&delta) {
+        Ok(body) if !delta.is_empty() => post_internal(&env, "delta", body).await,
+        Ok(_) => Ok(()),
+        Err(e) => Err(worker::Error::RustError(e.to_string())),
+    };
+    match counted {
+        Ok(()) => stored.iter().for_each(|m| m.ack()),
+        // Stored but not counted: a retry stores again (same keys) and the object counts once.
+        Err(e) => {
+            log::error("consumer", "delta_failed", &e.to_string());
+            stored.iter().for_each(|m| m.retry());
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ mod events;
 mod flags;
 mod log;
 mod ofrep;
+mod outcomes;
 mod random;
 mod request;
 mod respond;
@@ -21,11 +22,11 @@ use crate::core::gate::cohort::{effective_rollout, Decider};
 use crate::core::http::outcome::Outcome;
 use crate::core::http::problem::ApiError;
 use crate::core::http::request::{request_id, Entropy};
-use crate::core::http::route::{resolve, Route};
+use crate::core::http::route::{resolve, EventsRoute, Route};
 
 /// The fetch handler: every request the worker runs first on (gated, API and OFREP routes).
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let facts = request::Facts::read(&req);
     let view = facts.view();
     let rnd = Entropy {
@@ -99,7 +100,11 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
                     fresh_id: rnd.uid,
                     now_ms,
                 };
-                events::answer(route, &mut req, ctx).await
+                let out = events::answer(route, &mut req, ctx).await;
+                if route == EventsRoute::Ingest {
+                    outcomes::record(&out);
+                }
+                out
             }
             Err(_) => misconfigured(cfg, id),
         },
@@ -116,11 +121,13 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             };
             admin::answer(&mut req, ctx).await
         }
+        Route::Metrics => admin::metrics(&env, &facts, cfg.metrics_token.as_deref(), id).await,
         Route::Ofrep(route) => match flags_ctx(id.clone()) {
             Some(ctx) => ofrep::answer(route, &mut req, ctx).await,
             None => misconfigured(cfg, id),
         },
     };
+    outcomes::flush_if_due(&env, &ctx, now_ms);
     respond::finish(req, &env, outcome).await
 }
 

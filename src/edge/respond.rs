@@ -53,6 +53,10 @@ fn own_parts(action: &Action) -> Result<(u16, Headers, ResponseBody)> {
         }
         Action::NoContent => (204, h, ResponseBody::Empty),
         Action::Status(status) => (*status, h, ResponseBody::Empty),
+        Action::Text(content_type, text) => {
+            h.set("Content-Type", content_type)?;
+            (200, h, ResponseBody::Body(text.clone().into_bytes()))
+        }
         // `finish` fetches pass-throughs itself; there is no body of the worker's own.
         Action::PassThrough(_) => (502, h, ResponseBody::Empty),
     })

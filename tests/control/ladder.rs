@@ -18,6 +18,9 @@ fn plan(status: Status, tier: usize) -> Plan {
         requires: vec![],
         status,
         tier_since_ms: NOW,
+        guards: None,
+        fallback: None,
+        objections: vec![],
     }
 }
 

@@ -3,9 +3,12 @@
 //! compiler from plans to flagd, evaluated by pilot-gate's engine.
 
 mod compile;
+mod guards;
 mod input;
 mod ladder;
+mod simulation;
 mod state;
+mod tally;
 
 use pilot_gate::core::control::state::{Caller, ControlState};
 use serde_json::{json, Value};

@@ -129,7 +129,8 @@ describe('control plane', () => {
     const spec = { definition: set.body.definition, plan: { ...set.body.plan, minDwellS: 0 } };
     assert.equal((await admin(w.url, 'PUT', '/flags/pilot', { body: spec })).status, 200);
     while ((await admin(w.url, 'GET', '/flags/pilot')).body.pct < 50) {
-      assert.equal((await admin(w.url, 'POST', '/flags/pilot/advance')).status, 200);
+      // Forced: without traffic the guards are undecided.
+      assert.equal((await admin(w.url, 'POST', '/flags/pilot/advance', { body: { force: true, reason: 'drill setup' } })).status, 200);
     }
     await new Promise((r) => setTimeout(r, CACHE_S * 1000 + 500)); // the edge sees 50 %
     const r = await killDrill({ url: w.url, token: ADMIN_TOKEN, visitors: 200 });

@@ -10,6 +10,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const TEST_SECRET = 'e2e-cookie-secret-0123456789abcdef0123456789';
 export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 export const OFREP_TOKEN = 'e2e-ofrep-token-0123456789';
+export const METRICS_TOKEN = 'e2e-metrics-token-0123456789';
 
 /**
  * Writes `raw` (a string stored as given) as the flag set envelope into the local KV of
@@ -73,7 +74,7 @@ export async function startWorker({ vars = {}, state = 'default', config, flags,
   const inspector = await freePort();
   const tmp = path.join(ROOT, 'tests/.tmp');
   mkdirSync(tmp, { recursive: true });
-  const allVars = { COOKIE_SECRET: TEST_SECRET, ADMIN_TOKEN, OFREP_TOKEN, ...vars };
+  const allVars = { COOKIE_SECRET: TEST_SECRET, ADMIN_TOKEN, OFREP_TOKEN, METRICS_TOKEN, ...vars };
   const args = [
     'dev', '--local', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector), '--persist-to', path.join(tmp, `state-${state}`),

@@ -254,10 +254,15 @@ fn consumer_plan_is_deterministic_and_rejects_poison() {
             .collect(),
     };
     let text = serde_json::to_string(&batch).unwrap();
-    let first = plan_writes(&text).unwrap();
+    let planned = plan_writes(&text).unwrap();
+    assert_eq!(
+        planned.events, batch.events,
+        "the consumer counts what it stores"
+    );
+    let first = planned.writes;
     assert_eq!(
         first,
-        plan_writes(&text).unwrap(),
+        plan_writes(&text).unwrap().writes,
         "a redelivery writes the same keys and values"
     );
     assert_eq!(first.len(), 2);

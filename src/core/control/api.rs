@@ -21,6 +21,7 @@ pub fn is_change(route: AdminRoute) -> bool {
             | AdminRoute::GetFlag
             | AdminRoute::GetFlagset
             | AdminRoute::Audit
+            | AdminRoute::Stats
     )
 }
 
@@ -84,6 +85,6 @@ pub fn handle(
         AdminRoute::Unkill => state.unkill(&parse_order(body)?, caller),
         AdminRoute::GetFlagset => Ok(read(compile(state))),
         AdminRoute::PutFlagset => state.import(body, caller),
-        AdminRoute::Status | AdminRoute::Audit => Ok(read(state.status_view())),
+        AdminRoute::Status | AdminRoute::Audit | AdminRoute::Stats => Ok(read(state.status_view())),
     }
 }

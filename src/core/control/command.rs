@@ -83,7 +83,10 @@ pub fn apply(
         };
     };
     match (command, plan.status) {
-        (Command::Start, Status::Draft | Status::RolledBack) => at_tier(&mut next, 1),
+        (Command::Start, Status::Draft | Status::RolledBack) => {
+            at_tier(&mut next, 1);
+            next.fallback = None;
+        }
         (Command::Start, s) => return refuse(format!("already started ({})", s.as_str())),
         (Command::Advance, Status::Active | Status::Paused) => {
             let reasons = advance_refusals(plan, now_ms);
@@ -122,7 +125,8 @@ pub fn apply(
     Ok(next)
 }
 
-/// Why `advance` must wait, the overridable reasons only (empty: it may go).
+/// Why `advance` must wait, the reasons that `force` overrides: the pause, the dwell time and
+/// the guards' objections (empty: it may go).
 pub fn advance_refusals(plan: &Plan, now_ms: u64) -> Vec<String> {
     let mut reasons = Vec::new();
     if plan.status == Status::Paused {
@@ -137,6 +141,7 @@ pub fn advance_refusals(plan: &Plan, now_ms: u64) -> Vec<String> {
             plan.pct()
         ));
     }
+    reasons.extend(plan.objections.iter().cloned());
     reasons
 }
 

@@ -68,7 +68,8 @@ fn compile_flag(state: &ControlState, key: &str, flag: &ControlledFlag) -> Value
             obj.insert("defaultVariant".into(), flag.plan.on.clone().into());
         }
         (Value::Bool(false), _) => {
-            obj.insert("defaultVariant".into(), flag.plan.off.clone().into());
+            let off = flag.plan.fallback.as_ref().unwrap_or(&flag.plan.off);
+            obj.insert("defaultVariant".into(), off.clone().into());
         }
         (cond, own) => {
             let on = own.unwrap_or_else(|| flag.plan.on.clone().into());

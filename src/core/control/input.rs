@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::core::control::error::ControlError;
+use crate::core::control::guards::Guards;
 use crate::core::control::plan::{
     ControlledFlag, Plan, Status, DEFAULT_LADDER_PCT, DEFAULT_MIN_DWELL_S,
 };
@@ -21,7 +22,7 @@ pub const MAX_TIERS: usize = 10;
 
 /// The fields of a plan as the API reads and writes them; `tier`, `status` and `tierSinceMs`
 /// are moved by commands only (a `PUT` may send them back unchanged).
-const PLAN_FIELDS: [&str; 10] = [
+const PLAN_FIELDS: [&str; 12] = [
     "ladderPct",
     "allow",
     "deny",
@@ -32,6 +33,8 @@ const PLAN_FIELDS: [&str; 10] = [
     "tier",
     "status",
     "tierSinceMs",
+    "guards",
+    "fallback",
 ];
 
 /// Whether `key` can name a flag: 1 to 64 of `A-Z a-z 0-9 _ - .`.
@@ -199,7 +202,106 @@ fn parse_plan(
         requires,
         status,
         tier_since_ms,
+        guards: guards(spec.get("guards"), &at("guards"), definition)?,
+        fallback: fallback(
+            spec.get("fallback"),
+            &at("fallback"),
+            definition,
+            previous,
+            origin,
+        )?,
+        objections: Vec::new(),
     })
+}
+
+/// The plan's guards: `null` or absent is none, `{}` the defaults; every field checked.
+fn guards(
+    v: Option<&Value>,
+    path: &str,
+    definition: &Value,
+) -> Result<Option<Guards>, ControlError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let g: Guards = serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+        let at = e
+            .path()
+            .to_string()
+            .replace(['.', '['], "/")
+            .replace(']', "");
+        let at = if at == "/" || at.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", at.trim_start_matches('/'))
+        };
+        ControlError::invalid(format!("{path}{at}"), e.inner().to_string())
+    })?;
+    let bad =
+        |field: &str, detail: &str| Err(ControlError::invalid(format!("{path}/{field}"), detail));
+    let unit = |x: f64| x > 0.0 && x < 1.0;
+    if let Some(c) = &g.comparative {
+        if !(c.r > 1.0 && c.r.is_finite()) {
+            return bad("comparative/r", "must be a ratio above 1");
+        }
+        if !unit(c.alpha) || !unit(c.beta) {
+            return bad("comparative", "alpha and beta must be between 0 and 1");
+        }
+    }
+    if let Some(b) = &g.breaker {
+        if !unit(b.max_error_rate) || b.window_min == 0 {
+            return bad(
+                "breaker",
+                "maxErrorRate must be between 0 and 1 and windowMin at least 1",
+            );
+        }
+    }
+    if g.sample_ratio.as_ref().is_some_and(|s| !unit(s.p_value)) {
+        return bad("sampleRatio/pValue", "must be between 0 and 1");
+    }
+    if g.no_data.as_ref().is_some_and(|n| n.window_min == 0) {
+        return bad("noData/windowMin", "must be at least 1");
+    }
+    for (i, r) in g.guardrails.iter().enumerate() {
+        if !(r.max_drop_pct > 0.0 && r.max_drop_pct < 100.0 && unit(r.p_value)) {
+            return bad(
+                &format!("guardrails/{i}"),
+                "maxDropPct must be between 0 and 100, pValue between 0 and 1",
+            );
+        }
+        if let Some(v) = &r.variant {
+            if definition["variants"].get(v).is_none() {
+                return bad(
+                    &format!("guardrails/{i}/variant"),
+                    &format!("{v:?} is not a variant of the flag"),
+                );
+            }
+        }
+    }
+    Ok(Some(g))
+}
+
+/// A guardrail's fallback variant: set by the guardrail (or an import), kept by a `PUT`.
+fn fallback(
+    v: Option<&Value>,
+    path: &str,
+    definition: &Value,
+    previous: Option<&Plan>,
+    origin: Origin,
+) -> Result<Option<String>, ControlError> {
+    let kept = previous.and_then(|p| p.fallback.clone());
+    match (origin, v) {
+        (_, None) if origin == Origin::Put => Ok(kept),
+        (Origin::Put, Some(v)) if *v == serde_json::to_value(&kept).unwrap_or_default() => Ok(kept),
+        (Origin::Put, Some(_)) => Err(ControlError::invalid(path, "set only by a guardrail")),
+        (_, None | Some(Value::Null)) => Ok(None),
+        (_, Some(Value::String(f))) if definition["variants"].get(f).is_some() => {
+            Ok(Some(f.clone()))
+        }
+        (_, Some(v)) => Err(ControlError::invalid(
+            path,
+            format!("{v} is not a variant of the flag"),
+        )),
+    }
 }
 
 /// Tier, status and the dwell clock: kept from `previous`, given by an import, or a draft.

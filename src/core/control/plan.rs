@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::core::control::guards::Guards;
+
 /// The default ladder, in percent of visitors per tier: 0, 1 (+ allowlist), 10, 50, 100.
 pub const DEFAULT_LADDER_PCT: [u8; 5] = [0, 1, 10, 50, 100];
 /// The default minimum time at a tier before `advance`, in seconds.
@@ -62,6 +64,16 @@ pub struct Plan {
     pub status: Status,
     /// When the current tier began, in ms since the epoch.
     pub tier_since_ms: u64,
+    /// The guards that watch this plan (none: nothing is automatic and nothing holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guards: Option<Guards>,
+    /// The variant everyone gets after a guardrail's `fallback` (at tier 0, instead of `off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// What the guards hold against an advance now, as the object last evaluated them (not
+    /// stored: the object evaluates the guards again before it answers).
+    #[serde(skip)]
+    pub objections: Vec<String>,
 }
 
 impl Plan {

@@ -98,24 +98,40 @@ pub struct Poison {
     pub detail: String,
 }
 
-/// The KV writes for one queue message (a [`QueuedBatch`] as JSON text). Deterministic: a
+/// What the consumer does with one queue message: its KV writes, and its events (for the
+/// control plane's counts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// One write per event.
+    pub writes: Vec<KvWrite>,
+    /// The events, as stored.
+    pub events: Vec<StoredEvent>,
+}
+
+/// The plan for one queue message (a [`QueuedBatch`] as JSON text). Deterministic: a
 /// redelivery yields the same writes.
-pub fn plan_writes(message: &str) -> Result<Vec<KvWrite>, Poison> {
+pub fn plan_writes(message: &str) -> Result<Planned, Poison> {
     let batch: QueuedBatch = serde_json::from_str(message).map_err(|e| Poison {
         detail: e.to_string(),
     })?;
-    batch
+    let writes = batch
         .events
-        .into_iter()
+        .iter()
         .map(|e| {
-            let value = serde_json::to_string(&e).map_err(|err| Poison {
+            let value = serde_json::to_string(e).map_err(|err| Poison {
                 detail: err.to_string(),
             })?;
             Ok(KvWrite {
                 key: kv_key(e.event.ts, &e.event.id),
                 value,
-                meta: EventMeta { name: e.event.name },
+                meta: EventMeta {
+                    name: e.event.name.clone(),
+                },
             })
         })
-        .collect()
+        .collect::<Result<_, Poison>>()?;
+    Ok(Planned {
+        writes,
+        events: batch.events,
+    })
 }

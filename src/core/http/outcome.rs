@@ -26,6 +26,8 @@ pub enum Action {
     NoContent,
     /// Answer with this status and no body (`304`, OFREP's `401`).
     Status(u16),
+    /// Answer `200` with this text and `Content-Type` (`/metrics`).
+    Text(&'static str, String),
 }
 
 /// The core's answer: an action plus the headers and cookies to put on the response.

@@ -17,6 +17,8 @@ pub enum Route {
     Ofrep(OfrepRoute),
     /// `/api/admin/*`: the control plane's API (bearer `ADMIN_TOKEN`).
     Admin(AdminRoute),
+    /// `GET /metrics`: Prometheus text (bearer `METRICS_TOKEN`).
+    Metrics,
     /// Any path outside the reserved prefixes: a page, gated or not, served from upstream.
     Page,
 }
@@ -67,6 +69,8 @@ pub enum AdminRoute {
     PutFlagset,
     /// `GET /api/admin/audit?flag=&limit=`.
     Audit,
+    /// `GET /api/admin/stats/{key}?window=1h|24h|tier`: KPIs per arm and the guards.
+    Stats,
 }
 
 /// The routes of OFREP.
@@ -190,6 +194,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("GET", Route::Admin(AdminRoute::GetFlagset)),
             ("PUT", Route::Admin(AdminRoute::PutFlagset)),
         ],
+    },
+    Endpoint {
+        path: "/api/admin/stats/{key}",
+        methods: &[("GET", Route::Admin(AdminRoute::Stats))],
+    },
+    Endpoint {
+        path: "/metrics",
+        methods: &[("GET", Route::Metrics)],
     },
     Endpoint {
         path: "/api/admin/audit",

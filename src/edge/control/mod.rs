@@ -3,6 +3,8 @@
 //! answers the admin API through the core, and publishes the compiled flag set to `CONFIG_KV`
 //! (retried by alarm until it lands). The rules live in `core::control`.
 
+mod aggregates;
+
 use std::cell::{Cell, RefCell};
 
 use serde::Deserialize;
@@ -17,12 +19,15 @@ use crate::core::control::api::{handle, is_change};
 use crate::core::control::compile::compile;
 use crate::core::control::error::ControlError;
 use crate::core::control::publish::retry_delay_ms;
+use crate::core::control::report::{bucket_minutes, series_of, Report, Window};
 use crate::core::control::state::{Caller, Change, ControlState};
+use crate::core::control::tally::Delta;
 use crate::core::flags::source::{envelope, FLAGSET_KEY};
 use crate::core::hex;
 use crate::core::http::problem::{reply, Problem};
 use crate::core::http::query::pairs;
 use crate::core::http::route::{path_key, resolve, AdminRoute, Route};
+use crate::core::metrics::render;
 use crate::edge::flags::CONFIG_KV;
 use crate::edge::log;
 
@@ -72,7 +77,11 @@ struct IdemRow {
 
 impl DurableObject for RolloutControl {
     fn new(state: State, env: Env) -> Self {
-        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
+        let sql = state.storage().sql();
+        if let Err(e) = sql
+            .exec(SCHEMA, None)
+            .and_then(|_| sql.exec(aggregates::SCHEMA, None))
+        {
             log::error("control", "control_schema_failed", &e.to_string());
         }
         Self {
@@ -100,6 +109,15 @@ impl DurableObject for RolloutControl {
         };
         let idempotency_key = header("Idempotency-Key");
         let text = req.text().await?;
+        if let Some(internal) = path.strip_prefix(INTERNAL) {
+            return match self.internal(&method, internal, &text, caller.now_ms).await {
+                Ok(resp) => Ok(resp),
+                Err(e) => {
+                    log::error(&request_id, "control_failed", &e.to_string());
+                    Err(e)
+                }
+            };
+        }
         let Ok(Route::Admin(route)) = resolve(&method, &path) else {
             return respond(problem(&ControlError::BadRequest(
                 "not an admin route".into(),
@@ -123,11 +141,23 @@ impl DurableObject for RolloutControl {
         }
     }
 
+    /// Publishes a pending revision, checks every guarded flag (the one-minute check) and
+    /// comes back in a minute while any flag is guarded.
     async fn alarm(&self) -> Result<Response> {
+        let now_ms = worker::Date::now().as_millis();
+        let keys: Vec<String> = self.load()?.flags.keys().cloned().collect();
+        self.guard(&keys, now_ms).await?;
         self.publish().await;
+        self.keep_watch(now_ms).await?;
         Response::ok("")
     }
 }
+
+/// Paths of the object that only the worker's own code reaches (the queue consumer, the beacon's
+/// outcome counters, `/metrics`); the admin relay forwards `/api/admin/*` only.
+pub const INTERNAL: &str = "/_internal/";
+/// How often the guards are checked without new events, in ms.
+pub const GUARD_CHECK_MS: u64 = 60_000;
 
 /// One admin request as the object reads it.
 struct Incoming<'a> {
@@ -157,8 +187,12 @@ impl RolloutControl {
         match r.route {
             AdminRoute::Status => return self.status(),
             AdminRoute::Audit => return self.audit(r.url),
+            AdminRoute::Stats => {
+                return self.stats(r.key.unwrap_or_default(), r.url, r.caller.now_ms)
+            }
             route if !is_change(route) => {
                 let mut state = self.load()?;
+                self.note_verdicts(&mut state, r.caller.now_ms)?;
                 return Ok(answer_of(handle(
                     &mut state, route, r.key, &body, &r.caller,
                 )));
@@ -184,6 +218,8 @@ impl RolloutControl {
         // No await from here to the last write: the object runs this change alone, and its
         // writes land together.
         let mut next = self.load()?;
+        // An advance needs the guards' verdicts of now (SQL reads: still no await).
+        self.note_verdicts(&mut next, r.caller.now_ms)?;
         let result = handle(&mut next, r.route, r.key, &body, &r.caller);
         let changed = result.is_ok();
         if let Ok(change) = &result {
@@ -196,8 +232,117 @@ impl RolloutControl {
         if changed {
             *self.cache.borrow_mut() = Some(next);
             self.publish().await;
+            self.keep_watch(r.caller.now_ms).await?;
         }
         Ok(answer)
+    }
+
+    /// The worker's own calls: a queue batch's delta, the beacon's outcome counts, `/metrics`.
+    async fn internal(
+        &self,
+        method: &str,
+        path: &str,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<Response> {
+        let bad = |e: String| Response::error(e, 400);
+        match (method, path) {
+            ("POST", "delta") => {
+                let delta: Delta = match serde_json::from_str(text) {
+                    Ok(d) => d,
+                    Err(e) => return bad(format!("delta: {e}")),
+                };
+                let touched = self.count(&delta, now_ms)?;
+                self.guard(&touched, now_ms).await?;
+                self.keep_watch(now_ms).await?;
+                Response::from_json(&json!({"flags": touched}))
+            }
+            ("POST", "beacon") => {
+                let outcomes: Vec<(String, u64)> = match serde_json::from_str(text) {
+                    Ok(o) => o,
+                    Err(e) => return bad(format!("beacon: {e}")),
+                };
+                self.add_outcomes(&outcomes)?;
+                Response::ok("")
+            }
+            ("GET", "metrics") => {
+                let state = self.load()?;
+                Response::ok(render(&self.snapshot(&state, now_ms)?))
+            }
+            _ => Response::error("no such internal route", 404),
+        }
+    }
+
+    /// Checks the guards of `keys` and carries out what they decide: stored, audited, published.
+    async fn guard(&self, keys: &[String], now_ms: u64) -> Result<()> {
+        let mut state = self.load()?;
+        let mut changes = Vec::new();
+        for key in keys {
+            let verdicts = self.verdicts(&state, key, now_ms)?;
+            if let Some(change) = state.act_on(key, &verdicts, now_ms) {
+                changes.push(change);
+            }
+        }
+        let audit: Vec<_> = changes.into_iter().flat_map(|c| c.audit).collect();
+        let acted = !audit.is_empty();
+        self.store(
+            &state,
+            &Change {
+                status: 200,
+                body: Value::Null,
+                audit,
+            },
+        )?;
+        *self.cache.borrow_mut() = Some(state);
+        if acted {
+            self.publish().await;
+        }
+        Ok(())
+    }
+
+    /// Keeps a one-minute alarm set while any flag has guards above tier 0.
+    async fn keep_watch(&self, now_ms: u64) -> Result<()> {
+        let state = self.load()?;
+        let watched = state
+            .flags
+            .values()
+            .any(|f| f.plan.guards.is_some() && f.plan.tier > 0);
+        let storage = self.state.storage();
+        if watched && storage.get_alarm().await?.is_none() {
+            storage.set_alarm((now_ms + GUARD_CHECK_MS) as i64).await?;
+        }
+        Ok(())
+    }
+
+    /// `GET /api/admin/stats/{key}?window=`.
+    fn stats(&self, key: &str, url: &str, now_ms: u64) -> Result<(u16, Value)> {
+        let mut state = self.load()?;
+        let window = pairs(url).find(|(k, _)| k == "window").map(|(_, v)| v);
+        let window = match Window::parse(window.as_deref()) {
+            Ok(w) => w,
+            Err(e) => return Ok(problem(&e)),
+        };
+        let verdicts = self.verdicts(&state, key, now_ms)?;
+        state.note(key, &verdicts);
+        let Some(flag) = state.flags.get(key) else {
+            return Ok(problem(&ControlError::FlagNotFound(key.to_owned())));
+        };
+        let now_minute = now_ms / 60_000;
+        let from = window.start_minute(flag.plan.tier_since_ms, now_minute);
+        let (counts, ttv) = self.rows(key, from)?;
+        let bucket = bucket_minutes(now_minute + 1 - from);
+        let series = series_of(&counts, &ttv, from, bucket);
+        let arms = self.arms(key, from)?;
+        let report = Report {
+            key,
+            flag,
+            window,
+            minutes: (from, now_minute),
+            arms: &arms,
+            series: (&series, bucket),
+            verdicts: &verdicts,
+        };
+        Ok((200, report.view()))
     }
 
     fn sql(&self) -> SqlStorage {
@@ -342,6 +487,8 @@ impl RolloutControl {
                 Ok(()) => {
                     self.retries.set(0);
                     let _ = self.set_meta("published", &state.revision.to_string());
+                    let _ =
+                        self.set_meta("published_at", &worker::Date::now().as_millis().to_string());
                     let _ = self
                         .sql()
                         .exec("DELETE FROM meta WHERE name = 'publish_error'", None);

@@ -1,0 +1,187 @@
+//! What the stats API answers for a flag: per arm its KPIs with their intervals over a window,
+//! a time series of them, the launch's acceptance thresholds, and every guard's verdict.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::core::control::error::ControlError;
+use crate::core::control::guards::{kpis, Verdict};
+use crate::core::control::plan::ControlledFlag;
+use crate::core::control::tally::{arms_of, Arms};
+
+/// The launch's acceptance thresholds: TTV p50 at most 2 s and p90 at most 5 s, mic grant at
+/// least 85 %, activation at least 40 %, error rate under 5 %.
+pub const THRESHOLDS: Thresholds = Thresholds {
+    ttv_p50_ms: 2_000,
+    ttv_p90_ms: 5_000,
+    mic_grant_rate: 0.85,
+    activation_rate: 0.40,
+    error_rate: 0.05,
+};
+
+/// Acceptance thresholds of the KPIs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Highest acceptable TTV median, in ms.
+    pub ttv_p50_ms: u64,
+    /// Highest acceptable TTV 90th percentile, in ms.
+    pub ttv_p90_ms: u64,
+    /// Lowest acceptable mic-grant rate.
+    pub mic_grant_rate: f64,
+    /// Lowest acceptable activation rate.
+    pub activation_rate: f64,
+    /// Error rate to stay under.
+    pub error_rate: f64,
+}
+
+/// Most points of a time series.
+pub const MAX_POINTS: u64 = 120;
+
+/// A stats window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The last hour.
+    Hour,
+    /// The last 24 hours.
+    Day,
+    /// Since the current tier began.
+    Tier,
+}
+
+impl Window {
+    /// `?window=1h|24h|tier` (default `tier`).
+    pub fn parse(v: Option<&str>) -> Result<Window, ControlError> {
+        match v {
+            None | Some("tier") => Ok(Window::Tier),
+            Some("1h") => Ok(Window::Hour),
+            Some("24h") => Ok(Window::Day),
+            Some(other) => Err(ControlError::BadRequest(format!(
+                "window {other:?}: use 1h, 24h or tier"
+            ))),
+        }
+    }
+
+    /// The name the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Hour => "1h",
+            Window::Day => "24h",
+            Window::Tier => "tier",
+        }
+    }
+
+    /// The window's first minute at `now_minute`.
+    pub fn start_minute(self, tier_since_ms: u64, now_minute: u64) -> u64 {
+        match self {
+            Window::Hour => now_minute.saturating_sub(59),
+            Window::Day => now_minute.saturating_sub(24 * 60 - 1),
+            Window::Tier => (tier_since_ms / 60_000).min(now_minute),
+        }
+    }
+}
+
+/// Minutes per point for a window of `span_min` minutes: at most [`MAX_POINTS`] points.
+///
+/// ```
+/// use pilot_gate::core::control::report::bucket_minutes;
+/// assert_eq!((bucket_minutes(60), bucket_minutes(1440), bucket_minutes(0)), (1, 12, 1));
+/// ```
+pub fn bucket_minutes(span_min: u64) -> u64 {
+    span_min.div_ceil(MAX_POINTS).max(1)
+}
+
+/// Stored counts: `(minute, variant, name, n)`.
+pub type CountRows = Vec<(u64, String, String, u64)>;
+/// Stored TTV samples: `(minute, variant, ms)`.
+pub type TtvRows = Vec<(u64, String, u64)>;
+
+/// Arms per point from stored rows.
+pub fn series_of(
+    counts: &[(u64, String, String, u64)],
+    ttv: &[(u64, String, u64)],
+    from_minute: u64,
+    bucket_min: u64,
+) -> BTreeMap<u64, Arms> {
+    let point = |m: u64| from_minute + (m.saturating_sub(from_minute) / bucket_min) * bucket_min;
+    let mut c: BTreeMap<u64, Vec<(String, String, u64)>> = BTreeMap::new();
+    for (m, v, name, n) in counts {
+        c.entry(point(*m))
+            .or_default()
+            .push((v.clone(), name.clone(), *n));
+    }
+    let mut t: BTreeMap<u64, Vec<(String, u64)>> = BTreeMap::new();
+    for (m, v, ms) in ttv {
+        t.entry(point(*m)).or_default().push((v.clone(), *ms));
+    }
+    let points: std::collections::BTreeSet<u64> = c.keys().chain(t.keys()).copied().collect();
+    points
+        .into_iter()
+        .map(|p| {
+            let none = Vec::new();
+            (
+                p,
+                arms_of(c.get(&p).unwrap_or(&none), t.get(&p).unwrap_or(&Vec::new())),
+            )
+        })
+        .collect()
+}
+
+/// What a stats window says about a flag.
+pub struct Report<'a> {
+    /// The flag's key.
+    pub key: &'a str,
+    /// The flag.
+    pub flag: &'a ControlledFlag,
+    /// The window.
+    pub window: Window,
+    /// Its first and last minute.
+    pub minutes: (u64, u64),
+    /// Its arms.
+    pub arms: &'a Arms,
+    /// Its series, and minutes per point.
+    pub series: (&'a BTreeMap<u64, Arms>, u64),
+    /// Every guard's verdict now.
+    pub verdicts: &'a [Verdict],
+}
+
+impl Report<'_> {
+    /// The stats API's answer.
+    pub fn view(&self) -> Value {
+        let arms: serde_json::Map<String, Value> = self
+            .arms
+            .iter()
+            .map(|(v, a)| (v.clone(), kpis(a)))
+            .collect();
+        let points: Vec<Value> = self
+            .series
+            .0
+            .iter()
+            .map(|(m, arms)| {
+                let arms: serde_json::Map<String, Value> =
+                    arms.iter().map(|(v, a)| (v.clone(), kpis(a))).collect();
+                json!({"minute": m, "arms": arms})
+            })
+            .collect();
+        let plan = &self.flag.plan;
+        json!({
+            "flag": self.key,
+            "window": self.window.as_str(),
+            "fromMinute": self.minutes.0,
+            "toMinute": self.minutes.1,
+            "pilot": plan.on,
+            "control": plan.off,
+            "status": plan.status,
+            "tier": plan.tier,
+            "pct": plan.pct(),
+            "arms": arms,
+            "thresholds": {
+                "ttvP50Ms": THRESHOLDS.ttv_p50_ms, "ttvP90Ms": THRESHOLDS.ttv_p90_ms,
+                "micGrantRate": THRESHOLDS.mic_grant_rate, "activationRate": THRESHOLDS.activation_rate,
+                "errorRate": THRESHOLDS.error_rate,
+            },
+            "guards": self.verdicts,
+            "series": {"bucketMin": self.series.1, "points": points},
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! Beacon rejections by error code, counted in the isolate and flushed to the control plane
+//! (which serves them in `/metrics`) at most every 5 s, on the next request of any kind. The
+//! accepted requests are counted exactly by the consumer; these counts lose what an isolate
+//! held when it was evicted (at most its last 5 s of rejections).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use worker::{Context, Env};
+
+use crate::core::http::outcome::{Action, Outcome};
+use crate::edge::admin::post_internal;
+use crate::edge::log;
+
+/// Least time between two flushes of one isolate, in ms.
+pub const FLUSH_MS: u64 = 5_000;
+
+#[derive(Default)]
+struct Pending {
+    counts: BTreeMap<String, u64>,
+    flushed_at_ms: u64,
+}
+
+thread_local! {
+    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+}
+
+/// Counts a beacon answer when it is a rejection (its error code).
+pub fn record(outcome: &Outcome) {
+    if let Action::Json(status, body) = &outcome.action {
+        if let (true, Some(code)) = (*status >= 400, body.get("error").and_then(|c| c.as_str())) {
+            PENDING.with(|p| *p.borrow_mut().counts.entry(code.to_owned()).or_default() += 1);
+        }
+    }
+}
+
+/// Sends the pending counts to the control plane after the response, when due.
+pub fn flush_if_due(env: &Env, ctx: &Context, now_ms: u64) {
+    let due = PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.counts.is_empty() || now_ms.saturating_sub(p.flushed_at_ms) < FLUSH_MS {
+            return None;
+        }
+        p.flushed_at_ms = now_ms;
+        Some(std::mem::take(&mut p.counts))
+    });
+    let Some(counts) = due else { return };
+    let env = env.clone();
+    ctx.wait_until(async move {
+        let body: Vec<(&String, &u64)> = counts.iter().collect();
+        let sent = match serde_json::to_string(&body) {
+            Ok(text) => post_internal(&env, "beacon", text).await,
+            Err(e) => Err(worker::Error::RustError(e.to_string())),
+        };
+        if let Err(e) = sent {
+            // Put them back for the next flush.
+            log::error("outcomes", "outcomes_flush_failed", &e.to_string());
+            PENDING.with(|p| {
+                let mut p = p.borrow_mut();
+                for (code, n) in counts {
+                    *p.counts.entry(code).or_default() += n;
+                }
+            });
+        }
+    });
+}

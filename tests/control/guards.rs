@@ -1,0 +1,236 @@
+//! Each guard on hand-computed cases; holds never roll back; actions carry their figures.
+
+use pilot_gate::core::control::guards::{
+    evaluate, Action, Breaker, Comparative, Evidence, GuardState, Guardrail, GuardrailAction,
+    Guards, Kpi, NoData, SampleRatio, Setting,
+};
+use pilot_gate::core::control::tally::{Arm, Arms};
+
+fn arms(pilot: Arm, control: Arm) -> Arms {
+    Arms::from([("on".to_owned(), pilot), ("off".to_owned(), control)])
+}
+
+fn arm(exposures: u64, errors: u64) -> Arm {
+    Arm {
+        exposures,
+        errors,
+        ..Arm::default()
+    }
+}
+
+fn setting(tier: usize, share: Option<f64>, strikes: u32) -> Setting<'static> {
+    Setting {
+        pilot: "on",
+        control: "off",
+        off: "off",
+        tier,
+        expected_share: share,
+        breaker_strikes: strikes,
+    }
+}
+
+fn none() -> Guards {
+    Guards {
+        comparative: None,
+        breaker: None,
+        sample_ratio: None,
+        no_data: None,
+        guardrails: vec![],
+    }
+}
+
+fn one(
+    guards: Guards,
+    s: &Setting<'_>,
+    since_tier: Arms,
+) -> (GuardState, Option<Action>, serde_json::Value) {
+    let e = Evidence {
+        breaker: since_tier.clone(),
+        no_data: since_tier.clone(),
+        since_tier,
+    };
+    let v = evaluate(&guards, s, &e);
+    assert_eq!(v.len(), 1);
+    (v[0].state, v[0].action.clone(), v[0].figures.clone())
+}
+
+#[test]
+fn comparative_by_hand() {
+    let g = || Guards {
+        comparative: Some(Comparative::default()),
+        ..none()
+    };
+    let s = setting(2, Some(0.5), 0);
+    // Equal arms, R = 3: each pilot error adds ln 1.5 = 0.4055, each control error ln 0.5.
+    // upper = ln 100 = 4.6052; lower = ln(0.1 / 0.99) = -2.2925.
+    let (st, act, f) = one(g(), &s, arms(arm(1000, 13), arm(1000, 1)));
+    assert_eq!(
+        (st, act),
+        (GuardState::Undecided, None),
+        "13 ln 1.5 + ln 0.5 = 4.578 < 4.605"
+    );
+    assert!((f["lambda"].as_f64().unwrap() - 4.5779).abs() < 1e-3);
+    let (st, act, f) = one(g(), &s, arms(arm(1000, 14), arm(1000, 1)));
+    assert_eq!(
+        (st, act),
+        (GuardState::Tripped, Some(Action::Rollback)),
+        "4.984 >= 4.605"
+    );
+    assert!((f["upper"].as_f64().unwrap() - 100f64.ln()).abs() < 1e-12);
+    let (st, _, _) = one(g(), &s, arms(arm(1000, 1), arm(1000, 5)));
+    assert_eq!(
+        st,
+        GuardState::Healthy,
+        "ln 1.5 + 5 ln 0.5 = -3.06 <= -2.29"
+    );
+    // Past the upper bound on a single pilot error: below M = 3 errors, no rollback.
+    let big_r = Guards {
+        comparative: Some(Comparative {
+            r: 200.0,
+            ..Comparative::default()
+        }),
+        ..none()
+    };
+    let (st, _, f) = one(big_r, &s, arms(arm(10, 1), arm(100_000, 0)));
+    assert!(f["lambda"].as_f64().unwrap() > f["upper"].as_f64().unwrap());
+    assert_eq!(st, GuardState::Undecided);
+    // Tier 1 is the allowlist, not a random sample.
+    assert_eq!(
+        one(g(), &setting(1, None, 0), arms(arm(1000, 50), arm(1000, 1))).0,
+        GuardState::NotApplicable
+    );
+}
+
+#[test]
+fn breaker_by_hand_needs_two_consecutive_checks() {
+    let g = || Guards {
+        breaker: Some(Breaker::default()),
+        ..none()
+    };
+    // 80 errors in 1000: Wilson lower bound at z = 2.33 is 0.0627 > 0.05.
+    let (st, act, f) = one(g(), &setting(1, None, 0), arms(arm(1000, 80), arm(0, 0)));
+    assert_eq!((st, act), (GuardState::Warning, None));
+    assert!(
+        (f["wilsonLow"].as_f64().unwrap() - 0.0627).abs() < 5e-4,
+        "{f}"
+    );
+    let (st, act, _) = one(g(), &setting(1, None, 1), arms(arm(1000, 80), arm(0, 0)));
+    assert_eq!(
+        (st, act),
+        (GuardState::Tripped, Some(Action::Rollback)),
+        "applies at tier 1 too"
+    );
+    // 60 in 1000: the rate is over 5 % but its lower bound (0.0446) is not.
+    assert_eq!(
+        one(g(), &setting(2, None, 1), arms(arm(1000, 60), arm(0, 0))).0,
+        GuardState::Healthy
+    );
+    // Too few exposures, however bad.
+    assert_eq!(
+        one(g(), &setting(2, None, 1), arms(arm(50, 50), arm(0, 0))).0,
+        GuardState::Healthy
+    );
+}
+
+#[test]
+fn sample_ratio_and_no_data_hold_and_never_roll_back() {
+    let srm = || Guards {
+        sample_ratio: Some(SampleRatio::default()),
+        ..none()
+    };
+    // 10 % expected: 150 of 1000 gives χ² = 25 + 2.78 = 27.8, p ≈ 1.4e-7.
+    let (st, act, f) = one(
+        srm(),
+        &setting(2, Some(0.1), 0),
+        arms(arm(150, 0), arm(850, 0)),
+    );
+    assert_eq!((st, act), (GuardState::Hold, None));
+    assert!((f["chi2"].as_f64().unwrap() - 27.777).abs() < 1e-2);
+    assert_eq!(
+        one(
+            srm(),
+            &setting(2, Some(0.1), 0),
+            arms(arm(103, 0), arm(897, 0))
+        )
+        .0,
+        GuardState::Healthy
+    );
+    assert_eq!(
+        one(srm(), &setting(2, None, 0), arms(arm(150, 0), arm(850, 0))).0,
+        GuardState::NotApplicable
+    );
+    let nd = || Guards {
+        no_data: Some(NoData::default()),
+        ..none()
+    };
+    assert_eq!(
+        one(nd(), &setting(2, None, 0), arms(arm(10, 0), arm(9, 0))).1,
+        None
+    );
+    assert_eq!(
+        one(nd(), &setting(2, None, 0), arms(arm(10, 0), arm(9, 0))).0,
+        GuardState::Hold
+    );
+    assert_eq!(
+        one(nd(), &setting(2, None, 0), arms(arm(10, 0), arm(10, 0))).0,
+        GuardState::Healthy
+    );
+}
+
+#[test]
+fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
+    let rail = |action| Guards {
+        guardrails: vec![Guardrail {
+            kpi: Kpi::MicGrantRate,
+            max_drop_pct: 10.0,
+            action,
+            variant: Some("native".into()),
+            min_trials: 30,
+            p_value: 0.01,
+        }],
+        ..none()
+    };
+    let mic = |prompts, granted| Arm {
+        mic_prompts: prompts,
+        mic_granted: granted,
+        ..Arm::default()
+    };
+    let s = setting(4, None, 0);
+    let (st, act, f) = one(
+        rail(GuardrailAction::Fallback),
+        &s,
+        arms(mic(100, 60), mic(100, 90)),
+    );
+    assert_eq!(
+        (st, act),
+        (GuardState::Tripped, Some(Action::Fallback("native".into())))
+    );
+    assert_eq!(f["pilot"]["rate"], 0.6);
+    assert_eq!(
+        one(
+            rail(GuardrailAction::Fallback),
+            &s,
+            arms(mic(100, 88), mic(100, 90))
+        )
+        .0,
+        GuardState::Healthy
+    );
+    assert_eq!(
+        one(
+            rail(GuardrailAction::Fallback),
+            &s,
+            arms(mic(25, 5), mic(100, 90))
+        )
+        .0,
+        GuardState::Undecided
+    );
+    assert_eq!(
+        one(
+            rail(GuardrailAction::Pause),
+            &s,
+            arms(mic(100, 60), mic(100, 90))
+        )
+        .1,
+        Some(Action::Pause)
+    );
+}

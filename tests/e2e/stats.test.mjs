@@ -1,0 +1,235 @@
+// End-to-end tests of the statistics against `wrangler dev`: events through the real beacon,
+// queue and consumer reach the control plane's aggregates exactly (duplicates and re-sends
+// included); the e2_primer guardrail falls back on a constructed pattern and not on an even
+// one; /metrics read by Prometheus' own Python parser.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { CookieJar, METRICS_TOKEN, ROOT, admin, pool, startWorker, visit } from './harness.mjs';
+
+const PYTHON = process.env.PG_PYTHON || path.join(process.env.HOME, '.cache/pilot-gate/py/bin/python');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** POSTs events as the visitor with `jar` (its own User-Agent, so the rate limit is its own). */
+async function send(url, jar, events) {
+  const res = await fetch(`${url}/api/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie: jar.header(), 'user-agent': jar.ua },
+    body: JSON.stringify(events),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+const ev = (name, props = {}) => ({ v: 1, id: randomUUID(), name, ts: Date.now(), props });
+
+/** Polls `check` (resolving to a value or null) until it gives a value. */
+async function until(check, what, timeoutMs = 30_000) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+/** The exact nearest-rank quantile, as the object computes it. */
+function quantile(values, q) {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length ? s[Math.max(1, Math.ceil(q * s.length)) - 1] : null;
+}
+
+function parseMetrics(text) {
+  const r = spawnSync(PYTHON, [path.join(ROOT, 'tests/e2e/parse_metrics.py')], { input: text, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+function sample(families, name, labels) {
+  for (const f of families) {
+    for (const s of f.samples) {
+      if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) return s.value;
+    }
+  }
+  return undefined;
+}
+
+describe('stats: the beacon to the aggregates, exactly', () => {
+  let w;
+  const sent = { on: { exposures: 0, errors: 0, ttv: [] }, off: { exposures: 0, errors: 0, ttv: [] } };
+  let accepted = 0;
+  before(async () => {
+    w = await startWorker({ state: `stats-${process.pid}`, vars: { FLAGS_CACHE_S: '1' }, flags: 'flags/demo.json' });
+    // pilot at 50 %, so both arms fill quickly.
+    for (let i = 0; i < 2; i++) {
+      const r = await admin(w.url, 'POST', '/flags/pilot/advance', { body: { force: true, reason: 'stats test' } });
+      assert.equal(r.status, 200);
+    }
+    await sleep(1500);
+  });
+  after(async () => { await w?.stop(); });
+
+  test('events sent with duplicates and re-sends are counted exactly once per arm', async (t) => {
+    const visitors = await pool(Array.from({ length: 60 }, (_, i) => i), 8, async (i) => {
+      const jar = new CookieJar();
+      jar.ua = `stats-visitor-${i}`;
+      await visit(`${w.url}/try`, jar, { 'user-agent': jar.ua });
+      const arm = jar.get('pilot_cohort') === 'pilot' ? 'on' : 'off';
+      const batch = [ev('page_view'), ev('ttv', { ms: 300 + ((i * 137) % 4000) })];
+      if (i % 4 === 0) batch.push(ev('error', { message: 'boom' }));
+      if (i % 5 === 0) batch.push(ev('clicked_around'));
+      const statuses = [await send(w.url, jar, batch), await send(w.url, jar, batch)]; // a client retry
+      statuses.push(await send(w.url, jar, [batch[0]])); // one event re-sent alone
+      assert.deepEqual(statuses, [202, 202, 202]);
+      return { arm, batch };
+    });
+    for (const { arm, batch } of visitors) {
+      accepted += 3;
+      sent[arm].exposures += 1;
+      sent[arm].errors += batch.filter((e) => e.name === 'error').length;
+      sent[arm].ttv.push(batch[1].props.ms);
+    }
+    t.diagnostic(`sent: ${JSON.stringify({ on: sent.on.exposures, off: sent.off.exposures })} visitors, each batch twice and one event a third time`);
+    assert.ok(sent.on.exposures > 10 && sent.off.exposures > 10);
+    const stats = await until(async () => {
+      const r = await admin(w.url, 'GET', '/stats/pilot?window=1h');
+      const a = r.body.arms ?? {};
+      const n = (a.on?.exposures ?? 0) + (a.off?.exposures ?? 0);
+      return n >= 60 ? r.body : null;
+    }, 'every exposure counted');
+    await sleep(2000); // anything counted twice would have arrived by now
+    const again = (await admin(w.url, 'GET', '/stats/pilot?window=1h')).body;
+    assert.deepEqual(again.arms, stats.arms, 'nothing more arrives');
+    for (const arm of ['on', 'off']) {
+      const got = stats.arms[arm];
+      assert.equal(got.exposures, sent[arm].exposures, `${arm} exposures`);
+      assert.equal(got.errors, sent[arm].errors, `${arm} errors`);
+      assert.equal(got.ttvSamples, sent[arm].ttv.length, `${arm} ttv samples`);
+      assert.equal(got.ttvP50Ms, quantile(sent[arm].ttv, 0.5), `${arm} ttv p50`);
+      assert.equal(got.ttvP90Ms, quantile(sent[arm].ttv, 0.9), `${arm} ttv p90`);
+      const [lo, hi] = got.errorRateWilson95;
+      assert.ok(lo <= got.errorRate && got.errorRate <= hi);
+    }
+    assert.deepEqual(stats.guards.map((g) => g.guard), ['comparative', 'breaker', 'sample_ratio', 'no_data']);
+    assert.ok(stats.series.points.length >= 1);
+    const bad = await admin(w.url, 'GET', '/stats/pilot?window=7d');
+    assert.deepEqual([bad.status, bad.body.error], [400, 'bad_request']);
+    assert.equal((await admin(w.url, 'GET', '/stats/nope')).status, 404);
+  });
+
+  test('/metrics: bearer-protected, parsed by prometheus_client, the same figures', async () => {
+    const anon = await fetch(`${w.url}/metrics`);
+    assert.equal(anon.status, 401);
+    // Two rejected beacon requests, then a later request that lets the isolate flush them.
+    const jar = new CookieJar();
+    jar.ua = 'stats-rejected';
+    for (let i = 0; i < 2; i++) {
+      const r = await fetch(`${w.url}/api/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': jar.ua }, body: '{not json' });
+      assert.equal(r.status, 400);
+    }
+    await sleep(5500);
+    await (await fetch(`${w.url}/api/healthz`)).arrayBuffer();
+    const families = await until(async () => {
+      const res = await fetch(`${w.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+      const f = parseMetrics(await res.text());
+      return sample(f, 'pilot_gate_beacon_requests_total', { outcome: 'invalid_json' }) === 2 ? f : null;
+    }, 'the rejections flushed', 15_000);
+    for (const arm of ['on', 'off']) {
+      assert.equal(sample(families, 'pilot_gate_exposures_total', { flag: 'pilot', variant: arm }), sent[arm].exposures);
+      assert.equal(sample(families, 'pilot_gate_errors_total', { flag: 'pilot', variant: arm }), sent[arm].errors);
+      assert.equal(sample(families, 'pilot_gate_ttv_seconds_count', { flag: 'pilot', variant: arm }), sent[arm].ttv.length);
+      const le2 = sent[arm].ttv.filter((ms) => ms <= 2000).length;
+      assert.equal(sample(families, 'pilot_gate_ttv_seconds_bucket', { flag: 'pilot', variant: arm, le: '2' }), le2);
+      const sum = sent[arm].ttv.reduce((a, b) => a + b, 0) / 1000;
+      assert.ok(Math.abs(sample(families, 'pilot_gate_ttv_seconds_sum', { flag: 'pilot', variant: arm }) - sum) < 1e-9);
+    }
+    assert.equal(sample(families, 'pilot_gate_beacon_requests_total', { outcome: 'accepted' }), accepted);
+    assert.equal(sample(families, 'pilot_gate_flag_tier', { flag: 'pilot' }), 3);
+    assert.equal(sample(families, 'pilot_gate_flag_rollout_ratio', { flag: 'pilot' }), 0.5);
+    assert.equal(sample(families, 'pilot_gate_kill_switch', {}), 0);
+    const status = (await admin(w.url, 'GET', '/status')).body;
+    assert.equal(sample(families, 'pilot_gate_flagset_published_revision', {}), status.published);
+    assert.ok(sample(families, 'pilot_gate_flagset_published_age_seconds', {}) >= 0);
+    assert.equal(sample(families, 'pilot_gate_guard_state', { flag: 'pilot', guard: 'breaker', state: 'healthy' }), 1);
+    const types = Object.fromEntries(families.map((f) => [f.name, f.type]));
+    assert.equal(types.pilot_gate_ttv_seconds, 'histogram');
+    assert.equal(types.pilot_gate_events, 'counter');
+  });
+});
+
+/** Visitors of e2_primer's arms (read from /api/config) that answer the mic prompt at `rates`. */
+async function micPattern(url, rates, perArm = 50) {
+  const arms = { custom: [], native: [] };
+  let i = 0;
+  while (arms.custom.length < perArm || arms.native.length < perArm) {
+    const jar = new CookieJar();
+    jar.ua = `mic-visitor-${i++}`;
+    const res = await fetch(`${url}/api/config`, { headers: { 'user-agent': jar.ua } });
+    jar.store(res);
+    const arm = (await res.json()).e2_primer;
+    if (arms[arm].length < perArm) arms[arm].push(jar);
+    if (i > 20 * perArm) throw new Error('e2_primer does not split');
+  }
+  await pool([...arms.custom.map((j, n) => ['custom', j, n]), ...arms.native.map((j, n) => ['native', j, n])], 8, async ([arm, jar, n]) => {
+    const batch = [ev('page_view'), ev('mic_prompt')];
+    if (n < rates[arm] * perArm) batch.push(ev('mic_granted'));
+    assert.equal(await send(url, jar, batch), 202);
+  });
+  return arms;
+}
+
+describe('the e2_primer guardrail (mic grant more than 10 % below native: fall back to native)', () => {
+  test('fires on a constructed pattern: custom at 60 %, native at 90 %', async () => {
+    const w = await startWorker({ state: `guardrail-bad-${process.pid}`, vars: { FLAGS_CACHE_S: '1' }, flags: 'flags/demo.json' });
+    try {
+      const arms = await micPattern(w.url, { custom: 0.6, native: 0.9 });
+      const flag = await until(async () => {
+        const r = await admin(w.url, 'GET', '/flags/e2_primer');
+        return r.body.plan.status === 'rolled_back' ? r.body : null;
+      }, 'the fallback');
+      assert.equal(flag.plan.fallback, 'native');
+      const [entry] = (await admin(w.url, 'GET', '/audit?flag=e2_primer&limit=1')).body.entries;
+      assert.deepEqual([entry.actor, entry.action], ['guard', 'fallback']);
+      assert.equal(entry.evidence.guard, 'guardrail:mic_grant_rate');
+      // It acts as soon as the evidence suffices (on a delta, maybe before every event is in):
+      // the figures it acted on must show the drop, each arm past its minimum.
+      const { pilot, control, pValue, minTrials } = entry.evidence.figures;
+      assert.ok(pilot.trials >= minTrials && control.trials >= minTrials, JSON.stringify(entry.evidence));
+      assert.ok(pilot.trials <= 50 && control.trials <= 50);
+      assert.ok(pilot.rate < 0.9 * control.rate && pValue < 0.01, JSON.stringify(entry.evidence));
+      assert.match(entry.reason, /^guard guardrail:mic_grant_rate tripped: pilot 0\.\d+ vs control (1\.0|0\.\d+) \(p = \d\.\d\de-\d+, more than 10\.0 % below\)$/);
+      // A custom visitor gets native once the edge has the new set.
+      await sleep(1500);
+      const res = await fetch(`${w.url}/api/config`, { headers: { cookie: arms.custom[0].header(), 'user-agent': arms.custom[0].ua } });
+      assert.equal((await res.json()).e2_primer, 'native');
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test('does not fire on an even pattern: both arms at 90 %', async () => {
+    const w = await startWorker({ state: `guardrail-even-${process.pid}`, flags: 'flags/demo.json' });
+    try {
+      await micPattern(w.url, { custom: 0.9, native: 0.9 });
+      const stats = await until(async () => {
+        const r = await admin(w.url, 'GET', '/stats/e2_primer?window=1h');
+        const a = r.body.arms ?? {};
+        return (a.custom?.micPrompts ?? 0) + (a.native?.micPrompts ?? 0) >= 100 ? r.body : null;
+      }, 'every prompt counted');
+      const rail = stats.guards.find((g) => g.guard === 'guardrail:mic_grant_rate');
+      assert.equal(rail.state, 'healthy', JSON.stringify(rail));
+      assert.equal((await admin(w.url, 'GET', '/flags/e2_primer')).body.plan.status, 'complete');
+      const auto = (await admin(w.url, 'GET', '/audit?flag=e2_primer')).body.entries.filter((e) => e.actor === 'guard');
+      assert.deepEqual(auto, []);
+    } finally {
+      await w.stop();
+    }
+  });
+});
