@@ -1,39 +1,75 @@
-// `scripts/drill kill`: see scripts/drill. Prints the figures; exits 1 when the goal (every
-// visitor redirected within FLAGS_CACHE_S + 1 s, all back in the same cohorts) is missed.
-import { importFlagSet, startWorker, ADMIN_TOKEN } from '../../tests/e2e/harness.mjs';
+// `scripts/drill kill|rollback|aa`: see scripts/drill. Prints the figures; exits 1 when a goal
+// is missed (kill: every visitor redirected within FLAGS_CACHE_S + 1 s and all back in the same
+// cohorts; rollback: the automatic rollback within 2 minutes; aa: no rollback).
+import { startWorker, ADMIN_TOKEN } from '../../tests/e2e/harness.mjs';
 import { killDrill } from './drill.mjs';
+import { guardDrill } from './guard-drill.mjs';
 import { secret } from './secrets.mjs';
 
-const args = process.argv.slice(2);
+const [kind, ...args] = process.argv.slice(2);
 const opt = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 };
-const visitors = Number(opt('--visitors', '200'));
-const cacheS = Number(opt('--cache-s', '30'));
+const number = (name, fallback) => {
+  const v = Number(opt(name, fallback));
+  if (!(v > 0)) {
+    console.error(`drill: ${name} takes a number above 0`);
+    process.exit(2);
+  }
+  return v;
+};
+const cacheS = number('--cache-s', '30');
 const target = opt('--url');
-if (!Number.isInteger(visitors) || visitors < 1 || !Number.isInteger(cacheS) || cacheS < 1) {
-  console.error('drill: --visitors and --cache-s take whole numbers >= 1');
-  process.exit(2);
-}
 if (target && !args.includes('--yes')) {
-  console.error(`drill: this kills and then unkills every flag of ${target}; pass --yes to go on`);
+  console.error(`drill: this changes the flags of ${target}; pass --yes to go on`);
   process.exit(2);
 }
 const log = (m) => console.log(`drill: ${m}`);
+const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+async function kill(url, token) {
+  const r = await killDrill({ url, token, visitors: number('--visitors', '200'), log });
+  const goalMs = cacheS * 1000 + 1000;
+  console.log(`kill -> all ${r.visitors} redirected: ${Math.round(r.killMs)} ms (goal < ${goalMs} ms: ${r.killMs < goalMs ? 'met' : 'NOT MET'})`);
+  console.log(`unkill -> all served again: ${Math.round(r.unkillMs)} ms; same cohorts: ${r.sameCohorts ? 'yes' : 'NO'}`);
+  return r.killMs < goalMs && r.sameCohorts;
+}
+
+async function guard(url, token, aa) {
+  const r = await guardDrill({
+    url, token, cacheS, log,
+    ratio: aa ? 1 : number('--ratio', '3'),
+    viewsPerS: number('--views', '10'),
+    maxMinutes: aa ? number('--minutes', '3') : 5,
+  });
+  console.log(`sent ${r.sent} requests in ${r.seconds.toFixed(0)} s; errors: pilot ${r.errors.on}, control ${r.errors.off}`);
+  if (aa) {
+    const c = r.comparative;
+    if (c) console.log(`comparative guard at the end: ${c.state}, Λ = ${c.figures.lambda?.toFixed(3)} (rollback at ${c.figures.upper.toFixed(3)}, healthy at ${c.figures.lower.toFixed(3)})`);
+    console.log(`A/A: ${r.rolledBackMs === null ? 'no rollback (goal: none): met' : `ROLLED BACK after ${s(r.rolledBackMs)}: NOT MET`}`);
+    return r.rolledBackMs === null;
+  }
+  if (r.rolledBackMs === null) {
+    console.log('rollback: none within 5 minutes: NOT MET');
+    return false;
+  }
+  console.log(`first bad minute -> automatic rollback: ${s(r.rolledBackMs)} (goal < 120 s: ${r.rolledBackMs < 120_000 ? 'met' : 'NOT MET'})`);
+  console.log(`first bad minute -> every pilot visitor redirected: ${s(r.redirectedMs)} (FLAGS_CACHE_S = ${cacheS})`);
+  console.log(`evidence: ${r.entry?.reason}`);
+  return r.rolledBackMs < 120_000;
+}
+
 let worker;
 try {
   if (!target) {
     log(`starting wrangler dev (FLAGS_CACHE_S=${cacheS}, fresh state, flags/demo.json)`);
-    worker = await startWorker({ state: `drill-${process.pid}`, vars: { FLAGS_CACHE_S: String(cacheS) }, flags: 'flags/demo.json' });
+    worker = await startWorker({ state: `drill-${kind}-${process.pid}`, vars: { FLAGS_CACHE_S: String(cacheS) }, flags: 'flags/demo.json' });
   }
   const url = target ?? worker.url;
   const token = target ? secret('ADMIN_TOKEN') : ADMIN_TOKEN;
-  const r = await killDrill({ url, token, visitors, log });
-  const goalMs = cacheS * 1000 + 1000;
-  console.log(`kill -> all ${r.visitors} redirected: ${Math.round(r.killMs)} ms (goal < ${goalMs} ms: ${r.killMs < goalMs ? 'met' : 'NOT MET'})`);
-  console.log(`unkill -> all served again: ${Math.round(r.unkillMs)} ms; same cohorts: ${r.sameCohorts ? 'yes' : 'NO'}`);
-  process.exitCode = r.killMs < goalMs && r.sameCohorts ? 0 : 1;
+  const ok = kind === 'kill' ? await kill(url, token) : await guard(url, token, kind === 'aa');
+  process.exitCode = ok ? 0 : 1;
 } catch (e) {
   console.error(`drill: ${e.message}`);
   process.exitCode = 1;
