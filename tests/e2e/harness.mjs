@@ -102,7 +102,7 @@ export async function startWorker({ vars = {}, state = 'default', config, flags,
       // of the control plane reads no flag set, so no isolate caches "none" before the import.
       await (await fetch(`${url}/api/admin/status`, { headers: { authorization: `Bearer ${allVars.ADMIN_TOKEN}` } })).arrayBuffer();
       if (typeof flags === 'string') await importFlagSet(url, flags);
-      return { url, stop, log };
+      return { url, stop, log, pid: child.pid };
     } catch (e) {
       if (String(e.message).startsWith('import of')) { await stop(); throw e; }
     }

@@ -1,5 +1,6 @@
 //! The admin API over the state: one function from a route, its key and body to an answer.
-//! The Durable Object answers `status` and `audit` itself (they read its storage).
+//! The Durable Object answers `status`, `audit` and `stats` itself (they read its storage); here
+//! they answer the state's status.
 
 use serde_json::Value;
 
@@ -56,7 +57,7 @@ pub fn parse_order(body: &Value) -> Result<Order, ControlError> {
     Ok(Order { reason, force })
 }
 
-/// Answers one admin route (all but `status` and `audit`) against the state.
+/// Answers one admin route against the state (`status`, `audit` and `stats` are the object's).
 pub fn handle(
     state: &mut ControlState,
     route: AdminRoute,
