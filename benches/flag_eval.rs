@@ -1,4 +1,5 @@
-//! Native cost of deciding `pilot` through the flag engine (the demo set: allowlist, then
+//! Native cost of deciding `pilot` through the flag engine (the compiled demo set: allowlist,
+//! then
 //! `fractional` at 10 %), next to the direct `in_rollout` call. Prints ns per evaluation; not a
 //! test. Run: `cargo bench --bench flag_eval`.
 
@@ -22,7 +23,11 @@ fn best_ns(calls: usize, mut run: impl FnMut() -> usize) -> (f64, usize) {
 }
 
 fn main() {
-    let set = FlagSet::load(include_str!("../flags/demo.json")).expect("the demo set loads");
+    // The demo set as the control plane publishes it (pilot's plan compiled into its rule).
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../flags/demo.json")).expect("the demo set is JSON");
+    let compiled = pilot_gate::core::control::compile::compile_document(&doc).expect("it compiles");
+    let set = FlagSet::from_value(&compiled).expect("the demo set loads");
     let keys: Vec<String> = (0..4_096u64)
         .map(|i| format!("{:032x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
         .collect();
