@@ -1,6 +1,5 @@
 //! Native cost of deciding `pilot` through the flag engine (the compiled demo set: allowlist,
-//! then
-//! `fractional` at 10 %), next to the direct `in_rollout` call. Prints ns per evaluation; not a
+//! then `fractional` at 10 %), next to the direct `in_rollout` call. Prints ns per evaluation; not a
 //! test. Run: `cargo bench --bench flag_eval`.
 
 use std::hint::black_box;
