@@ -5,10 +5,12 @@
 
 pub mod api;
 pub mod audit;
+pub mod automatic;
 pub mod command;
 pub mod compile;
 pub mod error;
 pub mod guards;
+pub mod import;
 pub mod input;
 pub mod plan;
 pub mod publish;

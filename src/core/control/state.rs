@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::core::control::audit::AuditEntry;
+use crate::core::control::automatic::BreakerMemory;
 use crate::core::control::command::{advance_refusals, apply, Command, Order};
 use crate::core::control::error::ControlError;
-use crate::core::control::guards::{Action, GuardState, Verdict};
 use crate::core::control::input::{parse_flag, valid_key, Origin};
 use crate::core::control::plan::{ControlledFlag, Plan};
 
@@ -43,51 +43,6 @@ pub struct ControlState {
     /// The breaker's consecutive checks over its threshold, by flag.
     #[serde(default)]
     pub breaker: BTreeMap<String, BreakerMemory>,
-}
-
-/// The breaker's memory of one flag: its checks count once per minute.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BreakerMemory {
-    /// The minute of the last check.
-    pub minute: u64,
-    /// Consecutive minutes over the threshold before that minute.
-    pub before: u32,
-    /// Whether the last check was over the threshold.
-    pub over: bool,
-}
-
-impl BreakerMemory {
-    /// Consecutive minutes over the threshold before `minute`.
-    ///
-    /// ```
-    /// use pilot_gate::core::control::state::BreakerMemory;
-    /// let mut m = BreakerMemory::default();
-    /// m.record(10, true);
-    /// m.record(10, true); // the same minute counts once
-    /// assert_eq!(m.strikes_before(11), 1);
-    /// m.record(11, true);
-    /// assert_eq!(m.strikes_before(12), 2);
-    /// assert_eq!(m.strikes_before(13), 0, "a minute without a check breaks the run");
-    /// m.record(12, false);
-    /// assert_eq!(m.strikes_before(13), 0);
-    /// ```
-    pub fn strikes_before(&self, minute: u64) -> u32 {
-        match minute.checked_sub(self.minute) {
-            Some(0) => self.before,
-            Some(1) if self.over => self.before + 1,
-            _ => 0,
-        }
-    }
-
-    /// Records a check at `minute`.
-    pub fn record(&mut self, minute: u64, over: bool) {
-        let before = self.strikes_before(minute);
-        *self = BreakerMemory {
-            minute,
-            before,
-            over,
-        };
-    }
 }
 
 /// Who asks, when, and with which preconditions.
@@ -353,115 +308,13 @@ impl ControlState {
         })
     }
 
-    /// `PUT /api/admin/flagset`: a whole flagd document (plus optional `plans` by flag key)
-    /// becomes the set; flags without a plan enter at the top tier, complete.
-    pub fn import(&mut self, doc: &Value, caller: &Caller) -> Result<Change, ControlError> {
-        let Some(flags) = doc.get("flags").and_then(Value::as_object) else {
-            return Err(ControlError::invalid(
-                "/flags",
-                "required: a flagd document has \"flags\": {...}",
-            ));
-        };
-        let object = |field: &str| -> Result<Map<String, Value>, ControlError> {
-            match doc.get(field) {
-                None => Ok(Map::new()),
-                Some(Value::Object(m)) => Ok(m.clone()),
-                Some(_) => Err(ControlError::invalid(
-                    format!("/{field}"),
-                    "must be an object",
-                )),
-            }
-        };
-        let (evaluators, metadata, plans) = (
-            object("$evaluators")?,
-            object("metadata")?,
-            object("plans")?,
-        );
-        if let Some(key) = plans.keys().find(|k| !flags.contains_key(*k)) {
-            return Err(ControlError::invalid(
-                format!("/plans/{key}"),
-                "no such flag in /flags",
-            ));
-        }
-        let mut next = ControlState {
-            breaker: BTreeMap::new(),
-            evaluators,
-            metadata,
-            kill: self.kill.clone(),
-            revision: self.revision,
-            flags: BTreeMap::new(),
-        };
-        for (key, definition) in flags {
-            if !valid_key(key) {
-                return Err(ControlError::invalid(
-                    format!("/flags/{key}"),
-                    "a flag key is 1 to 64 of A-Z a-z 0-9 _ - .",
-                ));
-            }
-            // Without a plan the flag stays exactly as defined: at the top tier, serving its
-            // default variant (or its own rule) to everyone.
-            let plan =
-                plans
-                    .get(key)
-                    .cloned()
-                    .unwrap_or_else(|| match definition.get("defaultVariant") {
-                        Some(Value::String(d)) => json!({"on": d}),
-                        _ => json!({}),
-                    });
-            let body = json!({"definition": definition, "plan": plan});
-            let known = |k: &str| flags.contains_key(k);
-            let (definition, mut plan) = parse_flag(
-                key,
-                &body,
-                "",
-                None,
-                Origin::Import,
-                &next.evaluators,
-                &known,
-            )
-            .map_err(|e| rebase(e, key))?;
-            plan.tier_since_ms = caller.now_ms;
-            let revision = self.flags.get(key).map_or(1, |f| f.revision + 1);
-            next.flags.insert(
-                key.clone(),
-                ControlledFlag {
-                    definition,
-                    plan,
-                    revision,
-                },
-            );
-        }
-        next.check_requires()?;
-        let before: Vec<String> = self.flags.keys().cloned().collect();
-        let evidence = json!({
-            "flags": next.flags.keys().collect::<Vec<_>>(),
-            "removed": before.iter().filter(|k| !next.flags.contains_key(*k)).collect::<Vec<_>>(),
-        });
-        *self = next;
-        self.revision += 1;
-        let audit = self.entry(
-            caller,
-            "import",
-            None,
-            Value::Null,
-            json!({"revision": self.revision}),
-            None,
-            evidence,
-        );
-        Ok(Change {
-            status: 200,
-            body: self.list_view(caller.now_ms),
-            audit: vec![audit],
-        })
-    }
-
     /// The kill switch and the revision.
     pub fn status_view(&self) -> Value {
         json!({"kill": self.kill, "revision": self.revision, "flags": self.flags.len()})
     }
 
     /// Refuses a `requires` cycle (422 at the first flag on it).
-    fn check_requires(&self) -> Result<(), ControlError> {
+    pub(super) fn check_requires(&self) -> Result<(), ControlError> {
         for start in self.flags.keys() {
             let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
             while let Some((key, depth)) = stack.pop() {
@@ -483,7 +336,7 @@ impl ControlState {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn entry(
+    pub(super) fn entry(
         &self,
         caller: &Caller,
         action: &str,
@@ -506,126 +359,10 @@ impl ControlState {
     }
 }
 
-/// The actor of automatic decisions in the audit log.
-pub const GUARD_ACTOR: &str = "guard";
-
-impl ControlState {
-    /// Notes what the guards hold against an advance of `key` (what `advance` and the views
-    /// report), without acting.
-    pub fn note(&mut self, key: &str, verdicts: &[Verdict]) {
-        if let Some(flag) = self.flags.get_mut(key) {
-            flag.plan.objections = verdicts.iter().filter_map(Verdict::objection).collect();
-        }
-    }
-
-    /// Records the guards' verdicts on `key` at `now_ms` (the breaker's check, the objections
-    /// to an advance) and carries out the first tripped guard's action: the change and its
-    /// audit entry, or `None`.
-    pub fn act_on(&mut self, key: &str, verdicts: &[Verdict], now_ms: u64) -> Option<Change> {
-        let minute = now_ms / 60_000;
-        if let Some(b) = verdicts.iter().find(|v| v.guard == "breaker") {
-            let over = matches!(b.state, GuardState::Warning | GuardState::Tripped);
-            self.breaker
-                .entry(key.to_owned())
-                .or_default()
-                .record(minute, over);
-        }
-        self.note(key, verdicts);
-        let flag = self.flags.get_mut(key)?;
-        let (verdict, action) = verdicts.iter().find_map(|v| Some((v, v.action.clone()?)))?;
-        let (command, name) = match &action {
-            Action::Rollback => (Command::Rollback, "rollback"),
-            Action::Pause => (Command::Pause, "pause"),
-            Action::Fallback(_) => (Command::Rollback, "fallback"),
-        };
-        let reason = format!("guard {} tripped: {}", verdict.guard, summary(verdict));
-        let order = Order {
-            reason: Some(reason.clone()),
-            force: false,
-        };
-        let next = apply(&flag.plan, command, &order, now_ms).ok()?;
-        let from = flag.plan.snapshot();
-        flag.plan = Plan {
-            fallback: match &action {
-                Action::Fallback(v) => Some(v.clone()),
-                _ => None,
-            },
-            ..next
-        };
-        flag.revision += 1;
-        let to = flag.plan.snapshot();
-        self.revision += 1;
-        let caller = Caller {
-            actor: GUARD_ACTOR.into(),
-            now_ms,
-            if_match: None,
-        };
-        let evidence = json!({"guard": verdict.guard, "figures": verdict.figures, "action": action, "verdicts": verdicts});
-        let audit = self.entry(&caller, name, Some(key), from, to, Some(reason), evidence);
-        Some(Change {
-            status: 200,
-            body: Value::Null,
-            audit: vec![audit],
-        })
-    }
-}
-
-/// A verdict's deciding figures in one line, for the audit log's reason.
-fn summary(v: &Verdict) -> String {
-    let f = &v.figures;
-    let num = |k: &str| {
-        f.get(k)
-            .and_then(Value::as_f64)
-            .map_or("-".to_owned(), |x| format!("{x:.4}"))
-    };
-    match v.guard.as_str() {
-        "comparative" => format!(
-            "Λ = {} ≥ ln(1/α) = {} with {} pilot and {} control errors in {} and {} exposures",
-            num("lambda"),
-            num("upper"),
-            f["pilotErrors"],
-            f["controlErrors"],
-            f["pilotExposures"],
-            f["controlExposures"]
-        ),
-        "breaker" => format!(
-            "Wilson lower bound {} > {} on {} errors in {} exposures, two checks running",
-            num("wilsonLow"),
-            num("maxErrorRate"),
-            f["pilotErrors"],
-            f["pilotExposures"]
-        ),
-        _ => format!(
-            "pilot {} vs control {} (p = {:.2e}, more than {} % below)",
-            f["pilot"]["rate"],
-            f["control"]["rate"],
-            f["pValue"].as_f64().unwrap_or(f64::NAN),
-            f["maxDropPct"]
-        ),
-    }
-}
-
 /// What an `advance` now would be refused for (empty: it would go).
 fn blockers(plan: &Plan, now_ms: u64) -> Vec<String> {
     match apply(plan, Command::Advance, &Order::default(), now_ms) {
         Err(ControlError::Conflict(reasons)) => reasons,
         _ => Vec::new(),
-    }
-}
-
-/// An import error's path, under `/flags/{key}` or `/plans/{key}`.
-fn rebase(e: ControlError, key: &str) -> ControlError {
-    match e {
-        ControlError::Invalid { path, detail } => {
-            let path = match path.strip_prefix("/definition") {
-                Some(rest) => format!("/flags/{key}{rest}"),
-                None => format!(
-                    "/plans/{key}{}",
-                    path.strip_prefix("/plan").unwrap_or(&path)
-                ),
-            };
-            ControlError::Invalid { path, detail }
-        }
-        e => e,
     }
 }

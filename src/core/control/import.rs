@@ -1,0 +1,131 @@
+//! `PUT /api/admin/flagset`: a whole flagd document (plus `plans`) becomes the state.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::core::control::error::ControlError;
+use crate::core::control::input::{parse_flag, valid_key, Origin};
+use crate::core::control::plan::ControlledFlag;
+use crate::core::control::state::{Caller, Change, ControlState};
+
+impl ControlState {
+    /// `PUT /api/admin/flagset`: a whole flagd document (plus optional `plans` by flag key)
+    /// becomes the set; flags without a plan enter at the top tier, complete.
+    pub fn import(&mut self, doc: &Value, caller: &Caller) -> Result<Change, ControlError> {
+        let Some(flags) = doc.get("flags").and_then(Value::as_object) else {
+            return Err(ControlError::invalid(
+                "/flags",
+                "required: a flagd document has \"flags\": {...}",
+            ));
+        };
+        let object = |field: &str| -> Result<Map<String, Value>, ControlError> {
+            match doc.get(field) {
+                None => Ok(Map::new()),
+                Some(Value::Object(m)) => Ok(m.clone()),
+                Some(_) => Err(ControlError::invalid(
+                    format!("/{field}"),
+                    "must be an object",
+                )),
+            }
+        };
+        let (evaluators, metadata, plans) = (
+            object("$evaluators")?,
+            object("metadata")?,
+            object("plans")?,
+        );
+        if let Some(key) = plans.keys().find(|k| !flags.contains_key(*k)) {
+            return Err(ControlError::invalid(
+                format!("/plans/{key}"),
+                "no such flag in /flags",
+            ));
+        }
+        let mut next = ControlState {
+            breaker: BTreeMap::new(),
+            evaluators,
+            metadata,
+            kill: self.kill.clone(),
+            revision: self.revision,
+            flags: BTreeMap::new(),
+        };
+        for (key, definition) in flags {
+            if !valid_key(key) {
+                return Err(ControlError::invalid(
+                    format!("/flags/{key}"),
+                    "a flag key is 1 to 64 of A-Z a-z 0-9 _ - .",
+                ));
+            }
+            // Without a plan the flag stays exactly as defined: at the top tier, serving its
+            // default variant (or its own rule) to everyone.
+            let plan =
+                plans
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| match definition.get("defaultVariant") {
+                        Some(Value::String(d)) => json!({"on": d}),
+                        _ => json!({}),
+                    });
+            let body = json!({"definition": definition, "plan": plan});
+            let known = |k: &str| flags.contains_key(k);
+            let (definition, mut plan) = parse_flag(
+                key,
+                &body,
+                "",
+                None,
+                Origin::Import,
+                &next.evaluators,
+                &known,
+            )
+            .map_err(|e| rebase(e, key))?;
+            plan.tier_since_ms = caller.now_ms;
+            let revision = self.flags.get(key).map_or(1, |f| f.revision + 1);
+            next.flags.insert(
+                key.clone(),
+                ControlledFlag {
+                    definition,
+                    plan,
+                    revision,
+                },
+            );
+        }
+        next.check_requires()?;
+        let before: Vec<String> = self.flags.keys().cloned().collect();
+        let evidence = json!({
+            "flags": next.flags.keys().collect::<Vec<_>>(),
+            "removed": before.iter().filter(|k| !next.flags.contains_key(*k)).collect::<Vec<_>>(),
+        });
+        *self = next;
+        self.revision += 1;
+        let audit = self.entry(
+            caller,
+            "import",
+            None,
+            Value::Null,
+            json!({"revision": self.revision}),
+            None,
+            evidence,
+        );
+        Ok(Change {
+            status: 200,
+            body: self.list_view(caller.now_ms),
+            audit: vec![audit],
+        })
+    }
+}
+
+/// An import error's path, under `/flags/{key}` or `/plans/{key}`.
+fn rebase(e: ControlError, key: &str) -> ControlError {
+    match e {
+        ControlError::Invalid { path, detail } => {
+            let path = match path.strip_prefix("/definition") {
+                Some(rest) => format!("/flags/{key}{rest}"),
+                None => format!(
+                    "/plans/{key}{}",
+                    path.strip_prefix("/plan").unwrap_or(&path)
+                ),
+            };
+            ControlError::Invalid { path, detail }
+        }
+        e => e,
+    }
+}
