@@ -1,6 +1,7 @@
 //! Host tests of `core::control`: the tier ladder as a state machine, validation with the path
-//! of the bad field, the operations on the whole state (If-Match, kill, import, audit), and the
-//! compiler from plans to flagd, evaluated by pilot-gate's engine.
+//! of the bad field, the operations on the whole state (If-Match, kill, import, audit), the
+//! compiler from plans to flagd (evaluated by pilot-gate's engine), the consumer's delta and its
+//! dedupe, each guard on hand-computed cases, and simulated A/A and R = 3 pilots.
 
 mod compile;
 mod guards;
