@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::core::control::error::ControlError;
-use crate::core::control::plan::{ControlledFlag, Status};
+use crate::core::control::plan::{is_rule, ControlledFlag, Status};
 use crate::core::control::state::{Caller, ControlState};
 
 /// flagd's schema URL, stamped on every compiled set.
@@ -59,7 +59,7 @@ fn compile_flag(state: &ControlState, key: &str, flag: &ControlledFlag) -> Value
     } else {
         admitted(state, key, 0)
     };
-    let own = obj.remove("targeting").filter(has_rule);
+    let own = obj.remove("targeting").filter(is_rule);
     match (condition, own) {
         (Value::Bool(true), Some(own)) => {
             obj.insert("targeting".into(), own);
@@ -77,11 +77,6 @@ fn compile_flag(state: &ControlState, key: &str, flag: &ControlledFlag) -> Value
         }
     }
     def
-}
-
-/// Whether a `targeting` value is a rule (flagd treats `null` and `{}` as none).
-fn has_rule(t: &Value) -> bool {
-    !t.is_null() && t.as_object().is_none_or(|o| !o.is_empty())
 }
 
 /// The JsonLogic condition under which `key`'s plan admits a context (before the flag's own
@@ -108,7 +103,7 @@ pub fn admitted(state: &ControlState, key: &str, depth: usize) -> Value {
     }
     // A flag that splits by its own rule is rolled out on a separate bucketing key, so the
     // rollout's share and the flag's own split are independent.
-    let salted = flag.definition.get("targeting").is_some_and(has_rule);
+    let salted = flag.own_rule().is_some();
     match (share(key, plan.pct(), salted), plan.allow.is_empty()) {
         (Value::Bool(true), _) => {}
         (Value::Bool(false), true) => return Value::Bool(false),
@@ -135,8 +130,8 @@ fn required_on(state: &ControlState, key: &str, depth: usize) -> Value {
     }
     let on_variants = on_variants(flag);
     let is_on = |v: &str| on_variants.iter().any(|o| o == v);
-    let own = match flag.definition.get("targeting") {
-        Some(t) if has_rule(t) => {
+    let own = match flag.own_rule() {
+        Some(t) => {
             let mut picks: Vec<Value> = on_variants
                 .iter()
                 .map(|v| Value::from(v.as_str()))
@@ -151,7 +146,7 @@ fn required_on(state: &ControlState, key: &str, depth: usize) -> Value {
             }
             json!({"in": [pin(state, key, t, 0), picks]})
         }
-        _ => Value::Bool(is_on(&flag.plan.on)),
+        None => Value::Bool(is_on(&flag.plan.on)),
     };
     match (admitted(state, key, depth), own) {
         (Value::Bool(false), _) | (_, Value::Bool(false)) => Value::Bool(false),

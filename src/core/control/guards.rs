@@ -274,10 +274,7 @@ pub struct Setting<'a> {
 impl<'a> Setting<'a> {
     /// The setting of a flag's plan with the breaker's strikes so far.
     pub fn of(flag: &'a ControlledFlag, breaker_strikes: u32) -> Self {
-        let own_rule = flag
-            .definition
-            .get("targeting")
-            .is_some_and(|t| t.as_object().is_some_and(|o| !o.is_empty()));
+        let own_rule = flag.own_rule().is_some();
         let plan = &flag.plan;
         Setting {
             pilot: &plan.on,

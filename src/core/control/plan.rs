@@ -105,7 +105,17 @@ pub struct ControlledFlag {
     pub revision: u64,
 }
 
+/// Whether a `targeting` value is a rule (flagd treats `null` and `{}` as none).
+pub fn is_rule(targeting: &Value) -> bool {
+    !targeting.is_null() && targeting.as_object().is_none_or(|o| !o.is_empty())
+}
+
 impl ControlledFlag {
+    /// The flag's own targeting rule, if its definition has one.
+    pub fn own_rule(&self) -> Option<&Value> {
+        self.definition.get("targeting").filter(|t| is_rule(t))
+    }
+
     /// The flag's `ETag`.
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.revision)
