@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::core::control::error::ControlError;
 use crate::core::control::guards::{kpis, Verdict};
 use crate::core::control::plan::ControlledFlag;
-use crate::core::control::tally::{arms_of, Arms};
+use crate::core::control::tally::{arms_by, Arms};
 
 /// The launch's acceptance thresholds: TTV p50 at most 2 s and p90 at most 5 s, mic grant at
 /// least 85 %, activation at least 40 %, error rate under 5 %.
@@ -91,40 +91,16 @@ pub fn bucket_minutes(span_min: u64) -> u64 {
     span_min.div_ceil(MAX_POINTS).max(1)
 }
 
-/// Stored counts: `(minute, variant, name, n)`.
-pub type CountRows = Vec<(u64, String, String, u64)>;
-/// Stored TTV samples: `(minute, variant, ms)`.
-pub type TtvRows = Vec<(u64, String, u64)>;
-
-/// Arms per point from stored rows.
+/// Arms per point (its first minute) from stored rows.
 pub fn series_of(
     counts: &[(u64, String, String, u64)],
     ttv: &[(u64, String, u64)],
     from_minute: u64,
     bucket_min: u64,
 ) -> BTreeMap<u64, Arms> {
-    let point = |m: u64| from_minute + (m.saturating_sub(from_minute) / bucket_min) * bucket_min;
-    let mut c: BTreeMap<u64, Vec<(String, String, u64)>> = BTreeMap::new();
-    for (m, v, name, n) in counts {
-        c.entry(point(*m))
-            .or_default()
-            .push((v.clone(), name.clone(), *n));
-    }
-    let mut t: BTreeMap<u64, Vec<(String, u64)>> = BTreeMap::new();
-    for (m, v, ms) in ttv {
-        t.entry(point(*m)).or_default().push((v.clone(), *ms));
-    }
-    let points: std::collections::BTreeSet<u64> = c.keys().chain(t.keys()).copied().collect();
-    points
-        .into_iter()
-        .map(|p| {
-            let none = Vec::new();
-            (
-                p,
-                arms_of(c.get(&p).unwrap_or(&none), t.get(&p).unwrap_or(&Vec::new())),
-            )
-        })
-        .collect()
+    arms_by(counts, ttv, |m| {
+        (m >= from_minute).then(|| from_minute + (m - from_minute) / bucket_min * bucket_min)
+    })
 }
 
 /// What a stats window says about a flag.

@@ -203,17 +203,51 @@ impl Arm {
 /// A flag's arms (by variant) over one window.
 pub type Arms = BTreeMap<String, Arm>;
 
-/// Arms from stored rows: `(variant, name, n)` counts and `(variant, ms)` TTV samples.
-pub fn arms_of(counts: &[(String, String, u64)], ttv: &[(String, u64)]) -> Arms {
-    let mut arms = Arms::new();
-    for (variant, name, n) in counts {
-        arms.entry(variant.clone()).or_default().add(name, *n);
+/// Stored counts: `(minute, variant, name, n)`.
+pub type CountRows = Vec<(u64, String, String, u64)>;
+/// Stored TTV samples: `(minute, variant, ms)`.
+pub type TtvRows = Vec<(u64, String, u64)>;
+
+/// Arms from stored rows, grouped by `group(minute)` (rows it gives `None` are left out), in one
+/// pass; TTV samples sorted.
+pub fn arms_by<K: Ord>(
+    counts: &[(u64, String, String, u64)],
+    ttv: &[(u64, String, u64)],
+    group: impl Fn(u64) -> Option<K>,
+) -> BTreeMap<K, Arms> {
+    let mut out: BTreeMap<K, Arms> = BTreeMap::new();
+    for (minute, variant, name, n) in counts {
+        if let Some(k) = group(*minute) {
+            out.entry(k)
+                .or_default()
+                .entry(variant.clone())
+                .or_default()
+                .add(name, *n);
+        }
     }
-    for (variant, ms) in ttv {
-        arms.entry(variant.clone()).or_default().ttv_ms.push(*ms);
+    for (minute, variant, ms) in ttv {
+        if let Some(k) = group(*minute) {
+            out.entry(k)
+                .or_default()
+                .entry(variant.clone())
+                .or_default()
+                .ttv_ms
+                .push(*ms);
+        }
     }
-    for arm in arms.values_mut() {
+    for arm in out.values_mut().flat_map(|arms| arms.values_mut()) {
         arm.ttv_ms.sort_unstable();
     }
-    arms
+    out
+}
+
+/// The arms of the rows from `from_minute` on.
+pub fn arms_since(
+    counts: &[(u64, String, String, u64)],
+    ttv: &[(u64, String, u64)],
+    from_minute: u64,
+) -> Arms {
+    arms_by(counts, ttv, |m| (m >= from_minute).then_some(()))
+        .remove(&())
+        .unwrap_or_default()
 }

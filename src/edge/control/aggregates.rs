@@ -7,9 +7,8 @@ use serde_json::Value;
 use worker::{Result, SqlStorageValue};
 
 use crate::core::control::guards::{evaluate, window_starts, Evidence, Setting, Verdict};
-use crate::core::control::report::{CountRows, TtvRows};
 use crate::core::control::state::ControlState;
-use crate::core::control::tally::{arms_of, Arms, Delta};
+use crate::core::control::tally::{arms_since, CountRows, Delta, TtvRows};
 use crate::core::metrics::{FlagGauge, Snapshot, TtvHistogram, TTV_BUCKETS_MS};
 
 use super::RolloutControl;
@@ -134,17 +133,6 @@ impl RolloutControl {
         ))
     }
 
-    /// The arms of `flag` from `from_minute` on.
-    pub(super) fn arms(&self, flag: &str, from_minute: u64) -> Result<Arms> {
-        let (counts, ttv) = self.rows(flag, from_minute)?;
-        let counts: Vec<_> = counts
-            .into_iter()
-            .map(|(_, v, name, n)| (v, name, n))
-            .collect();
-        let ttv: Vec<_> = ttv.into_iter().map(|(_, v, ms)| (v, ms)).collect();
-        Ok(arms_of(&counts, &ttv))
-    }
-
     /// Every guard's verdict on `key` now (empty without guards or at tier 0).
     pub(super) fn verdicts(
         &self,
@@ -160,10 +148,12 @@ impl RolloutControl {
         };
         let minute = now_ms / 60_000;
         let (tier, breaker, no_data) = window_starts(guards, flag.plan.tier_since_ms, minute);
+        // One read from the earliest window's start serves the three windows.
+        let (counts, ttv) = self.rows(key, tier.min(breaker).min(no_data))?;
         let evidence = Evidence {
-            since_tier: self.arms(key, tier)?,
-            breaker: self.arms(key, breaker)?,
-            no_data: self.arms(key, no_data)?,
+            since_tier: arms_since(&counts, &ttv, tier),
+            breaker: arms_since(&counts, &ttv, breaker),
+            no_data: arms_since(&counts, &ttv, no_data),
         };
         let strikes = state
             .breaker

@@ -18,7 +18,7 @@ use crate::core::control::error::ControlError;
 use crate::core::control::publish::retry_delay_ms;
 use crate::core::control::report::{bucket_minutes, series_of, Report, Window};
 use crate::core::control::state::{Caller, Change, ControlState};
-use crate::core::control::tally::Delta;
+use crate::core::control::tally::{arms_since, Delta};
 use crate::core::flags::source::{envelope, FLAGSET_KEY};
 use crate::core::hex;
 use crate::core::http::problem::{reply, Problem};
@@ -284,7 +284,7 @@ impl RolloutControl {
         let (counts, ttv) = self.rows(key, from)?;
         let bucket = bucket_minutes(now_minute + 1 - from);
         let series = series_of(&counts, &ttv, from, bucket);
-        let arms = self.arms(key, from)?;
+        let arms = arms_since(&counts, &ttv, from);
         let report = Report {
             key,
             flag,
