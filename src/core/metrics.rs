@@ -179,26 +179,26 @@ pub fn render(s: &Snapshot) -> String {
         "Time to value (ttv events) by flag and variant.",
     );
     for h in &s.ttv {
-        let l = |le: &str| {
-            [
-                ("flag", h.flag.as_str()),
-                ("variant", h.variant.as_str()),
-                ("le", le),
-            ]
-            .map(|(k, v)| (k, v.to_owned()))
-        };
+        let (flag, variant) = (("flag", h.flag.as_str()), ("variant", h.variant.as_str()));
         for (bound, n) in TTV_BUCKETS_MS.iter().zip(&h.buckets) {
             let le = format!("{}", *bound as f64 / 1000.0);
-            let pairs = l(&le);
-            let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            o.sample("pilot_gate_ttv_seconds_bucket", &refs, n);
+            o.sample(
+                "pilot_gate_ttv_seconds_bucket",
+                &[flag, variant, ("le", &le)],
+                n,
+            );
         }
-        let pairs = l("+Inf");
-        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        o.sample("pilot_gate_ttv_seconds_bucket", &refs, h.count);
-        let arm = [("flag", h.flag.as_str()), ("variant", h.variant.as_str())];
-        o.sample("pilot_gate_ttv_seconds_sum", &arm, h.sum_ms as f64 / 1000.0);
-        o.sample("pilot_gate_ttv_seconds_count", &arm, h.count);
+        o.sample(
+            "pilot_gate_ttv_seconds_bucket",
+            &[flag, variant, ("le", "+Inf")],
+            h.count,
+        );
+        o.sample(
+            "pilot_gate_ttv_seconds_sum",
+            &[flag, variant],
+            h.sum_ms as f64 / 1000.0,
+        );
+        o.sample("pilot_gate_ttv_seconds_count", &[flag, variant], h.count);
     }
     o.family(
         "pilot_gate_guard_state",
