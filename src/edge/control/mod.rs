@@ -72,36 +72,26 @@ impl DurableObject for RolloutControl {
         };
         let idempotency_key = header("Idempotency-Key");
         let text = req.text().await?;
-        if let Some(internal) = path.strip_prefix(INTERNAL) {
-            return match self.internal(&method, internal, &text, caller.now_ms).await {
-                Ok(resp) => Ok(resp),
-                Err(e) => {
-                    log::error(&request_id, "control_failed", &e.to_string());
-                    Err(e)
-                }
-            };
-        }
-        let Ok(Route::Admin(route)) = resolve(&method, &path) else {
-            return respond(problem(&ControlError::BadRequest(
-                "not an admin route".into(),
-            )));
-        };
-        let request = Incoming {
-            route,
-            key: path_key(&path),
-            url: &url,
-            fingerprint: fingerprint(&method, &path, &text),
-            text: &text,
-            caller,
-            idempotency_key,
-        };
-        match self.answer(&request).await {
-            Ok(answer) => respond(answer),
-            Err(e) => {
-                log::error(&request_id, "control_failed", &e.to_string());
-                Err(e)
+        let answer = match path.strip_prefix(INTERNAL) {
+            Some(internal) => self.internal(&method, internal, &text, caller.now_ms).await,
+            None => {
+                let Ok(Route::Admin(route)) = resolve(&method, &path) else {
+                    let e = ControlError::BadRequest("not an admin route".into());
+                    return respond(problem(&e));
+                };
+                let request = Incoming {
+                    route,
+                    key: path_key(&path),
+                    url: &url,
+                    fingerprint: fingerprint(&method, &path, &text),
+                    text: &text,
+                    caller,
+                    idempotency_key,
+                };
+                self.answer(&request).await.and_then(respond)
             }
-        }
+        };
+        answer.inspect_err(|e| log::error(&request_id, "control_failed", &e.to_string()))
     }
 
     /// Publishes a pending revision, checks every guarded flag (the one-minute check) and
