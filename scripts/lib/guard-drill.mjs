@@ -4,41 +4,21 @@
 // automatic rollback and to every pilot visitor redirected, or show that no rollback happens.
 // Used by `scripts/drill rollback|aa`.
 
+import { CookieJar, postEvents, visit } from '../../tests/e2e/harness.mjs';
+import { adminOk as admin } from './drill.mjs';
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-class Visitor {
-  constructor(i) {
-    this.ua = `drill-visitor-${i}`;
-    this.cookies = new Map();
-  }
-
-  header() {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-
-  async fetch(url, init = {}) {
-    const headers = { 'user-agent': this.ua, ...(init.headers ?? {}) };
-    if (this.cookies.size) headers.cookie = this.header();
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-    for (const sc of res.headers.getSetCookie()) {
-      const [pair] = sc.split(';');
-      const i = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, i).trim(), pair.slice(i + 1).trim());
-    }
-    await res.arrayBuffer();
-    return res.status;
-  }
+/** A synthetic visitor: its own cookies and its own User-Agent (so the rate limit is its own). */
+function visitor(i) {
+  const jar = new CookieJar();
+  jar.ua = `drill-visitor-${i}`;
+  return jar;
 }
 
-async function admin(url, token, method, route, body) {
-  const res = await fetch(`${url}/api/admin${route}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-pilot-actor': 'scripts/drill' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json().catch(() => ({}));
-  if (res.status >= 400) throw new Error(`${method} ${route}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
+/** GET `/try` as `jar`; resolves to the status. */
+async function tryPage(url, jar) {
+  return (await visit(`${url}/try`, jar, { 'user-agent': jar.ua })).status;
 }
 
 /**
@@ -65,8 +45,8 @@ export async function guardDrill({
   const arms = { on: [], off: [] };
   for (let i = 0; arms.on.length < visitorsPerArm || arms.off.length < visitorsPerArm; i++) {
     if (i > 20 * visitorsPerArm) throw new Error('pilot does not split: is it at 50 %?');
-    const v = new Visitor(i);
-    const arm = (await v.fetch(`${url}/try`)) === 200 ? 'on' : 'off';
+    const v = visitor(i);
+    const arm = (await tryPage(url, v)) === 200 ? 'on' : 'off';
     if (arms[arm].length < visitorsPerArm) arms[arm].push(v);
   }
   log(`${visitorsPerArm} visitors per arm; ${viewsPerS} page views/s per arm; errors ${baseErrorRate} (control) and ${baseErrorRate * ratio} (pilot)`);
@@ -99,7 +79,7 @@ export async function guardDrill({
           events.push({ v: 1, id: crypto.randomUUID(), name: 'error', ts: Date.now(), props: { message: 'drill' } });
           errors[arm] += 1;
         }
-        sends.push(v.fetch(`${url}/api/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) }));
+        sends.push(postEvents(url, v, events));
       }
     }
     const statuses = await Promise.all(sends);
@@ -113,7 +93,7 @@ export async function guardDrill({
   if (rolledBackMs !== null) {
     // Every pilot visitor redirected: the edge's cache decides how long after the rollback.
     for (;;) {
-      const statuses = await Promise.all(arms.on.map((v) => v.fetch(`${url}/try`)));
+      const statuses = await Promise.all(arms.on.map((v) => tryPage(url, v)));
       if (statuses.every((s) => s === 302)) break;
       if (Date.now() - t0 > rolledBackMs + (cacheS + 30) * 1000) throw new Error('pilot visitors still served after the rollback');
       await sleep(250);

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, CookieJar, ROOT, admin, pool, startWorker, visit } from '../e2e/harness.mjs';
+import { ADMIN_TOKEN, CookieJar, ROOT, admin, pool, postEvents, startWorker, visit } from '../e2e/harness.mjs';
 import { launchChromium } from './chromium.mjs';
 
 const ev = (name, props = {}) => ({ v: 1, id: randomUUID(), name, ts: Date.now(), props });
@@ -44,12 +44,7 @@ describe('dashboard', () => {
         granted[arm] += 1;
       }
       if (n === 0 && pilot) batch.push(ev('error', { message: 'x' }));
-      const res = await fetch(`${w.url}/api/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', cookie: jar.header(), 'user-agent': jar.ua },
-        body: JSON.stringify(batch),
-      });
-      assert.equal(res.status, 202);
+      assert.equal(await postEvents(w.url, jar, batch), 202);
     });
     const context = await browser.newContext({ viewport: { width: 1360, height: 1100 } });
     try {

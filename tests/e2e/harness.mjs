@@ -146,6 +146,21 @@ export async function visit(url, jar = new CookieJar(), headers = {}) {
   return res;
 }
 
+/**
+ * POSTs `events` to the beacon as the visitor with `jar`, under the jar's own User-Agent
+ * (`jar.ua`, so the rate limit is its own); resolves to the status.
+ */
+export async function postEvents(url, jar, events) {
+  const res = await fetch(`${url}/api/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie: jar.header(), 'user-agent': jar.ua },
+    body: JSON.stringify(events),
+  });
+  jar.store(res);
+  await res.arrayBuffer();
+  return res.status;
+}
+
 /** Runs `fn` over `items` with at most `limit` in flight; resolves to the results in order. */
 export async function pool(items, limit, fn) {
   const out = new Array(items.length);

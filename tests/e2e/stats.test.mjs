@@ -8,21 +8,10 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { CookieJar, METRICS_TOKEN, ROOT, admin, pool, startWorker, visit } from './harness.mjs';
+import { CookieJar, METRICS_TOKEN, ROOT, admin, pool, postEvents, startWorker, visit } from './harness.mjs';
 
 const PYTHON = process.env.PG_PYTHON || path.join(process.env.HOME, '.cache/pilot-gate/py/bin/python');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** POSTs events as the visitor with `jar` (its own User-Agent, so the rate limit is its own). */
-async function send(url, jar, events) {
-  const res = await fetch(`${url}/api/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', cookie: jar.header(), 'user-agent': jar.ua },
-    body: JSON.stringify(events),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
 
 const ev = (name, props = {}) => ({ v: 1, id: randomUUID(), name, ts: Date.now(), props });
 
@@ -82,8 +71,8 @@ describe('stats: the beacon to the aggregates, exactly', () => {
       const batch = [ev('page_view'), ev('ttv', { ms: 300 + ((i * 137) % 4000) })];
       if (i % 4 === 0) batch.push(ev('error', { message: 'boom' }));
       if (i % 5 === 0) batch.push(ev('clicked_around'));
-      const statuses = [await send(w.url, jar, batch), await send(w.url, jar, batch)]; // a client retry
-      statuses.push(await send(w.url, jar, [batch[0]])); // one event re-sent alone
+      const statuses = [await postEvents(w.url, jar, batch), await postEvents(w.url, jar, batch)]; // a client retry
+      statuses.push(await postEvents(w.url, jar, [batch[0]])); // one event re-sent alone
       assert.deepEqual(statuses, [202, 202, 202]);
       return { arm, batch };
     });
@@ -180,7 +169,7 @@ async function micPattern(url, rates, perArm = 50) {
   await pool([...arms.custom.map((j, n) => ['custom', j, n]), ...arms.native.map((j, n) => ['native', j, n])], 8, async ([arm, jar, n]) => {
     const batch = [ev('page_view'), ev('mic_prompt')];
     if (n < rates[arm] * perArm) batch.push(ev('mic_granted'));
-    assert.equal(await send(url, jar, batch), 202);
+    assert.equal(await postEvents(url, jar, batch), 202);
   });
   return arms;
 }
