@@ -1,21 +1,24 @@
-// CPU per request, the figure Workers bill: the same fixed number of requests on each worker in
-// turn, under the same workerd (wrangler dev), reading the CPU time (utime + stime from
-// /proc/PID/stat) of the workerd process that runs the worker (not wrangler's proxy). One
-// keep-alive connection, sequential requests; three runs after a warm-up; min and median per
-// request. CPU seconds are far less disturbed by a busy machine than throughput. Loopback only,
-// bounded in count. Run through scripts/bench; asserts nothing.
-import { execFileSync } from 'node:child_process';
+// CPU per request, the figure Workers bill. Each worker runs in its own `wrangler dev`, all at
+// once; the CPU time (utime + stime, counted in ns per thread) of the workerd process that runs the
+// worker (not wrangler's proxy) is read around each batch of sequential requests on one
+// keep-alive connection. Batches are interleaved: every round runs one batch of every load, in
+// a rotating order, so a machine that speeds up or slows down (a shared 2-core VM does, by
+// tens of percent over minutes) shifts every worker alike, and the comparisons are made within
+// a round: c - a2, b - a2 and c / b per round, then their median over the rounds.
+// wrangler's local trace collector (X_LOCAL_OBSERVABILITY), which would run in the same workerd
+// and store every tail event in SQLite, is turned off: a deployed worker is not billed for it.
+// Loopback only, bounded in count. Run through scripts/bench; asserts nothing.
 import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 
 import { CookieJar, ROOT, startWorker, visit } from '../tests/e2e/harness.mjs';
 
-const REQUESTS = Number(process.env.BENCH_REQUESTS || 5000);
-const RUNS = Number(process.env.BENCH_RUNS || 3);
-const WARMUP = Math.min(1000, REQUESTS);
+const BATCH = Number(process.env.BENCH_BATCH || 100);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 30);
+const WARMUP = Number(process.env.BENCH_WARMUP || 500);
 const VARS = { PILOT_ROLLOUT_PCT: '0.5' };
-const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+process.env.X_LOCAL_OBSERVABILITY = 'false';
 
 /** The workerd process of wrangler's process group that runs the worker (it has the inspector). */
 function workerProcess(groupPid) {
@@ -33,17 +36,20 @@ function workerProcess(groupPid) {
   throw new Error(`no workerd with an inspector in process group ${groupPid}`);
 }
 
-/** utime + stime of `pid`, in µs. */
+/** The CPU time of `pid`, all threads, in µs: the scheduler's nanosecond count of each thread
+ * (/proc/PID/task/TID/schedstat), which utime + stime sample in 10 ms ticks. */
 function cpuUs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_US;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch { /* thread gone */ }
+  }
+  return ns / 1000;
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-
-/** One request on the kept-alive connection; resolves to its status. */
-function request(url, { method = 'GET', headers = {}, body } = {}) {
+/** One request on `agent`'s kept-alive connection; resolves to its status. */
+function request(agent, url, { method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers, agent }, (res) => {
       res.resume();
@@ -54,26 +60,40 @@ function request(url, { method = 'GET', headers = {}, body } = {}) {
   });
 }
 
-/** `n` sequential requests made by `make(i)`; the worker's CPU and the client's latencies. */
-async function load(pid, n, make) {
-  const lat = new Float64Array(n);
-  const statuses = new Map();
-  const cpu0 = cpuUs(pid);
+/** `n` sequential requests made by `make(i)`: the worker's CPU per request and the latencies. */
+async function batch(load, n) {
+  const lat = [];
+  const cpu0 = cpuUs(load.pid);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    const { url, init } = make(i);
+    const { url, init } = load.make(load.sent++);
     const s = performance.now();
-    const status = await request(url, init);
-    lat[i] = performance.now() - s;
-    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    const status = await request(load.agent, url, init);
+    lat.push(performance.now() - s);
+    load.statuses.set(status, (load.statuses.get(status) ?? 0) + 1);
   }
   const wallMs = performance.now() - t0;
-  const cpu = cpuUs(pid) - cpu0;
-  lat.sort();
-  return { cpuPerReqUs: cpu / n, rps: (n * 1000) / wallMs, p50: lat[Math.floor(n / 2)], p99: lat[Math.floor(n * 0.99)], statuses };
+  return { cpuPerReqUs: (await settledCpuUs(load.pid) - cpu0) / n, rps: (n * 1000) / wallMs, lat };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The CPU of `pid` once it has gone idle (under 100 µs in 20 ms, at most 2 s), so work a
+ * batch leaves behind (the beacon's queue consumer) is counted in that batch. */
+async function settledCpuUs(pid) {
+  let last = cpuUs(pid);
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    const now = cpuUs(pid);
+    if (now - last < 100) return now;
+    last = now;
+  }
+  return last;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
 
 async function cookiesOf(url, want) {
   for (let i = 0; i < 200; i++) {
@@ -84,68 +104,91 @@ async function cookiesOf(url, want) {
   throw new Error(`no visitor answered ${want} in 200 tries at 50 %`);
 }
 
-const results = {};
-
-/** Loads that run fewer requests (the beacon writes 10 events to KV per request). */
-const SCALE = { 'beacon x10': 0.2 };
-
-async function measure(name, config, loads) {
-  const w = await startWorker({ vars: VARS, state: `bench-cpu-${name.split(' ')[0]}`, config });
-  try {
-    const pid = workerProcess(w.pid);
-    for (const [label, setup] of Object.entries(loads)) {
-      const make = await setup(w.url);
-      const n = Math.round(REQUESTS * (SCALE[label] ?? 1));
-      await load(pid, Math.min(WARMUP, n), make);
-      const runs = [];
-      for (let r = 0; r < RUNS; r++) runs.push(await load(pid, n, make));
-      const cpu = runs.map((x) => x.cpuPerReqUs);
-      const res = {
-        min: Math.min(...cpu), median: median(cpu), spread: (Math.max(...cpu) - Math.min(...cpu)) / median(cpu),
-        rps: median(runs.map((x) => x.rps)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)),
-        statuses: [...runs[0].statuses].map(([s, n]) => `${s}x${n}`).join(' '),
-      };
-      results[`${name}/${label}`] = res;
-      console.log(`  ${name.padEnd(12)} ${label.padEnd(16)} CPU ${res.median.toFixed(0).padStart(5)} µs/req (min ${res.min.toFixed(0)}, spread ${(res.spread * 100).toFixed(0)} %)  ${res.rps.toFixed(0).padStart(5)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  [${res.statuses}]`);
-    }
-  } finally {
-    await w.stop();
-  }
-}
-
 const get = (url, headers = {}) => () => ({ url, init: { headers } });
 const gated = {
   'returning pilot': async (url) => get(`${url}/try`, { cookie: await cookiesOf(url, 200) }),
   'fresh visitor': async (url) => get(`${url}/try`),
   'control redirect': async (url) => get(`${url}/try`, { cookie: await cookiesOf(url, 302) }),
 };
-
-console.log(`CPU of the workerd that runs each worker: ${RUNS} runs of ${REQUESTS} sequential requests on one connection after ${WARMUP} warm-up requests; rollout 50 %`);
-await measure('a bare', path.join(ROOT, 'bench/bare/wrangler.toml'), { 'fixed response': async (url) => get(`${url}/`) });
-await measure('a2 assets', path.join(ROOT, 'bench/bare-assets/wrangler.toml'), { 'try.html': async (url) => get(`${url}/try`) });
-await measure('b js-gate', path.join(ROOT, 'bench/js-gate/wrangler.toml'), gated);
-await measure('c pilot-gate', undefined, {
-  ...gated,
-  'beacon x10': async (url) => (i) => ({
-    url: `${url}/api/events`,
-    init: {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': `bench-${i % 1000}` },
-      body: JSON.stringify(Array.from({ length: 10 }, (_, k) => ({ v: 1, id: `bench-${Date.now()}-${i}-${k}`, name: 'bench', ts: Date.now() }))),
-    },
-  }),
+const beacon = async (url) => (i) => ({
+  url: `${url}/api/events`,
+  init: {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': `bench-${i % 1000}` },
+    body: JSON.stringify(Array.from({ length: 10 }, (_, k) => ({ v: 1, id: `bench-${Date.now()}-${i}-${k}`, name: 'bench', ts: Date.now() }))),
+  },
 });
+// Name, wrangler.toml (pilot-gate's own when undefined), loads, startWorker options.
+const WORKERS = [
+  ['a bare', path.join(ROOT, 'bench/bare/wrangler.toml'), { 'fixed response': async (url) => get(`${url}/`) }],
+  ['a2 assets', path.join(ROOT, 'bench/bare-assets/wrangler.toml'), { 'try.html': async (url) => get(`${url}/try`) }],
+  ['b js-gate', path.join(ROOT, 'bench/js-gate/wrangler.toml'), gated],
+  // The beacon writes 10 events per request to KV through the queue: a fifth of the batch.
+  ['c pilot-gate', undefined, { ...gated, 'beacon x10': beacon }],
+  // The same gate decided by the flag set (a control-plane plan at 50 %, evaluated by the flag
+  // engine per request) rather than PILOT_ROLLOUT_PCT.
+  ['c2 flag set', undefined, gated, { vars: {}, flags: 'bench/flags-pilot-50.json' }],
+];
+const SCALE = { 'beacon x10': 0.2 };
+// BENCH_ONLY=returning,control keeps only the loads whose label contains one of the words (and
+// the floor a2), for a quicker look at one path.
+const ONLY = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
+const wanted = (label) => !ONLY.length || label === 'try.html' || ONLY.some((w) => label.includes(w));
 
-const floor = results['a2 assets/try.html'].median;
-console.log('\nthe gate\'s own CPU over the assets floor (a2), median µs per request:');
-for (const label of Object.keys(gated)) {
-  const b = results[`b js-gate/${label}`].median - floor;
-  const c = results[`c pilot-gate/${label}`].median - floor;
-  const ratio = results[`c pilot-gate/${label}`].median / results[`b js-gate/${label}`].median;
-  console.log(`  ${label.padEnd(16)} c - a2 ${c.toFixed(0).padStart(5)} µs   b - a2 ${b.toFixed(0).padStart(5)} µs   c / b ${ratio.toFixed(2)}`);
+console.log(`CPU of the workerd that runs each worker: ${ROUNDS} interleaved rounds of one batch of ${BATCH} sequential requests per load, one connection per load, after ${WARMUP} warm-up requests; rollout 50 %`);
+const running = [];
+const loads = [];
+try {
+  for (const [name, config, defs, opts = {}] of WORKERS) {
+    if (!Object.keys(defs).some(wanted)) continue;
+    const w = await startWorker({ vars: VARS, state: `bench-cpu-${name.split(' ')[0]}`, config, ...opts });
+    running.push(w);
+    const pid = workerProcess(w.pid);
+    for (const [label, setup] of Object.entries(defs)) {
+      if (!wanted(label)) continue;
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const n = Math.max(1, Math.round(BATCH * (SCALE[label] ?? 1)));
+      loads.push({ key: `${name}/${label}`, name, label, pid, agent, n, make: await setup(w.url), sent: 0, statuses: new Map(), runs: [] });
+    }
+  }
+  for (const load of loads) await batch(load, Math.round(WARMUP * (SCALE[load.label] ?? 1)));
+  for (const load of loads) load.statuses.clear();
+  for (let r = 0; r < ROUNDS; r++) {
+    // Rotate the order, so no load always runs right after the same one.
+    const order = loads.map((_, i) => loads[(i + r) % loads.length]);
+    for (const load of order) load.runs.push(await batch(load, load.n));
+    process.stderr.write(`  round ${r + 1}/${ROUNDS}${r + 1 === ROUNDS ? '\n' : '\r'}`);
+  }
+} finally {
+  for (const load of loads) load.agent.destroy();
+  await Promise.all(running.map((w) => w.stop()));
 }
-const beacon = results['c pilot-gate/beacon x10'];
-console.log(`  beacon: ${(beacon.median / 10).toFixed(0)} µs CPU per accepted event (10-event requests; includes the queue consumer in the same workerd)`);
+
+const by = Object.fromEntries(loads.map((l) => [l.key, l]));
+for (const load of loads) {
+  const cpu = load.runs.map((x) => x.cpuPerReqUs);
+  const lat = load.runs.flatMap((x) => x.lat);
+  const statuses = [...load.statuses].map(([s, n]) => `${s}x${n}`).join(' ');
+  console.log(`  ${load.name.padEnd(12)} ${load.label.padEnd(16)} CPU ${median(cpu).toFixed(0).padStart(5)} µs/req (rounds ${Math.min(...cpu).toFixed(0)}..${Math.max(...cpu).toFixed(0)})  ${median(load.runs.map((x) => x.rps)).toFixed(0).padStart(5)} req/s  p50 ${quantile(lat, 0.5).toFixed(2)} ms  p99 ${quantile(lat, 0.99).toFixed(2)} ms  [${statuses}]`);
+}
+
+/** The per-round values of `f(round)`, summarised as median and range. */
+const paired = (f) => {
+  const xs = Array.from({ length: ROUNDS }, (_, r) => f(r));
+  return { med: median(xs), lo: Math.min(...xs), hi: Math.max(...xs) };
+};
+const cpuOf = (key, r) => by[key].runs[r].cpuPerReqUs;
+console.log('\nthe gate\'s own CPU over the assets floor (a2), µs per request, and the ratios, each the median of the per-round values (range):');
+for (const label of Object.keys(gated).filter(wanted)) {
+  const c = paired((r) => cpuOf(`c pilot-gate/${label}`, r) - cpuOf('a2 assets/try.html', r));
+  const b = paired((r) => cpuOf(`b js-gate/${label}`, r) - cpuOf('a2 assets/try.html', r));
+  const ratio = paired((r) => cpuOf(`c pilot-gate/${label}`, r) / cpuOf(`b js-gate/${label}`, r));
+  const fmt = (x) => `${x.med.toFixed(0).padStart(5)} (${x.lo.toFixed(0)}..${x.hi.toFixed(0)})`;
+  const c2 = paired((r) => cpuOf(`c2 flag set/${label}`, r) / cpuOf(`b js-gate/${label}`, r));
+  console.log(`  ${label.padEnd(16)} c - a2 ${fmt(c)}   b - a2 ${fmt(b)}   c / b ${ratio.med.toFixed(2)} (${ratio.lo.toFixed(2)}..${ratio.hi.toFixed(2)})   c2 / b ${c2.med.toFixed(2)} (${c2.lo.toFixed(2)}..${c2.hi.toFixed(2)})`);
+}
+const ev = by['c pilot-gate/beacon x10'] && paired((r) => cpuOf('c pilot-gate/beacon x10', r) / 10);
+if (ev) console.log(`  beacon: ${ev.med.toFixed(0)} µs CPU per accepted event (${ev.lo.toFixed(0)}..${ev.hi.toFixed(0)}; 10-event requests; includes the queue consumer and KV writes in the same workerd)`);
 
 const wasm = readFileSync(path.join(ROOT, 'build/index_bg.wasm'));
 const compile = [];
@@ -155,4 +198,3 @@ for (let i = 0; i < 5; i++) {
   compile.push(performance.now() - t);
 }
 console.log(`\nrelease wasm ${wasm.length} bytes; WebAssembly.compile ${median(compile).toFixed(1)} ms (median of 5, min ${Math.min(...compile).toFixed(1)} ms, Node ${process.version})`);
-agent.destroy();

@@ -111,8 +111,7 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
         },
     })?;
     let identity = identity::resolve(&ctx.gate.identity, &facts, &ctx.fresh_id);
-    // Read here, not for every request: only events record the country.
-    let country = req.cf().and_then(|cf| cf.country());
+    let country = ctx.facts.country();
     // The flag set is read after the body (an upload is consumed at once) and only for a
     // signed sender, the only one whose variants are recorded.
     let published = match identity.source {
@@ -121,16 +120,11 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
         }
         _ => None,
     };
-    let decider = Decider::new(
-        ctx.rollout,
-        published.as_deref(),
-        ctx.now_ms,
-        country.as_deref(),
-    );
+    let decider = Decider::new(ctx.rollout, published.as_deref(), ctx.now_ms, country);
     let sender = Sender {
         identity: &identity,
         decider: &decider,
-        country: country.as_deref(),
+        country,
         request_id: &ctx.request_id,
     };
     let signature = ctx.facts.header("x-pilot-signature");

@@ -27,6 +27,16 @@ thread_local! {
     };
 }
 
+/// The flag set in force when this isolate's copy is fresh (younger than the gate's
+/// `flags_cache_ms`): `Some` of it, with no I/O; `None` when [`current`] must read KV.
+pub fn cached(gate: &GateConfig, now_ms: u64) -> Option<Option<Rc<Published>>> {
+    CURRENT.with(|c| {
+        let c = c.borrow();
+        let fresh = c.read_at_ms != 0 && now_ms.saturating_sub(c.read_at_ms) < gate.flags_cache_ms;
+        fresh.then(|| c.published.clone())
+    })
+}
+
 /// The flag set in force, reading KV when the isolate's copy is older than the gate's
 /// `flags_cache_ms`.
 pub async fn current(
@@ -35,16 +45,10 @@ pub async fn current(
     now_ms: u64,
     request_id: &str,
 ) -> Option<Rc<Published>> {
-    let (fresh, known) = CURRENT.with(|c| {
-        let c = c.borrow();
-        (
-            c.read_at_ms != 0 && now_ms.saturating_sub(c.read_at_ms) < gate.flags_cache_ms,
-            c.published.clone(),
-        )
-    });
-    if fresh {
-        return known;
+    if let Some(published) = cached(gate, now_ms) {
+        return published;
     }
+    let known = CURRENT.with(|c| c.borrow().published.clone());
     let published = match read(env, gate.flags_cache_ms).await {
         Ok(Some(doc)) => match (&known, source::version_of(&doc)) {
             (Some(k), Some(v)) if k.version == v => known.clone(),

@@ -14,121 +14,189 @@ mod random;
 mod request;
 mod respond;
 
-use worker::{event, Context, Date, Env, Request, Response, Result};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::future_to_promise;
+use worker::worker_sys::Context as RawContext;
+use worker::{web_sys, Context, Env};
 
 use crate::core::config::Config;
 use crate::core::gate::answer::{healthz, page, page_fail_closed};
 use crate::core::gate::cohort::{effective_rollout, Decider};
+use crate::core::gate::config::GateConfig;
 use crate::core::http::outcome::Outcome;
 use crate::core::http::problem::ApiError;
 use crate::core::http::request::{request_id, Entropy};
 use crate::core::http::route::{resolve, EventsRoute, Route};
+use crate::edge::request::Facts;
 
 /// The fetch handler: every request the worker runs first on (gated, API and OFREP routes).
-#[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let facts = request::Facts::read(&req);
-    let view = facts.view();
-    let rnd = Entropy {
-        uid: random::bytes(),
-        request_id: random::bytes(),
-    };
-    let id = request_id(view.cf_ray, &rnd.request_id);
+///
+/// A page whose answer needs no I/O (an ungated page, or a gated one while this isolate's
+/// flag set is fresh) is answered synchronously: the response, or the upstream's promise for a
+/// pass-through, goes back without Rust's futures machinery. Everything else runs as a future.
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: RawContext) -> JsValue {
+    let ctx = Context::new(ctx);
+    let mut facts = Facts::read(&req);
+    let rnd = random::entropy();
+    let id = request_id(facts.view().cf_ray, &rnd.request_id);
+    // Whole milliseconds since the epoch: an f64 that converts exactly.
+    let now_ms = worker::js_sys::Date::now() as u64;
     let cfg = config::get(&env);
-    let route = match resolve(view.method, view.path) {
+    let finish = move |outcome: Outcome, req: &web_sys::Request, env: &Env| {
+        outcomes::flush_if_due(env, &ctx, now_ms);
+        respond::write(outcome, req, env)
+    };
+    let route = match resolve(facts.view().method, facts.view().path) {
         Ok(route) => route,
-        Err(e) => return respond::finish(req, &env, Outcome::api(Err(e), id)).await,
+        Err(e) => return finish(Outcome::api(Err(e), id), &req, &env),
     };
     // Every route needs the gate's section (identity); pages fail closed without it.
     let gate = match &cfg.gate {
         Ok(gate) => gate,
         Err(down) if route == Route::Page => {
             log::config_invalid(&id, "gate", &down.error);
-            let outcome = page_fail_closed(&view, &down.fallback, id);
-            return respond::finish(req, &env, outcome).await;
+            let outcome = page_fail_closed(&facts.view(), &down.fallback, id);
+            return finish(outcome, &req, &env);
         }
-        Err(_) => return respond::finish(req, &env, misconfigured(cfg, id)).await,
+        Err(_) => return finish(misconfigured(cfg, id), &req, &env),
     };
-    let now_ms = Date::now().as_millis();
+    if route == Route::Page {
+        // Only a gated page consults flags and `cf` (bot management, country).
+        let path = facts.view().path;
+        if !gate.gated_routes.iter().any(|r| r.pattern.matches(path)) {
+            let decider = Decider::new(effective_rollout(gate.rollout_bp), None, now_ms, None);
+            let outcome = page(&facts.view(), gate, &decider, &rnd, id).outcome;
+            return finish(outcome, &req, &env);
+        }
+        facts.read_cf(&req);
+        if let Some(published) = flags::cached(gate, now_ms) {
+            let outcome = gated_page(&facts, gate, published.as_deref(), now_ms, &rnd, id);
+            return finish(outcome, &req, &env);
+        }
+    } else {
+        facts.read_cf(&req);
+    }
+    let io = Io {
+        env,
+        cfg,
+        gate,
+        facts,
+        rnd,
+        now_ms,
+    };
+    future_to_promise(async move {
+        // The routes that read a body use the worker crate's request.
+        let mut req = worker::Request::from(req);
+        let outcome = io.answer(&mut req, route, id).await;
+        Ok(finish(outcome, req.inner(), &io.env))
+    })
+    .into()
+}
+
+/// The outcome of a gated page under the flag set in force.
+fn gated_page(
+    facts: &Facts,
+    gate: &GateConfig,
+    published: Option<&crate::core::flags::source::Published>,
+    now_ms: u64,
+    rnd: &Entropy,
+    id: String,
+) -> Outcome {
     let rollout = effective_rollout(gate.rollout_bp);
-    let flags_ctx = |id| {
-        cfg.flags.as_ref().ok().map(|flags| ofrep::Ctx {
-            env: &env,
-            rollout,
-            now_ms,
+    let decider = Decider::new(rollout, published, now_ms, facts.country());
+    page(&facts.view(), gate, &decider, rnd, id).outcome
+}
+
+/// A request whose answer needs I/O (KV, the queue, the control plane, a body).
+struct Io {
+    env: Env,
+    cfg: &'static Config,
+    gate: &'static GateConfig,
+    facts: Facts,
+    rnd: Entropy,
+    now_ms: u64,
+}
+
+impl Io {
+    async fn answer(&self, req: &mut worker::Request, route: Route, id: String) -> Outcome {
+        let Io {
+            env,
+            cfg,
             gate,
-            flags,
-            facts: &facts,
-            request_id: id,
-            fresh_id: rnd.uid,
-        })
-    };
-    let outcome = match route {
-        Route::Page => {
-            // Only a gated page consults flags: the flag set and the country (a call into the
-            // runtime) are read for those alone.
-            let gated = gate
-                .gated_routes
-                .iter()
-                .any(|r| r.pattern.matches(view.path));
-            let (published, country) = if gated {
-                let published = flags::current(&env, gate, now_ms, &id).await;
-                (published, req.cf().and_then(|cf| cf.country()))
-            } else {
-                (None, None)
-            };
-            let decider = Decider::new(rollout, published.as_deref(), now_ms, country.as_deref());
-            page(&view, gate, &decider, &rnd, id).outcome
-        }
-        Route::Healthz if cfg.errors().is_empty() => {
-            let published = flags::current(&env, gate, now_ms, &id).await;
-            let version = published.as_deref().map(|p| p.version.as_str());
-            let answer = healthz(rollout.as_ref(), version);
-            Outcome::api(Ok::<_, ApiError>(answer), id)
-        }
-        Route::Healthz => misconfigured(cfg, id),
-        Route::Events(route) => match &cfg.events {
-            Ok(events_cfg) => {
-                let ctx = events::Ctx {
-                    env: &env,
-                    gate,
-                    rollout,
-                    events: events_cfg,
-                    admin_token: cfg.admin_token.as_deref(),
-                    facts: &facts,
-                    request_id: id,
-                    fresh_id: rnd.uid,
-                    now_ms,
-                };
-                let out = events::answer(route, &mut req, ctx).await;
-                if route == EventsRoute::Ingest {
-                    outcomes::record(&out);
-                }
-                out
-            }
-            Err(_) => misconfigured(cfg, id),
-        },
-        Route::Config => match flags_ctx(id.clone()) {
-            Some(ctx) => ofrep::config(ctx).await,
-            None => misconfigured(cfg, id),
-        },
-        Route::Admin(_) => {
-            let ctx = admin::Ctx {
-                env: &env,
-                admin_token: cfg.admin_token.as_deref(),
-                facts: &facts,
+            facts,
+            rnd,
+            now_ms,
+            ..
+        } = self;
+        let (cfg, gate, now_ms) = (*cfg, *gate, *now_ms);
+        let rollout = effective_rollout(gate.rollout_bp);
+        let flags_ctx = |id| {
+            cfg.flags.as_ref().ok().map(|flags| ofrep::Ctx {
+                env,
+                rollout,
+                now_ms,
+                gate,
+                flags,
+                facts,
                 request_id: id,
-            };
-            admin::answer(&mut req, ctx).await
+                fresh_id: rnd.uid,
+            })
+        };
+        match route {
+            Route::Page => {
+                let published = flags::current(env, gate, now_ms, &id).await;
+                gated_page(facts, gate, published.as_deref(), now_ms, rnd, id)
+            }
+            Route::Healthz if cfg.errors().is_empty() => {
+                let published = flags::current(env, gate, now_ms, &id).await;
+                let version = published.as_deref().map(|p| p.version.as_str());
+                let answer = healthz(rollout.as_ref(), version);
+                Outcome::api(Ok::<_, ApiError>(answer), id)
+            }
+            Route::Healthz => misconfigured(cfg, id),
+            Route::Events(route) => match &cfg.events {
+                Ok(events_cfg) => {
+                    let ctx = events::Ctx {
+                        env,
+                        gate,
+                        rollout,
+                        events: events_cfg,
+                        admin_token: cfg.admin_token.as_deref(),
+                        facts,
+                        request_id: id,
+                        fresh_id: rnd.uid,
+                        now_ms,
+                    };
+                    let out = events::answer(route, req, ctx).await;
+                    if route == EventsRoute::Ingest {
+                        outcomes::record(&out);
+                    }
+                    out
+                }
+                Err(_) => misconfigured(cfg, id),
+            },
+            Route::Config => match flags_ctx(id.clone()) {
+                Some(ctx) => ofrep::config(ctx).await,
+                None => misconfigured(cfg, id),
+            },
+            Route::Admin(_) => {
+                let ctx = admin::Ctx {
+                    env,
+                    admin_token: cfg.admin_token.as_deref(),
+                    facts,
+                    request_id: id,
+                };
+                admin::answer(req, ctx).await
+            }
+            Route::Metrics => admin::metrics(env, facts, cfg.metrics_token.as_deref(), id).await,
+            Route::Ofrep(route) => match flags_ctx(id.clone()) {
+                Some(ctx) => ofrep::answer(route, req, ctx).await,
+                None => misconfigured(cfg, id),
+            },
         }
-        Route::Metrics => admin::metrics(&env, &facts, cfg.metrics_token.as_deref(), id).await,
-        Route::Ofrep(route) => match flags_ctx(id.clone()) {
-            Some(ctx) => ofrep::answer(route, &mut req, ctx).await,
-            None => misconfigured(cfg, id),
-        },
-    };
-    outcomes::flush_if_due(&env, &ctx, now_ms);
-    respond::finish(req, &env, outcome).await
+    }
 }
 
 /// 503 for a route whose config section is invalid; each invalid section is logged with the

@@ -1,9 +1,10 @@
-//! Copies the facts the core needs out of a `worker::Request`, reading each header once.
+//! Copies the facts the core needs out of the runtime's request, reading each header once and
+//! the `cf` object (parsed by the runtime on first access) only when a route needs it.
 
 use futures_util::StreamExt;
-use worker::{Headers, Request};
+use worker::{Cf, Headers, Request};
 
-use crate::core::http::request::RequestFacts;
+use crate::core::http::request::{path_of_url, RequestFacts};
 
 /// Owned request facts; [`Facts::view`] borrows them as the core's [`RequestFacts`].
 pub struct Facts {
@@ -14,32 +15,48 @@ pub struct Facts {
     user_agent: Option<String>,
     cf_ray: Option<String>,
     verified_bot: bool,
+    country: Option<String>,
     headers: Headers,
 }
 
 impl Facts {
-    /// Reads the facts of `req`. Missing headers are `None`; nothing here fails.
-    pub fn read(req: &Request) -> Self {
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        // Cloning `Headers` clones a reference to the same JS object, not the headers.
+    /// Reads the facts of `req` but its `cf` object ([`Facts::read_cf`]). Missing headers are
+    /// `None`; nothing here fails.
+    pub fn read(req: &worker::web_sys::Request) -> Self {
+        // One handle on the headers; cloning `Headers` clones a reference, not the headers.
+        let headers = Headers(req.headers());
+        let header = |name: &str| headers.get(name).ok().flatten();
         Self {
-            method: req.method().to_string(),
-            path: req.path(),
+            method: req.method(),
+            path: path_of_url(&req.url()).to_owned(),
             cookie: header("cookie").unwrap_or_default(),
             ip: header("cf-connecting-ip"),
             user_agent: header("user-agent"),
             cf_ray: header("cf-ray"),
-            verified_bot: req
-                .cf()
-                .and_then(|cf| cf.bot_management())
-                .is_some_and(|b| b.verified_bot()),
-            headers: req.headers().clone(),
+            verified_bot: false,
+            country: None,
+            headers,
         }
+    }
+
+    /// Reads what the core uses of `cf`: `botManagement.verifiedBot` and `country`.
+    pub fn read_cf(&mut self, req: &worker::web_sys::Request) {
+        use worker::worker_sys::ext::RequestExt;
+        let Some(cf) = req.cf().map(Cf::from) else {
+            return;
+        };
+        self.verified_bot = cf.bot_management().is_some_and(|b| b.verified_bot());
+        self.country = cf.country();
     }
 
     /// Any other request header, by name, read when a route needs it.
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name).ok().flatten()
+    }
+
+    /// The visitor's country, when [`Facts::read_cf`] found one.
+    pub fn country(&self) -> Option<&str> {
+        self.country.as_deref()
     }
 
     /// The core's view of the request.

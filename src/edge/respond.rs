@@ -1,76 +1,132 @@
-//! Writes the core's [`Outcome`] as a `worker::Response`, fetching upstream when it passes through.
+//! Writes the core's [`Outcome`] as the response, in one call into `respond.js`: the worker's own
+//! answers at once, pass-throughs as a promise of the upstream's answer with the outcome's
+//! headers. A failed upstream becomes the problem answer of [`ApiError::Unavailable`].
 
-use worker::{Env, Fetch, Headers, Request, Response, ResponseBody, Result};
+use std::sync::OnceLock;
+
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::web_sys;
+use worker::Env;
 
 use crate::core::http::outcome::{Action, Outcome, Upstream};
-use crate::core::http::problem::ApiError;
+use crate::core::http::problem::{reply, ApiError};
 use crate::edge::log;
 
-/// Builds the final response: the action's status and body, then the outcome's headers and
-/// cookies. A failed upstream becomes the problem answer of [`ApiError::Unavailable`].
-pub async fn finish(req: Request, env: &Env, mut outcome: Outcome) -> Result<Response> {
-    let (status, headers, body) = match &outcome.action {
-        Action::PassThrough(upstream) => match fetch_upstream(req, env, *upstream).await {
-            Ok(resp) => {
-                let headers = copy_headers(resp.headers())?;
-                (resp.status_code(), headers, resp.into_parts().1)
-            }
-            Err(e) => {
-                log::error(&outcome.request_id, "upstream_failed", &e.to_string());
-                outcome.fail(&ApiError::Unavailable);
-                own_parts(&outcome.action)?
-            }
-        },
-        action => own_parts(action)?,
-    };
-    for (name, value) in &outcome.headers {
-        headers.set(name, value)?;
-    }
-    for cookie in &outcome.set_cookies {
-        headers.append("Set-Cookie", cookie)?;
-    }
-    Ok(Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .body(body))
+/// The assets binding that pass-throughs to [`Upstream::Assets`] use.
+const ASSETS: &str = "ASSETS";
+const JSON: &str = "application/json; charset=utf-8";
+
+#[wasm_bindgen(module = "/src/edge/respond.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = respond)]
+    fn js_respond(status: u16, body: Option<String>, packed: &str, cookies: &str) -> JsValue;
+
+    #[wasm_bindgen(js_name = passThrough)]
+    #[allow(clippy::too_many_arguments)]
+    fn js_pass_through(
+        fetcher: &JsValue,
+        request: &web_sys::Request,
+        packed: &str,
+        cookies: &str,
+        fail_status: u16,
+        fail_body: &str,
+        fail_packed: &str,
+        on_error: &JsValue,
+        request_id: &str,
+    ) -> JsValue;
 }
 
-/// Status, headers and body of an answer the worker gives itself.
-fn own_parts(action: &Action) -> Result<(u16, Headers, ResponseBody)> {
-    let h = Headers::new();
-    Ok(match action {
+/// The response to `req` for `outcome`: a `Response`, or a promise of one for a pass-through.
+pub fn write(outcome: Outcome, req: &web_sys::Request, env: &Env) -> JsValue {
+    let packed = pack(
+        outcome
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str())),
+    );
+    let cookies = outcome.set_cookies.join("\n");
+    let (status, body, content_type) = match outcome.action {
+        Action::PassThrough(upstream) => {
+            let fetcher = match upstream {
+                Upstream::Assets => {
+                    worker::js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(ASSETS))
+                        .unwrap_or(JsValue::NULL)
+                }
+                Upstream::Origin => JsValue::NULL,
+            };
+            let failure = failure();
+            return ON_UPSTREAM_ERROR.with(|on_error| {
+                js_pass_through(
+                    &fetcher,
+                    req,
+                    &packed,
+                    &cookies,
+                    failure.status,
+                    &failure.body,
+                    &failure.packed,
+                    on_error.as_ref(),
+                    &outcome.request_id,
+                )
+            });
+        }
         Action::Redirect(location) => {
-            h.set("Location", location)?;
-            (302, h, ResponseBody::Empty)
+            let packed = format!("Location\n{location}\n{packed}");
+            return js_respond(302, None, &packed, &cookies);
         }
-        Action::Json(status, body) => {
-            h.set("Content-Type", "application/json; charset=utf-8")?;
-            (
-                *status,
-                h,
-                ResponseBody::Body(body.to_string().into_bytes()),
-            )
+        Action::Json(status, body) => (status, Some(body.to_string()), Some(JSON)),
+        Action::NoContent => (204, None, None),
+        Action::Status(status) => (status, None, None),
+        Action::Text(content_type, text) => (200, Some(text), Some(content_type)),
+    };
+    let packed = match content_type {
+        Some(ct) => format!("Content-Type\n{ct}\n{packed}"),
+        None => packed,
+    };
+    js_respond(status, body, &packed, &cookies)
+}
+
+/// `name\nvalue\n...`, as `respond.js` reads it.
+fn pack<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::with_capacity(512);
+    for (name, value) in headers {
+        if !out.is_empty() {
+            out.push('\n');
         }
-        Action::NoContent => (204, h, ResponseBody::Empty),
-        Action::Status(status) => (*status, h, ResponseBody::Empty),
-        Action::Text(content_type, text) => {
-            h.set("Content-Type", content_type)?;
-            (200, h, ResponseBody::Body(text.clone().into_bytes()))
+        out.push_str(name);
+        out.push('\n');
+        out.push_str(value);
+    }
+    out
+}
+
+/// What a pass-through answers when its upstream fails; the same for every request.
+struct Failure {
+    status: u16,
+    body: String,
+    packed: String,
+}
+
+fn failure() -> &'static Failure {
+    static FAILURE: OnceLock<Failure> = OnceLock::new();
+    FAILURE.get_or_init(|| {
+        let r = reply(&ApiError::Unavailable);
+        let headers = [("Content-Type", JSON)]
+            .into_iter()
+            .chain(r.headers.iter().map(|(k, v)| (*k, v.as_str())));
+        Failure {
+            status: r.status,
+            body: r.body.to_string(),
+            packed: pack(headers),
         }
-        // `finish` fetches pass-throughs itself; there is no body of the worker's own.
-        Action::PassThrough(_) => (502, h, ResponseBody::Empty),
     })
 }
 
-/// A mutable copy of upstream headers (fetched responses have immutable ones), made by the
-/// runtime in one call rather than header by header across the wasm boundary.
-fn copy_headers(src: &Headers) -> Result<Headers> {
-    Ok(Headers(worker::web_sys::Headers::new_with_headers(&src.0)?))
-}
-
-async fn fetch_upstream(req: Request, env: &Env, upstream: Upstream) -> Result<Response> {
-    match upstream {
-        Upstream::Assets => env.assets("ASSETS")?.fetch_request(req).await,
-        Upstream::Origin => Fetch::Request(req).send().await,
-    }
+thread_local! {
+    /// Logs a failed upstream with the request id; made once per isolate, not per request.
+    static ON_UPSTREAM_ERROR: Closure<dyn Fn(String, String)> =
+        Closure::new(|request_id: String, detail: String| {
+            log::error(&request_id, "upstream_failed", &detail);
+        });
 }

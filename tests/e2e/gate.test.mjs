@@ -200,6 +200,32 @@ describe('rollout changes across restarts', () => {
   });
 });
 
+describe('an origin that is down', () => {
+  test('a pilot page answers 503 with the problem JSON, its headers and cookies, and logs the cause', async () => {
+    // Port 9 (discard) is closed on loopback: every fetch to the origin fails.
+    const wd = await startWorker({
+      vars: { PILOT_ROLLOUT_PCT: '1', PASS_THROUGH: 'origin' }, state: 'origin-down', args: ['--local-upstream', '127.0.0.1:9'],
+    });
+    try {
+      const res = await fetch(`${wd.url}/try`, { redirect: 'manual' });
+      const jar = new CookieJar();
+      jar.store(res);
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.equal(res.headers.get('retry-after'), '5');
+      assert.deepEqual(await res.json(), { error: 'unavailable', detail: 'try again later' });
+      assert.equal(res.headers.get('cache-control'), 'private, no-store');
+      assert.equal(res.headers.get('cross-origin-opener-policy'), 'same-origin');
+      assert.equal(jar.get('pilot_cohort'), 'pilot', 'the cohort cookie is still set');
+      assert.ok(jar.get('pg_uid'));
+      const id = res.headers.get('x-request-id');
+      assert.ok(await logged(wd, `"event":"upstream_failed","request_id":"${id}"`), 'the cause is logged with the request id');
+    } finally {
+      await wd.stop();
+    }
+  });
+});
+
 /** Waits until the worker's log names `text` (log lines are flushed asynchronously). */
 async function logged(w, text, timeoutMs = 5_000) {
   const deadline = Date.now() + timeoutMs;

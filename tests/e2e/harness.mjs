@@ -66,9 +66,9 @@ export function freePort() {
  * Starts `wrangler dev` with `vars` (name -> value), resolves once the worker and its control
  * plane answer, then imports `flags` (a flag set file) through the admin API; `{raw}` is
  * written to CONFIG_KV before the start instead. `config` picks another wrangler.toml (the benchmark's comparison workers).
- * Returns { url, stop }. `state` names the local persistence dir, so a restart keeps state.
+ * `args` are more `wrangler dev` arguments. Returns { url, stop }. `state` names the local persistence dir, so a restart keeps state.
  */
-export async function startWorker({ vars = {}, state = 'default', config, flags, timeoutMs = 120_000 } = {}) {
+export async function startWorker({ vars = {}, state = 'default', config, flags, args: extra = [], timeoutMs = 120_000 } = {}) {
   if (flags?.raw !== undefined) putRawFlagSet(state, flags.raw);
   const port = await freePort();
   const inspector = await freePort();
@@ -82,6 +82,7 @@ export async function startWorker({ vars = {}, state = 'default', config, flags,
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   if (config) args.push('--config', config);
+  args.push(...extra);
   const log = path.join(tmp, `wrangler-${state}-${port}.log`);
   const fd = openSync(log, 'w');
   const child = spawn(path.join(ROOT, 'node_modules/.bin/wrangler'), args, {

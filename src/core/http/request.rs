@@ -49,3 +49,24 @@ pub fn request_id(cf_ray: Option<&str>, random: &[u8; 8]) -> String {
         _ => hex(random),
     }
 }
+
+/// The path of an absolute URL as the runtime serializes it (`https://host/path?query`), without
+/// parsing it again: the first `/` after `://` starts the path, which ends at `?` or `#`. A URL
+/// without a path is `/`.
+///
+/// ```
+/// use pilot_gate::core::http::request::path_of_url;
+/// assert_eq!(path_of_url("https://example.com/try/x?a=1#f"), "/try/x");
+/// assert_eq!(path_of_url("http://127.0.0.1:8787/"), "/");
+/// assert_eq!(path_of_url("https://example.com"), "/");
+/// ```
+pub fn path_of_url(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[after_scheme..];
+    let Some(start) = rest.find('/') else {
+        return "/";
+    };
+    let path = &rest[start..];
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    &path[..end]
+}

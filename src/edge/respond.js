@@ -1,0 +1,40 @@
+// The one place the worker builds its responses, called from wasm once per response. Headers
+// arrive packed in one string ("name\nvalue\nname\nvalue"; HTTP allows no newline in either) and
+// Set-Cookie values in another ("a=1; Path=/\nb=2; Path=/"), so a response costs one crossing of
+// the wasm boundary instead of two strings per header. Later names replace earlier ones.
+
+function headersOf(init, packed, cookies) {
+  const h = new Headers(init);
+  if (packed) {
+    const p = packed.split('\n');
+    for (let i = 0; i + 1 < p.length; i += 2) h.set(p[i], p[i + 1]);
+  }
+  if (cookies) for (const c of cookies.split('\n')) h.append('Set-Cookie', c);
+  return h;
+}
+
+/** An answer of the worker's own: `body` is a string or null. */
+export function respond(status, body, packed, cookies) {
+  return new Response(body ?? null, { status, headers: headersOf(undefined, packed, cookies) });
+}
+
+/**
+ * The upstream's answer to `request` (`fetcher` is the assets binding, or null for the origin)
+ * with the outcome's headers and cookies. If the upstream fails, `onError(requestId, detail)`
+ * logs it and the answer is `failStatus` with `failBody` and the headers plus `failPacked`.
+ */
+export function passThrough(fetcher, request, packed, cookies, failStatus, failBody, failPacked, onError, requestId) {
+  let upstream;
+  try {
+    upstream = fetcher ? fetcher.fetch(request) : fetch(request);
+  } catch (e) {
+    upstream = Promise.reject(e);
+  }
+  return upstream.then(
+    (up) => new Response(up.body, { status: up.status, statusText: up.statusText, headers: headersOf(up.headers, packed, cookies) }),
+    (e) => {
+      onError(requestId, String(e));
+      return respond(failStatus, failBody, `${packed}\n${failPacked}`, cookies);
+    },
+  );
+}
