@@ -1,8 +1,10 @@
 // CPU per request, the figure Workers bill. Each worker runs in its own `wrangler dev`, all at
-// once; the CPU time (utime + stime, counted in ns per thread) of the workerd process that runs the
-// worker (not wrangler's proxy) is read around each batch of sequential requests on one
-// keep-alive connection. Batches are interleaved: every round runs one batch of every load, in
-// a rotating order, so a machine that speeds up or slows down (a shared 2-core VM does, by
+// once: (a) bare JS with a fixed response, (a2) bare JS passing each request to ASSETS, (b) the
+// gate in plain JS, (c) pilot-gate decided by PILOT_ROLLOUT_PCT, (c2) pilot-gate decided by a
+// flag set. The CPU time (utime + stime, counted in ns per thread) of the workerd process that
+// runs the worker (not wrangler's proxy) is read around each batch of sequential requests on
+// one keep-alive connection. Batches are interleaved: every round runs one batch of every load,
+// in a rotating order, so a machine that speeds up or slows down (a shared 2-core VM does, by
 // tens of percent over minutes) shifts every worker alike, and the comparisons are made within
 // a round: c - a2, b - a2 and c / b per round, then their median over the rounds.
 // wrangler's local trace collector (X_LOCAL_OBSERVABILITY), which would run in the same workerd

@@ -21,6 +21,7 @@ use worker::worker_sys::Context as RawContext;
 use worker::{web_sys, Context, Env};
 
 use crate::core::config::Config;
+use crate::core::flags::source::Published;
 use crate::core::gate::answer::{healthz, page, page_fail_closed};
 use crate::core::gate::cohort::{effective_rollout, Decider};
 use crate::core::gate::config::GateConfig;
@@ -62,21 +63,19 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: RawContext) -> JsValue {
         }
         Err(_) => return finish(misconfigured(cfg, id), &req, &env),
     };
+    // An ungated page needs neither flags nor `cf` (bot management, country).
+    let path = facts.view().path;
+    if route == Route::Page && !gate.gated_routes.iter().any(|r| r.pattern.matches(path)) {
+        let decider = Decider::new(effective_rollout(gate.rollout_bp), None, now_ms, None);
+        let outcome = page(&facts.view(), gate, &decider, &rnd, id).outcome;
+        return finish(outcome, &req, &env);
+    }
+    facts.read_cf();
     if route == Route::Page {
-        // Only a gated page consults flags and `cf` (bot management, country).
-        let path = facts.view().path;
-        if !gate.gated_routes.iter().any(|r| r.pattern.matches(path)) {
-            let decider = Decider::new(effective_rollout(gate.rollout_bp), None, now_ms, None);
-            let outcome = page(&facts.view(), gate, &decider, &rnd, id).outcome;
-            return finish(outcome, &req, &env);
-        }
-        facts.read_cf(&req);
         if let Some(published) = flags::cached(gate, now_ms) {
             let outcome = gated_page(&facts, gate, published.as_deref(), now_ms, &rnd, id);
             return finish(outcome, &req, &env);
         }
-    } else {
-        facts.read_cf(&req);
     }
     let io = Io {
         env,
@@ -99,7 +98,7 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: RawContext) -> JsValue {
 fn gated_page(
     facts: &Facts,
     gate: &GateConfig,
-    published: Option<&crate::core::flags::source::Published>,
+    published: Option<&Published>,
     now_ms: u64,
     rnd: &Entropy,
     id: String,

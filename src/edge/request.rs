@@ -1,10 +1,22 @@
-//! Copies the facts the core needs out of the runtime's request, reading each header once and
-//! the `cf` object (parsed by the runtime on first access) only when a route needs it.
+//! Copies the facts the core needs out of the runtime's request: method, URL and headers in one
+//! call into `request.js`, and the `cf` object (parsed by the runtime on first access) only when a
+//! route needs it.
 
 use futures_util::StreamExt;
-use worker::{Cf, Headers, Request};
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::web_sys;
+use worker::{Cf, Request};
 
 use crate::core::http::request::{path_of_url, RequestFacts};
+
+#[wasm_bindgen(module = "/src/edge/request.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = requestFacts)]
+    fn js_request_facts(request: &web_sys::Request) -> String;
+}
+
+/// What `request.js` writes for an absent header.
+const ABSENT: &str = "\0";
 
 /// Owned request facts; [`Facts::view`] borrows them as the core's [`RequestFacts`].
 pub struct Facts {
@@ -16,33 +28,36 @@ pub struct Facts {
     cf_ray: Option<String>,
     verified_bot: bool,
     country: Option<String>,
-    headers: Headers,
+    request: web_sys::Request,
 }
 
 impl Facts {
     /// Reads the facts of `req` but its `cf` object ([`Facts::read_cf`]). Missing headers are
     /// `None`; nothing here fails.
-    pub fn read(req: &worker::web_sys::Request) -> Self {
-        // One handle on the headers; cloning `Headers` clones a reference, not the headers.
-        let headers = Headers(req.headers());
-        let header = |name: &str| headers.get(name).ok().flatten();
+    pub fn read(req: &web_sys::Request) -> Self {
+        let packed = js_request_facts(req);
+        let mut parts = packed.split('\n');
+        let mut next = || parts.next().filter(|v| *v != ABSENT).map(str::to_owned);
+        let method = next().unwrap_or_default();
+        let path = path_of_url(&next().unwrap_or_default()).to_owned();
         Self {
-            method: req.method(),
-            path: path_of_url(&req.url()).to_owned(),
-            cookie: header("cookie").unwrap_or_default(),
-            ip: header("cf-connecting-ip"),
-            user_agent: header("user-agent"),
-            cf_ray: header("cf-ray"),
+            method,
+            path,
+            cookie: next().unwrap_or_default(),
+            ip: next(),
+            user_agent: next(),
+            cf_ray: next(),
             verified_bot: false,
             country: None,
-            headers,
+            // A second reference to the same request, for headers a route reads later.
+            request: Clone::clone(req),
         }
     }
 
     /// Reads what the core uses of `cf`: `botManagement.verifiedBot` and `country`.
-    pub fn read_cf(&mut self, req: &worker::web_sys::Request) {
+    pub fn read_cf(&mut self) {
         use worker::worker_sys::ext::RequestExt;
-        let Some(cf) = req.cf().map(Cf::from) else {
+        let Some(cf) = self.request.cf().map(Cf::from) else {
             return;
         };
         self.verified_bot = cf.bot_management().is_some_and(|b| b.verified_bot());
@@ -51,7 +66,7 @@ impl Facts {
 
     /// Any other request header, by name, read when a route needs it.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).ok().flatten()
+        self.request.headers().get(name).ok().flatten()
     }
 
     /// The visitor's country, when [`Facts::read_cf`] found one.

@@ -26,7 +26,7 @@ export function respond(status, body, packed, cookies) {
 export function passThrough(fetcher, request, packed, cookies, failStatus, failBody, failPacked, onError, requestId) {
   let upstream;
   try {
-    upstream = fetcher ? fetcher.fetch(request) : fetch(request);
+    upstream = fetcher === null ? fetch(request) : fetcher.fetch(request);
   } catch (e) {
     upstream = Promise.reject(e);
   }

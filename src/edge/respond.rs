@@ -2,8 +2,6 @@
 //! answers at once, pass-throughs as a promise of the upstream's answer with the outcome's
 //! headers. A failed upstream becomes the problem answer of [`ApiError::Unavailable`].
 
-use std::sync::OnceLock;
-
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -31,8 +29,8 @@ extern "C" {
         packed: &str,
         cookies: &str,
         fail_status: u16,
-        fail_body: &str,
-        fail_packed: &str,
+        fail_body: &JsValue,
+        fail_packed: &JsValue,
         on_error: &JsValue,
         request_id: &str,
     ) -> JsValue;
@@ -49,24 +47,22 @@ pub fn write(outcome: Outcome, req: &web_sys::Request, env: &Env) -> JsValue {
     let cookies = outcome.set_cookies.join("\n");
     let (status, body, content_type) = match outcome.action {
         Action::PassThrough(upstream) => {
-            let fetcher = match upstream {
-                Upstream::Assets => {
-                    worker::js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(ASSETS))
-                        .unwrap_or(JsValue::NULL)
-                }
-                Upstream::Origin => JsValue::NULL,
-            };
-            let failure = failure();
-            return ON_UPSTREAM_ERROR.with(|on_error| {
+            return PER_ISOLATE.with(|p| {
+                let fetcher = match upstream {
+                    // A missing binding is `undefined`, which fails the pass-through (a 503).
+                    Upstream::Assets => worker::js_sys::Reflect::get(env.as_ref(), &p.assets)
+                        .unwrap_or(JsValue::UNDEFINED),
+                    Upstream::Origin => JsValue::NULL,
+                };
                 js_pass_through(
                     &fetcher,
                     req,
                     &packed,
                     &cookies,
-                    failure.status,
-                    &failure.body,
-                    &failure.packed,
-                    on_error.as_ref(),
+                    p.fail_status,
+                    &p.fail_body,
+                    &p.fail_packed,
+                    p.on_upstream_error.as_ref(),
                     &outcome.request_id,
                 )
             });
@@ -87,7 +83,9 @@ pub fn write(outcome: Outcome, req: &web_sys::Request, env: &Env) -> JsValue {
     js_respond(status, body, &packed, &cookies)
 }
 
-/// `name\nvalue\n...`, as `respond.js` reads it.
+/// `name\nvalue\n...`, as `respond.js` reads it. Names and values are the worker's own (the
+/// request id, the one taken from a request, is checked to be alphanumeric): none holds a
+/// newline, which HTTP forbids anyway.
 fn pack<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::with_capacity(512);
     for (name, value) in headers {
@@ -101,32 +99,32 @@ fn pack<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     out
 }
 
-/// What a pass-through answers when its upstream fails; the same for every request.
-struct Failure {
-    status: u16,
-    body: String,
-    packed: String,
+/// The JS values every pass-through passes, made once per isolate rather than per request.
+struct PerIsolate {
+    /// The name of the assets binding.
+    assets: JsValue,
+    /// What a pass-through answers when its upstream fails: [`ApiError::Unavailable`].
+    fail_status: u16,
+    fail_body: JsValue,
+    fail_packed: JsValue,
+    /// Logs a failed upstream with the request id.
+    on_upstream_error: Closure<dyn Fn(String, String)>,
 }
 
-fn failure() -> &'static Failure {
-    static FAILURE: OnceLock<Failure> = OnceLock::new();
-    FAILURE.get_or_init(|| {
+thread_local! {
+    static PER_ISOLATE: PerIsolate = {
         let r = reply(&ApiError::Unavailable);
         let headers = [("Content-Type", JSON)]
             .into_iter()
             .chain(r.headers.iter().map(|(k, v)| (*k, v.as_str())));
-        Failure {
-            status: r.status,
-            body: r.body.to_string(),
-            packed: pack(headers),
+        PerIsolate {
+            assets: JsValue::from_str(ASSETS),
+            fail_status: r.status,
+            fail_body: JsValue::from_str(&r.body.to_string()),
+            fail_packed: JsValue::from_str(&pack(headers)),
+            on_upstream_error: Closure::new(|request_id: String, detail: String| {
+                log::error(&request_id, "upstream_failed", &detail);
+            }),
         }
-    })
-}
-
-thread_local! {
-    /// Logs a failed upstream with the request id; made once per isolate, not per request.
-    static ON_UPSTREAM_ERROR: Closure<dyn Fn(String, String)> =
-        Closure::new(|request_id: String, detail: String| {
-            log::error(&request_id, "upstream_failed", &detail);
-        });
+    };
 }
