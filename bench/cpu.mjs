@@ -41,8 +41,14 @@ function workerProcess(groupPid) {
 /** The CPU time of `pid`, all threads, in µs: the scheduler's nanosecond count of each thread
  * (/proc/PID/task/TID/schedstat), which utime + stime sample in 10 ms ticks. */
 function cpuUs(pid) {
+  let tids;
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    throw new Error(`workerd ${pid} is gone: wrangler restarts it when a watched file (src/, Cargo.toml) changes, so leave them alone while the bench runs`);
+  }
   let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+  for (const tid of tids) {
     try {
       ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
     } catch { /* thread gone */ }

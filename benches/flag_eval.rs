@@ -47,7 +47,7 @@ fn main() {
             for k in &keys {
                 // As the edge does per gated request: the context, then the flag.
                 let mut ctx =
-                    Context::new(&json!({"targetingKey": k, "path": "/try", "bot": false}), 0);
+                    Context::new(json!({"targetingKey": k, "path": "/try", "bot": false}), 0);
                 n += usize::from(
                     black_box(&set).evaluate("pilot", &mut ctx).value == Some(json!(true)),
                 );

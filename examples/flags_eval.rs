@@ -34,7 +34,7 @@ fn main() {
             continue;
         }
         let ctx: Value = serde_json::from_str(&line).expect("each line is a JSON context");
-        let mut ctx = Context::new(&ctx, now_s);
+        let mut ctx = Context::new(ctx, now_s);
         let mut answers = Map::new();
         for key in set.flags.keys().map(String::as_str).chain(["no-such-flag"]) {
             let r = set.evaluate(key, &mut ctx);

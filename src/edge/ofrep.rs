@@ -98,7 +98,7 @@ async fn evaluate(
         })?;
     let given = ofrep::parse_request(&body, key)?;
     let mut context = Context::new(
-        &ofrep::caller_context(given, trusted, identity_key),
+        ofrep::caller_context(given, trusted, identity_key),
         ctx.now_ms / 1000,
     );
     // Read after the body, so an upload is consumed at once.

@@ -28,7 +28,7 @@ fn set(state: &ControlState) -> FlagSet {
 }
 
 fn value(set: &FlagSet, flag: &str, key: &str) -> Value {
-    set.evaluate(flag, &mut Context::new(&json!({"targetingKey": key}), 0))
+    set.evaluate(flag, &mut Context::new(json!({"targetingKey": key}), 0))
         .value
         .unwrap_or(Value::Null)
 }

@@ -14,7 +14,7 @@ fn set() -> FlagSet {
 }
 
 fn eval<'s>(set: &'s FlagSet, key: &str, ctx: Value) -> Resolution<'s> {
-    set.evaluate(key, &mut Context::new(&ctx, 1_800_000_000))
+    set.evaluate(key, &mut Context::new(ctx, 1_800_000_000))
 }
 
 #[test]
@@ -273,7 +273,7 @@ proptest! {
             Value::Object(mut m) => { m.insert("user".into(), extra); Value::Object(m) }
             other => other,
         };
-        let mut c = Context::new(&ctx, 0);
+        let mut c = Context::new(ctx, 0);
         for key in s.flags.keys() {
             let r = s.evaluate(key, &mut c);
             prop_assert_eq!(r.value.is_some(), r.variant.is_some());
@@ -287,7 +287,7 @@ proptest! {
             let s = FlagSet::from_value(&json!({"flags": {"pilot": {
                 "state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
                 "targeting": {"fractional": [["on", bp], ["off", 10_000 - bp]]}}}})).unwrap();
-            s.evaluate("pilot", &mut Context::new(&json!({"targetingKey": key}), 0)).value == Some(json!(true))
+            s.evaluate("pilot", &mut Context::new(json!({"targetingKey": key}), 0)).value == Some(json!(true))
         };
         prop_assert!(!at(lo) || at(hi));
     }

@@ -13,7 +13,7 @@ fn set() -> FlagSet {
 }
 
 fn ctx(v: Value) -> Context {
-    Context::new(&v, 0)
+    Context::new(v, 0)
 }
 
 #[test]

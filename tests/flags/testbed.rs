@@ -30,7 +30,7 @@ fn answer(
     }))
     .unwrap();
     assert!(set.issues.is_empty(), "{:?}", set.issues);
-    let r = set.evaluate(key, &mut Context::new(&ctx, 0));
+    let r = set.evaluate(key, &mut Context::new(ctx, 0));
     (r.value.unwrap_or(Value::Null), r.reason)
 }
 

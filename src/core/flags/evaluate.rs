@@ -92,9 +92,9 @@ pub struct Context {
 
 impl Context {
     /// The caller's context (an object; anything else counts as empty) at `now_s`.
-    pub fn new(ctx: &Value, now_s: u64) -> Self {
+    pub fn new(ctx: Value, now_s: u64) -> Self {
         let mut map = match ctx {
-            Value::Object(m) => m.clone(),
+            Value::Object(m) => m,
             _ => Map::new(),
         };
         let mut flagd = Map::new();
@@ -107,7 +107,12 @@ impl Context {
     }
 
     fn for_flag(&mut self, key: &str) -> &Value {
-        if let Some(Value::String(k)) = self.data.pointer_mut("/$flagd/flagKey") {
+        // Direct lookups: `pointer_mut` would unescape (allocate) every token.
+        let flag_key = self
+            .data
+            .get_mut("$flagd")
+            .and_then(|f| f.get_mut("flagKey"));
+        if let Some(Value::String(k)) = flag_key {
             k.clear();
             k.push_str(key);
         }

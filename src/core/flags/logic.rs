@@ -438,11 +438,15 @@ pub fn var(data: &Value, path: &Value, default: &Value) -> Value {
 }
 
 fn lookup<'d>(data: &'d Value, path: &Value) -> Option<&'d Value> {
+    let owned;
     let key = match path {
         Value::Null => return Some(data),
         Value::String(s) if s.is_empty() => return Some(data),
-        Value::String(s) => s.clone(),
-        other => to_js_string(other),
+        Value::String(s) => s.as_str(),
+        other => {
+            owned = to_js_string(other);
+            owned.as_str()
+        }
     };
     let mut cur = data;
     for part in key.split('.') {

@@ -117,7 +117,7 @@ impl<'a> Decider<'a> {
         if let Some(c) = self.country {
             ctx["country"] = json!(c);
         }
-        Context::new(&ctx, self.now_s)
+        Context::new(ctx, self.now_s)
     }
 
     /// The cohort of a visitor for a route bound to `flag`. Bots are always control.
