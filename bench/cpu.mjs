@@ -2,11 +2,13 @@
 // once: (a) bare JS with a fixed response, (a2) bare JS passing each request to ASSETS, (b) the
 // gate in plain JS, (c) pilot-gate decided by PILOT_ROLLOUT_PCT, (c2) pilot-gate decided by a
 // flag set. The CPU time (utime + stime, counted in ns per thread) of the workerd process that
-// runs the worker (not wrangler's proxy) is read around each batch of sequential requests on
-// one keep-alive connection. Batches are interleaved: every round runs one batch of every load,
-// in a rotating order, so a machine that speeds up or slows down (a shared 2-core VM does, by
-// tens of percent over minutes) shifts every worker alike, and the comparisons are made within
-// a round: c - a2, b - a2 and c / b per round, then their median over the rounds.
+// runs each worker (not wrangler's proxy) is read around each batch of sequential requests on
+// one keep-alive connection. The batches of one kind of request (a returning pilot, say) run at
+// the same time on a2, b, c and c2, each in its own process, so they meet the same machine:
+// this shared 2-core VM speeds up and slows down by tens of percent from one second to the
+// next, which made batches run one after another differ by more than the workers do. Rounds
+// repeat every kind in a rotating order; c - a2, b - a2, c / b and c2 / b are taken within each
+// round, and their medians over the rounds reported.
 // wrangler's local trace collector (X_LOCAL_OBSERVABILITY), which would run in the same workerd
 // and store every tail event in SQLite, is turned off: a deployed worker is not billed for it.
 // Loopback only, bounded in count. Run through scripts/bench; asserts nothing.
@@ -16,8 +18,8 @@ import path from 'node:path';
 
 import { CookieJar, ROOT, startWorker, visit } from '../tests/e2e/harness.mjs';
 
-const BATCH = Number(process.env.BENCH_BATCH || 100);
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 30);
+const BATCH = Number(process.env.BENCH_BATCH || 200);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 15);
 const WARMUP = Number(process.env.BENCH_WARMUP || 500);
 const VARS = { PILOT_ROLLOUT_PCT: '0.5' };
 process.env.X_LOCAL_OBSERVABILITY = 'false';
@@ -129,7 +131,8 @@ const beacon = async (url) => (i) => ({
 // Name, wrangler.toml (pilot-gate's own when undefined), loads, startWorker options.
 const WORKERS = [
   ['a bare', path.join(ROOT, 'bench/bare/wrangler.toml'), { 'fixed response': async (url) => get(`${url}/`) }],
-  ['a2 assets', path.join(ROOT, 'bench/bare-assets/wrangler.toml'), { 'try.html': async (url) => get(`${url}/try`) }],
+  // The floor runs beside each gated load (the same page, /try, served from ASSETS).
+  ['a2 assets', path.join(ROOT, 'bench/bare-assets/wrangler.toml'), Object.fromEntries(Object.keys(gated).map((l) => [l, async (url) => get(`${url}/try`)]))],
   ['b js-gate', path.join(ROOT, 'bench/js-gate/wrangler.toml'), gated],
   // The beacon writes 10 events per request to KV through the queue: a fifth of the batch.
   ['c pilot-gate', undefined, { ...gated, 'beacon x10': beacon }],
@@ -141,9 +144,9 @@ const SCALE = { 'beacon x10': 0.2 };
 // BENCH_ONLY=returning,control keeps only the loads whose label contains one of the words (and
 // the floor a2), for a quicker look at one path.
 const ONLY = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
-const wanted = (label) => !ONLY.length || label === 'try.html' || ONLY.some((w) => label.includes(w));
+const wanted = (label) => !ONLY.length || ONLY.some((w) => label.includes(w));
 
-console.log(`CPU of the workerd that runs each worker: ${ROUNDS} interleaved rounds of one batch of ${BATCH} sequential requests per load, one connection per load, after ${WARMUP} warm-up requests; rollout 50 %`);
+console.log(`CPU of the workerd that runs each worker: ${ROUNDS} rounds of one batch of ${BATCH} sequential requests per load (one connection each; the same kind of request on every worker at once), after ${WARMUP} warm-up requests; rollout 50 %`);
 const running = [];
 const loads = [];
 try {
@@ -161,10 +164,16 @@ try {
   }
   for (const load of loads) await batch(load, Math.round(WARMUP * (SCALE[load.label] ?? 1)));
   for (const load of loads) load.statuses.clear();
+  // A slot is one label: its loads (one per worker, in different processes) run at the same
+  // time, so each comparison is made under the same machine conditions.
+  const slots = [...new Set(loads.map((l) => l.label))].map((label) => loads.filter((l) => l.label === label));
   for (let r = 0; r < ROUNDS; r++) {
-    // Rotate the order, so no load always runs right after the same one.
-    const order = loads.map((_, i) => loads[(i + r) % loads.length]);
-    for (const load of order) load.runs.push(await batch(load, load.n));
+    // Rotate the order, so no slot always runs right after the same one.
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[(i + r) % slots.length];
+      const runs = await Promise.all(slot.map((load) => batch(load, load.n)));
+      slot.forEach((load, k) => load.runs.push(runs[k]));
+    }
     process.stderr.write(`  round ${r + 1}/${ROUNDS}${r + 1 === ROUNDS ? '\n' : '\r'}`);
   }
 } finally {
@@ -188,8 +197,8 @@ const paired = (f) => {
 const cpuOf = (key, r) => by[key].runs[r].cpuPerReqUs;
 console.log('\nthe gate\'s own CPU over the assets floor (a2), µs per request, and the ratios, each the median of the per-round values (range):');
 for (const label of Object.keys(gated).filter(wanted)) {
-  const c = paired((r) => cpuOf(`c pilot-gate/${label}`, r) - cpuOf('a2 assets/try.html', r));
-  const b = paired((r) => cpuOf(`b js-gate/${label}`, r) - cpuOf('a2 assets/try.html', r));
+  const c = paired((r) => cpuOf(`c pilot-gate/${label}`, r) - cpuOf(`a2 assets/${label}`, r));
+  const b = paired((r) => cpuOf(`b js-gate/${label}`, r) - cpuOf(`a2 assets/${label}`, r));
   const ratio = paired((r) => cpuOf(`c pilot-gate/${label}`, r) / cpuOf(`b js-gate/${label}`, r));
   const fmt = (x) => `${x.med.toFixed(0).padStart(5)} (${x.lo.toFixed(0)}..${x.hi.toFixed(0)})`;
   const c2 = paired((r) => cpuOf(`c2 flag set/${label}`, r) / cpuOf(`b js-gate/${label}`, r));
