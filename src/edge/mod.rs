@@ -121,15 +121,9 @@ struct Io {
 impl Io {
     async fn answer(&self, req: &mut worker::Request, route: Route, id: String) -> Outcome {
         let Io {
-            env,
-            cfg,
-            gate,
-            facts,
-            rnd,
-            now_ms,
-            ..
+            env, facts, rnd, ..
         } = self;
-        let (cfg, gate, now_ms) = (*cfg, *gate, *now_ms);
+        let (cfg, gate, now_ms) = (self.cfg, self.gate, self.now_ms);
         let rollout = effective_rollout(gate.rollout_bp);
         let flags_ctx = |id| {
             cfg.flags.as_ref().ok().map(|flags| ofrep::Ctx {
