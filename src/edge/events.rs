@@ -3,14 +3,17 @@
 
 use futures_util::future::join_all;
 use serde_json::json;
+use worker::kv::KvStore;
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, QueueContentType, RawMessageBuilder, Request, SendMessage};
 
 use crate::core::events::config::EventsConfig;
 use crate::core::events::error::EventsError;
 use crate::core::events::ingest::{self, accept, check_headers, rate_limit_key, Accepted, Sender};
-use crate::core::events::listing::{parse_list_query, ListQuery};
-use crate::core::events::record::{EventMeta, EVENT_KEY_PREFIX};
+use crate::core::events::listing::{
+    parse_list_query, ListQuery, PagePlan, Pager, PagerMode, Resume, KV_OPS_PER_INVOCATION,
+};
+use crate::core::events::record::{RequestMeta, REQUEST_KEY_PREFIX};
 use crate::core::gate::cohort::{Decider, Rollout};
 use crate::core::gate::config::GateConfig;
 use crate::core::gate::identity;
@@ -32,6 +35,8 @@ const RATE_LIMITER: &str = "EVENTS_RATE_LIMITER";
 const RATE_PERIOD_S: u32 = 60;
 /// Keys fetched from KV at once by admin reads.
 const KV_CONCURRENCY: usize = 50;
+/// Keys in one KV list page (KV's largest).
+const KV_LIST_PAGE: usize = 1000;
 
 /// Everything one `/api/events` request needs besides the request itself.
 pub struct Ctx<'a> {
@@ -83,8 +88,9 @@ pub async fn answer(route: EventsRoute, req: &mut Request, ctx: Ctx<'_>) -> Outc
 
 async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError> {
     let facts = ctx.facts.view();
+    let identity = identity::resolve(&ctx.gate.identity, &facts, &ctx.fresh_id);
     match ctx.env.rate_limiter(RATE_LIMITER) {
-        Ok(limiter) => match limiter.limit(rate_limit_key(&facts)).await {
+        Ok(limiter) => match limiter.limit(rate_limit_key(&identity, facts.ip)).await {
             Ok(o) if !o.success => {
                 return Err(ApiError::RateLimited {
                     retry_after_s: RATE_PERIOD_S,
@@ -110,7 +116,6 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
             detail: "the body could not be read".to_owned(),
         },
     })?;
-    let identity = identity::resolve(&ctx.gate.identity, &facts, &ctx.fresh_id);
     let country = ctx.facts.country();
     // The flag set is read after the body (an upload is consumed at once) and only for a
     // signed sender, the only one whose variants are recorded.
@@ -158,7 +163,7 @@ fn unavailable(ctx: &Ctx<'_>, event: &str, e: impl std::fmt::Display) -> EventsE
 }
 
 /// The events KV, once the admin token is checked.
-fn admin_kv(ctx: &Ctx<'_>) -> Result<worker::kv::KvStore, EventsError> {
+fn admin_kv(ctx: &Ctx<'_>) -> Result<KvStore, EventsError> {
     let auth = ctx.facts.header("authorization");
     if !bearer_ok(auth.as_deref(), ctx.admin_token) {
         return Err(ApiError::Unauthorized {
@@ -171,78 +176,192 @@ fn admin_kv(ctx: &Ctx<'_>) -> Result<worker::kv::KvStore, EventsError> {
         .map_err(|e| unavailable(ctx, "kv_missing", e))
 }
 
-async fn delete(ctx: &Ctx<'_>) -> Result<Action, EventsError> {
-    let kv = admin_kv(ctx)?;
-    let keys = list_keys(&kv, usize::MAX, None)
-        .await
-        .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
-    for chunk in keys.chunks(KV_CONCURRENCY) {
-        for r in join_all(chunk.iter().map(|k| kv.delete(k))).await {
-            r.map_err(|e| unavailable(ctx, "kv_delete_failed", e))?;
+/// One listed page: its keys with their metadata, and the cursor of the next page.
+struct Page {
+    keys: Vec<String>,
+    metas: Vec<Option<RequestMeta>>,
+    next: Option<String>,
+}
+
+async fn list_page(kv: &KvStore, cursor: Option<&str>) -> Result<Page, worker::kv::KvError> {
+    let mut list = kv
+        .list()
+        .prefix(REQUEST_KEY_PREFIX.to_owned())
+        .limit(KV_LIST_PAGE as u64);
+    if let Some(c) = cursor {
+        list = list.cursor(c.to_owned());
+    }
+    let page = list.execute().await?;
+    let (keys, metas) = page
+        .keys
+        .into_iter()
+        .map(|k| {
+            let meta = k.metadata.and_then(|m| serde_json::from_value(m).ok());
+            (k.name, meta)
+        })
+        .unzip();
+    Ok(Page {
+        keys,
+        metas,
+        next: page.cursor.filter(|_| !page.list_complete),
+    })
+}
+
+/// A paged walk over the stored requests under a [`Pager`]'s budget: each call of
+/// [`Walk::next`] lists one page and plans it; [`Walk::stop`] marks where the caller stopped.
+struct Walk<'k> {
+    kv: &'k KvStore,
+    pager: Pager,
+    /// The page to list next.
+    at: Resume,
+    /// The page listed last.
+    current: Resume,
+    /// No page is left, or the caller stopped.
+    done: bool,
+    stopped: bool,
+}
+
+impl<'k> Walk<'k> {
+    fn new(kv: &'k KvStore, pager: Pager, from: Resume) -> Self {
+        Walk {
+            kv,
+            pager,
+            current: from.clone(),
+            at: from,
+            done: false,
+            stopped: false,
         }
     }
-    Ok(Action::Json(200, json!({"deleted": keys.len()})))
+
+    /// The next page's keys and plan, while the budget allows and keys are left.
+    async fn next(
+        &mut self,
+        ctx: &Ctx<'_>,
+    ) -> Result<Option<(PagePlan, Vec<String>)>, EventsError> {
+        if self.done || !self.pager.list() {
+            return Ok(None);
+        }
+        let page = list_page(self.kv, self.at.page.as_deref())
+            .await
+            .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
+        let plan = self.pager.page(&page.metas, self.at.skip);
+        self.current = self.at.clone();
+        match page.next {
+            Some(next) => {
+                self.at = Resume {
+                    page: Some(next),
+                    skip: 0,
+                }
+            }
+            None => self.done = true,
+        }
+        if let Some(i) = plan.stop_at {
+            self.stop(i);
+        }
+        Ok(Some((plan, page.keys)))
+    }
+
+    /// The caller stopped at index `i` of the page listed last.
+    fn stop(&mut self, i: usize) {
+        self.at = Resume {
+            page: self.current.page.clone(),
+            skip: i,
+        };
+        self.done = true;
+        self.stopped = true;
+    }
+
+    /// Where to resume, unless every key was done.
+    fn resume(self) -> Option<Resume> {
+        (self.stopped || !self.done).then_some(self.at)
+    }
+}
+
+async fn delete(ctx: &Ctx<'_>) -> Result<Action, EventsError> {
+    let kv = admin_kv(ctx)?;
+    let pager = Pager::new(PagerMode::Delete, None, KV_OPS_PER_INVOCATION);
+    // Deleted keys leave the listing, so a second call starts from the first page again.
+    let mut walk = Walk::new(&kv, pager, Resume::default());
+    let mut deleted = 0;
+    while let Some((plan, keys)) = walk.next(ctx).await? {
+        for chunk in plan.keys.chunks(KV_CONCURRENCY) {
+            for r in join_all(chunk.iter().map(|&i| kv.delete(&keys[i]))).await {
+                r.map_err(|e| unavailable(ctx, "kv_delete_failed", e))?;
+            }
+            deleted += chunk.len();
+        }
+    }
+    let complete = walk.resume().is_none();
+    Ok(Action::Json(
+        200,
+        json!({"deleted": deleted, "complete": complete}),
+    ))
 }
 
 async fn list(url: &str, ctx: &Ctx<'_>) -> Result<Action, EventsError> {
     let kv = admin_kv(ctx)?;
     let query: ListQuery = parse_list_query(url)?;
-    let limit = if query.count_only {
-        usize::MAX
-    } else {
-        query.limit
+    let from = match &query.cursor {
+        Some(c) => Resume::parse(c)?,
+        None => Resume::default(),
     };
-    let keys = list_keys(&kv, limit, query.name.as_deref())
-        .await
-        .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
-    if query.count_only {
-        return Ok(Action::Json(200, json!({"count": keys.len()})));
-    }
-    let mut events = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(KV_CONCURRENCY) {
-        for r in join_all(chunk.iter().map(|k| kv.get(k).json::<serde_json::Value>())).await {
-            // A key can expire between list and get; skip it rather than fail the listing.
-            if let Some(v) = r.map_err(|e| unavailable(ctx, "kv_get_failed", e))? {
-                events.push(v);
+    let name = query.name.as_deref();
+    let mode = if query.count_only {
+        PagerMode::Count
+    } else {
+        PagerMode::Read { limit: query.limit }
+    };
+    let pager = Pager::new(mode, query.name.clone(), KV_OPS_PER_INVOCATION);
+    let mut walk = Walk::new(&kv, pager, from);
+    let mut events: Vec<serde_json::Value> = Vec::new();
+    let mut counted = 0;
+    'pages: while let Some((plan, keys)) = walk.next(ctx).await? {
+        counted += plan.counted;
+        for chunk in plan.keys.chunks(KV_CONCURRENCY) {
+            let reads = join_all(chunk.iter().map(|&i| kv.get(&keys[i]).text())).await;
+            for (&i, r) in chunk.iter().zip(reads) {
+                // A key can expire between list and get; skip it rather than fail.
+                let Some(text) = r.map_err(|e| unavailable(ctx, "kv_get_failed", e))? else {
+                    continue;
+                };
+                let matching = stored_events(&text, name);
+                if mode == PagerMode::Count {
+                    counted += matching.len();
+                    continue;
+                }
+                // A request is never split: stop before one that would pass the limit.
+                if !events.is_empty() && events.len() + matching.len() > query.limit {
+                    walk.stop(i);
+                    break 'pages;
+                }
+                events.extend(matching);
             }
         }
+    }
+    let cursor = walk.resume().map(|r| r.encode());
+    if query.count_only {
+        return Ok(Action::Json(
+            200,
+            json!({"count": counted, "complete": cursor.is_none(), "cursor": cursor}),
+        ));
     }
     Ok(Action::Json(
         200,
-        json!({"count": events.len(), "events": events}),
+        json!({"count": events.len(), "events": events, "cursor": cursor}),
     ))
 }
 
-/// Up to `limit` event keys, newest first, optionally only those named `name`.
-async fn list_keys(
-    kv: &worker::kv::KvStore,
-    limit: usize,
-    name: Option<&str>,
-) -> Result<Vec<String>, worker::kv::KvError> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut list = kv.list().prefix(EVENT_KEY_PREFIX.to_owned()).limit(1000);
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await?;
-        for key in page.keys {
-            let matches = name.is_none_or(|n| {
-                key.metadata
-                    .and_then(|m| serde_json::from_value::<EventMeta>(m).ok())
-                    .is_some_and(|m| m.name == n)
-            });
-            if matches {
-                out.push(key.name);
-                if out.len() >= limit {
-                    return Ok(out);
-                }
-            }
-        }
-        match page.cursor.filter(|_| !page.list_complete) {
-            Some(c) => cursor = Some(c),
-            None => return Ok(out),
-        }
+/// The events of one stored request named `name` (all when `None`); an unreadable value (which
+/// the consumer never writes) holds none.
+fn stored_events(text: &str, name: Option<&str>) -> Vec<serde_json::Value> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        events: Vec<serde_json::Value>,
     }
+    serde_json::from_str::<Stored>(text)
+        .map(|s| s.events)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| name.is_none_or(|n| e.get("name").and_then(|v| v.as_str()) == Some(n)))
+        .collect()
 }

@@ -26,11 +26,18 @@ const padTo = (body, n) => body + ' '.repeat(n - enc.encode(body).length);
 /** A single event whose props serialize to exactly n bytes: {"k":"xxx..."}. */
 const propsOf = (n) => ({ k: 'x'.repeat(n - 8) });
 
+/**
+ * A fresh client address. Locally, wrangler dev takes `CF-Connecting-IP` as the client sends it
+ * (Cloudflare's edge sets it itself), so each test client gets its own rate-limit key.
+ */
+let ipSeq = 0;
+const nextIp = () => { ipSeq++; return `10.${(ipSeq >> 16) & 255}.${(ipSeq >> 8) & 255}.${ipSeq & 255}`; };
+
 async function post(url, body, headers = {}, init = {}) {
   const res = await fetch(`${url}/api/events`, {
     method: 'POST',
     body,
-    headers: { 'content-type': 'application/json', 'user-agent': `corpus-${seq++}`, ...headers },
+    headers: { 'content-type': 'application/json', 'user-agent': `corpus-${seq++}`, 'cf-connecting-ip': nextIp(), ...headers },
     ...init,
   });
   // A server may answer 413 before reading a large body and close the connection while the
@@ -77,7 +84,7 @@ function chunkedPost(url, total) {
     socket.on('error', () => { /* EPIPE/ECONNRESET while writing: the answer may still come */ });
     socket.on('close', () => reject(new Error(`no status line before close: ${JSON.stringify(answer.slice(0, 80))}`)));
     socket.on('connect', async () => {
-      socket.write(`POST /api/events HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nUser-Agent: corpus-${seq++}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      socket.write(`POST /api/events HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nUser-Agent: corpus-${seq++}\r\nCF-Connecting-IP: ${nextIp()}\r\nTransfer-Encoding: chunked\r\n\r\n`);
       for (let sent = 0; sent < total && !socket.destroyed; sent += 4096) {
         const n = Math.min(4096, total - sent);
         const ok = socket.write(`${n.toString(16)}\r\n${' '.repeat(n)}\r\n`);
@@ -219,62 +226,83 @@ describe('events beacon', () => {
     assert.equal(denied.body.error, 'origin_not_allowed');
   });
 
-  test('flood: one client is limited (the binding is approximate by design), another is not', async (t) => {
-    // The Rate Limiting binding counts per location and is eventually consistent, so the test
-    // asserts the bound (never more than 120 accepted, some 429s), not an exact cut-off.
-    // Local windows are aligned to the wall clock (floor(now / 60 s)): a flood that straddles a
-    // minute sees two windows, so it starts in the first 45 s of one.
+  /**
+   * Floods the beacon with `n` requests, `headers(i)` for the i-th, and returns the statuses.
+   * The Rate Limiting binding counts per location and is eventually consistent, so callers
+   * assert the bound (never more than 120 accepted, some 429s), not an exact cut-off. Local
+   * windows are aligned to the wall clock (floor(now / 60 s)): a flood that straddles a minute
+   * sees two windows, so it starts in the first 45 s of one.
+   */
+  async function flood(n, headers) {
     const intoMinute = Date.now() % 60_000;
     if (intoMinute > 45_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute + 100));
-    const ua = `flood-${Date.now()}`;
     const statuses = [];
-    let retryAfter = null;
-    let limitedBody = null;
+    let limited = null;
     const started = Date.now();
-    for (let i = 0; i < 150; i++) {
-      const r = await post(w.url, json(ev({ name: 'flood' })), { 'user-agent': ua });
+    for (let i = 0; i < n; i++) {
+      const r = await post(w.url, json(ev({ name: 'flood' })), headers(i));
       statuses.push(r.status);
-      if (r.status === 429 && retryAfter === null) {
-        retryAfter = r.headers.get('retry-after');
-        limitedBody = r.body;
-      }
+      if (r.status === 429 && limited === null) limited = r;
     }
     assert.ok(Date.now() - started < 15_000, 'the flood fits in one rate-limit window');
-    const accepted = statuses.filter((s) => s === 202).length;
-    const limited = statuses.filter((s) => s === 429).length;
-    t.diagnostic(`flood: ${accepted} accepted, ${limited} limited of 150 in ${Date.now() - started} ms`);
-    assert.ok(limited > 0, 'some requests were limited');
-    assert.ok(accepted <= 120, `${accepted} accepted`);
-    assert.equal(accepted + limited, 150, `other statuses: ${statuses.filter((s) => s !== 202 && s !== 429)}`);
-    assert.ok(Number(retryAfter) > 0, `Retry-After ${retryAfter}`);
-    assert.equal(limitedBody.error, 'rate_limited');
-    const other = await post(w.url, json(ev()), { 'user-agent': `${ua}-other` });
+    const count = (s) => statuses.filter((x) => x === s).length;
+    return { accepted: count(202), limited: count(429), other: statuses.filter((x) => x !== 202 && x !== 429), first429: limited, ms: Date.now() - started };
+  }
+
+  test('flood: a client that rotates its User-Agent is still limited by its IP; another IP is not', async (t) => {
+    const ip = nextIp();
+    const f = await flood(150, (i) => ({ 'cf-connecting-ip': ip, 'user-agent': `rotating-${Date.now()}-${i}` }));
+    t.diagnostic(`flood from one IP with 150 User-Agents: ${f.accepted} accepted, ${f.limited} limited in ${f.ms} ms`);
+    assert.ok(f.limited > 0, 'some requests were limited');
+    assert.ok(f.accepted <= 120, `${f.accepted} accepted`);
+    assert.deepEqual(f.other, []);
+    assert.ok(Number(f.first429.headers.get('retry-after')) > 0, 'Retry-After');
+    assert.equal(f.first429.body.error, 'rate_limited');
+    const other = await post(w.url, json(ev()), { 'cf-connecting-ip': nextIp() });
     assert.equal(other.status, 202, 'a different client is unaffected');
   });
 
-  test('round trip: posted events are stored exactly once after re-sends', async () => {
+  test('flood: a signed identity is limited wherever it comes from', async (t) => {
+    const res = await fetch(`${w.url}/api/config`);
+    const uid = res.headers.getSetCookie().map((c) => c.split(';')[0]).find((c) => c.startsWith('pg_uid='));
+    assert.ok(uid, 'a fresh identity');
+    const f = await flood(150, () => ({ cookie: uid, 'cf-connecting-ip': nextIp() }));
+    t.diagnostic(`flood from one identity over 150 IPs: ${f.accepted} accepted, ${f.limited} limited`);
+    assert.ok(f.limited > 0, 'some requests were limited');
+    assert.ok(f.accepted <= 120, `${f.accepted} accepted`);
+    assert.deepEqual(f.other, []);
+  });
+
+  test('round trip: each accepted request is stored once, as sent, newest first, and pages by cursor', async () => {
     const name = `rt_${Date.now()}`;
     const events = Array.from({ length: 20 }, () => ev({ name }));
     const noId = { name, ts: Date.now(), props: { via: 'derived id' } };
     const body = json([...events, noId]);
+    const ip = nextIp();
     for (let i = 0; i < 3; i++) {
-      const r = await post(w.url, body, { 'user-agent': 'round-trip' });
+      const r = await post(w.url, body, { 'cf-connecting-ip': ip });
       assert.equal(r.status, 202);
       assert.deepEqual(r.body, { accepted: 21 });
     }
     // Re-send half of them alone, as a client retry would.
-    const r = await post(w.url, json(events.slice(0, 10)), { 'user-agent': 'round-trip' });
+    const r = await post(w.url, json(events.slice(0, 10)), { 'cf-connecting-ip': ip });
     assert.equal(r.status, 202);
+    const want = 3 * 21 + 10;
     const deadline = Date.now() + 15_000;
     let stored = [];
     while (Date.now() < deadline) {
       stored = (await admin(w.url, `?limit=1000&name=${name}`)).body.events;
-      if (stored.length >= 21) break;
+      if (stored.length >= want) break;
       await new Promise((res) => setTimeout(res, 200));
     }
     await new Promise((res) => setTimeout(res, 1500)); // let any late redelivery land
     stored = (await admin(w.url, `?limit=1000&name=${name}`)).body.events;
-    assert.equal(stored.length, 21, 'each event once');
+    // One value per accepted request: a queue redelivery overwrites it, a client's re-send is a
+    // request of its own (the evidence counts units, so re-sends inflate nothing).
+    assert.equal(stored.length, want, 'every accepted request once');
+    const requests = new Map();
+    for (const e of stored) requests.set(e.request_id, (requests.get(e.request_id) || 0) + 1);
+    assert.deepEqual([...requests.values()].sort((a, b) => a - b), [10, 21, 21, 21]);
     const ids = new Set(stored.map((e) => e.id));
     assert.equal(ids.size, 21);
     for (const e of events) assert.ok(ids.has(e.id), `missing ${e.id}`);
@@ -286,12 +314,22 @@ describe('events beacon', () => {
       assert.equal(e.ip, undefined);
       assert.equal(e.user_agent, undefined);
     }
-    // Newest first.
-    const ts = stored.map((e) => e.ts);
-    assert.deepEqual(ts, [...ts].sort((a, b) => b - a));
-    const lim = await admin(w.url, `?limit=5&name=${name}`);
-    assert.equal(lim.body.events.length, 5);
-    assert.equal(lim.headers.get('cache-control'), 'no-store');
+    // Newest request first.
+    const received = stored.map((e) => e.received_at);
+    assert.deepEqual(received, [...received].sort((a, b) => b - a));
+    const count = await admin(w.url, `?count=true&name=${name}`);
+    assert.deepEqual([count.body.count, count.body.complete], [want, true]);
+    // A small limit never splits a request: one request of 10, then the next behind the cursor.
+    const first = await admin(w.url, `?limit=5&name=${name}`);
+    assert.equal(first.headers.get('cache-control'), 'no-store');
+    assert.equal(first.body.events.length, 10, 'the newest request, whole');
+    assert.equal(typeof first.body.cursor, 'string');
+    const second = await admin(w.url, `?limit=5&name=${name}&cursor=${encodeURIComponent(first.body.cursor)}`);
+    assert.equal(second.body.events.length, 21);
+    assert.notEqual(second.body.events[0].request_id, first.body.events[0].request_id);
+    const bad = await admin(w.url, `?cursor=nonsense`);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error, 'bad_query');
   });
 });
 
@@ -374,13 +412,14 @@ describe('operator scripts against a live worker', () => {
   after(async () => { await w?.stop(); });
   const env = () => ({ ...process.env, ADMIN_TOKEN, INGEST_HMAC_SECRET: HMAC_SECRET });
 
-  test('scripts/loadtest: 1000 POSTs of 200 unique events store exactly 200, 0 duplicates, 0 5xx', async () => {
+  test('scripts/loadtest: 1000 POSTs of 200 unique events: every request stored once, all 200 ids, 0 5xx', async () => {
     const out = path.join(ROOT, 'tests/.tmp/loadtest-result.json');
     const r = spawnSync(path.join(ROOT, 'scripts/loadtest'), ['--url', w.url, '--total', '1000', '--unique', '200', '--concurrency', '50', '--out', out], { env: env(), encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const result = JSON.parse(readFileSync(out, 'utf8'));
     assert.equal(result.stored_unique, 200);
-    assert.equal(result.duplicates, 0);
+    assert.equal(result.stored, 1000, 'one stored event per accepted single-event request');
+    assert.equal(result.stored_requests, 1000, 'no request stored twice');
     assert.equal(result.errors_5xx, 0);
     assert.equal(result.statuses['202'], 1000);
   });

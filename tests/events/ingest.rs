@@ -254,17 +254,40 @@ fn admin_list_query() {
 }
 
 #[test]
-fn rate_limit_key_hides_the_client() {
-    let key = |ip, ua| {
-        rate_limit_key(&RequestFacts {
+fn rate_limit_key_is_the_signed_identity_else_the_ip_never_the_user_agent() {
+    let ip_only = |ip, ua| {
+        let facts = RequestFacts {
             ip: Some(ip),
             user_agent: Some(ua),
             ..RequestFacts::default()
-        })
+        };
+        let who = Identity {
+            targeting_key: pilot_gate::core::gate::identity::hashed_key("ip-ua", &[ip, ua]),
+            source: KeySource::IpUserAgent,
+            set_uid: None,
+        };
+        rate_limit_key(&who, facts.ip)
     };
-    let a = key("192.0.2.1", "UA");
-    assert_eq!(a, key("192.0.2.1", "UA"));
-    assert_ne!(a, key("192.0.2.1", "UB"));
-    assert_ne!(a, key("192.0.2.2", "UA"));
-    assert!(!a.contains("192.0.2.1"));
+    let a = ip_only("192.0.2.1", "UA");
+    // A client that rotates its User-Agent keeps its key.
+    assert_eq!(a, ip_only("192.0.2.1", "UB"));
+    assert_ne!(a, ip_only("192.0.2.2", "UA"));
+    assert!(!a.contains("192.0.2.1"), "nothing raw: {a}");
+    // A fresh (unsigned, just minted) id is not an identity yet: the IP decides.
+    let minted = identity(KeySource::NewUid);
+    assert_eq!(rate_limit_key(&minted, Some("192.0.2.1")), a);
+    // A signed identity has its own key wherever it comes from, and it is not its IP's.
+    let signed = identity(KeySource::UidCookie);
+    let at_home = rate_limit_key(&signed, Some("192.0.2.1"));
+    assert_eq!(at_home, rate_limit_key(&signed, Some("198.51.100.7")));
+    assert_ne!(at_home, a);
+    let other = Identity {
+        targeting_key: "fedcba9876543210fedcba9876543210".into(),
+        ..identity(KeySource::UidCookie)
+    };
+    assert_ne!(rate_limit_key(&other, Some("192.0.2.1")), at_home);
+    assert!(
+        !at_home.contains("0123456789abcdef"),
+        "nothing raw: {at_home}"
+    );
 }

@@ -66,11 +66,9 @@ fn the_server_adds_at_most_the_overhead_budget_per_event() {
     assert!(per_event <= STORED_OVERHEAD_MAX_BYTES, "{per_event}");
 }
 
-#[test]
-fn a_body_at_the_largest_limit_fits_one_queue_message() {
-    let cfg = widest();
-    // The most events, padded so the body is exactly at the limit (sessions are at most 128
-    // bytes, so the padding goes into props for the rest).
+/// A body exactly at the largest limit, with the most events (sessions are at most 128 bytes,
+/// so the padding goes into props for the rest).
+fn largest_body() -> String {
     let mut events = Vec::new();
     let filler = MAX_BODY_BYTES / MAX_EVENTS - 200;
     for i in 0..MAX_EVENTS {
@@ -82,6 +80,23 @@ fn a_body_at_the_largest_limit_fits_one_queue_message() {
     }
     let mut body = format!("[{}]", events.join(","));
     body.push_str(&" ".repeat(MAX_BODY_BYTES - body.len()));
+    body
+}
+
+/// The queue message of an accepted `body` under the widest limits.
+pub fn stored_message(body: &str) -> String {
+    message(body, &widest()).unwrap()
+}
+
+/// The largest queue message: the most events in a body at the largest limit.
+pub fn largest_message() -> String {
+    stored_message(&largest_body())
+}
+
+#[test]
+fn a_body_at_the_largest_limit_fits_one_queue_message() {
+    let cfg = widest();
+    let mut body = largest_body();
     assert_eq!(body.len(), MAX_BODY_BYTES);
     let text = message(&body, &cfg).unwrap();
     println!(

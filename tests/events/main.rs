@@ -5,5 +5,6 @@
 mod support;
 
 mod ingest;
+mod kv_budget;
 mod limits;
 mod parse;

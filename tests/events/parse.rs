@@ -3,7 +3,7 @@
 
 use pilot_gate::core::events::error::EventsError;
 use pilot_gate::core::events::limits::Limits;
-use pilot_gate::core::events::record::{kv_key, plan_writes, QueuedBatch, StoredEvent};
+use pilot_gate::core::events::record::{plan_writes, request_key, QueuedBatch, StoredEvent};
 use pilot_gate::core::events::schema::{derived_id, parse_batch, Event};
 use pilot_gate::core::events::signature::{sign_body, verify_signature};
 use pilot_gate::core::http::problem::Problem;
@@ -225,22 +225,31 @@ fn signatures_verify_in_every_mode() {
 }
 
 #[test]
-fn kv_keys_are_pure_and_newest_first() {
-    assert_eq!(kv_key(NOW, "abc12345"), kv_key(NOW, "abc12345"));
+fn request_keys_are_pure_and_newest_first() {
+    // A pure function of (received_at, request id): a redelivery writes the same key.
+    let key = request_key(NOW, "r-0001");
+    assert_eq!(key, format!("req:{:013}:r-0001", 9_999_999_999_999 - NOW));
+    assert_ne!(key, request_key(NOW, "r-0002"), "two requests, two keys");
     let mut keys = [
-        kv_key(NOW - 5, "a1234567"),
-        kv_key(NOW, "b1234567"),
-        kv_key(NOW - 1, "c1234567"),
+        request_key(NOW - 5, "a"),
+        request_key(NOW, "b"),
+        request_key(NOW - 1, "c"),
     ];
     keys.sort();
-    assert_eq!(keys[0], kv_key(NOW, "b1234567"));
-    assert_eq!(keys[2], kv_key(NOW - 5, "a1234567"));
-    assert!(kv_key(u64::MAX, "x").starts_with("ev:0000000000000:"));
+    assert_eq!(
+        keys,
+        [
+            request_key(NOW, "b"),
+            request_key(NOW - 1, "c"),
+            request_key(NOW - 5, "a")
+        ]
+    );
+    assert!(request_key(u64::MAX, "x").starts_with("req:0000000000000:"));
 }
 
 #[test]
-fn consumer_plan_is_deterministic_and_rejects_poison() {
-    let events = parse(&format!("[{},{}]", event("a"), event("b"))).unwrap();
+fn consumer_plan_is_one_write_per_request_and_rejects_poison() {
+    let events = parse(&format!("[{},{},{}]", event("a"), event("b"), event("b"))).unwrap();
     let batch = QueuedBatch {
         events: events
             .into_iter()
@@ -259,18 +268,23 @@ fn consumer_plan_is_deterministic_and_rejects_poison() {
         planned.events, batch.events,
         "the consumer counts what it stores"
     );
-    let first = planned.writes;
+    let write = planned.write.expect("a request with events is written");
     assert_eq!(
-        first,
-        plan_writes(&text).unwrap().writes,
-        "a redelivery writes the same keys and values"
+        Some(&write),
+        plan_writes(&text).unwrap().write.as_ref(),
+        "a redelivery writes the same key and value"
     );
-    assert_eq!(first.len(), 2);
-    assert_eq!(first[0].key, kv_key(NOW, "evt-a-0001"));
-    assert_eq!(first[1].meta.name, "b");
-    let stored: serde_json::Value = serde_json::from_str(&first[0].value).unwrap();
-    assert_eq!(stored["received_at"], NOW);
-    assert_eq!(stored["request_id"], "r1");
+    assert_eq!(write.key, request_key(NOW, "r1"));
+    assert_eq!(write.meta.n, 3);
+    assert_eq!(
+        write.meta.names,
+        Some([("a".to_owned(), 1), ("b".to_owned(), 2)].into()),
+    );
+    let stored: QueuedBatch = serde_json::from_str(&write.value).unwrap();
+    assert_eq!(
+        stored, batch,
+        "the value is the request's events, as stored"
+    );
     for poison in ["", "{}", "[1,2]", r#"{"events":[{"name":"a"}]}"#] {
         assert!(plan_writes(poison).is_err(), "{poison:?}");
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::events::record::{kv_key, StoredEvent};
+use crate::core::events::record::{event_ref, StoredEvent};
 
 /// `page_view`: one exposure of the sender to each of its flags' variants.
 pub const PAGE_VIEW: &str = "page_view";
@@ -101,7 +101,7 @@ impl Delta {
                 .filter(|ms| ms.is_finite() && *ms >= 0.0)
                 .map(|ms| (ms as u64).min(MAX_TTV_MS));
             self.events.push(Counted {
-                id: kv_key(e.event.ts, &e.event.id),
+                id: event_ref(e.event.ts, &e.event.id),
                 minute: e.received_at / 60_000,
                 key: i,
                 ttv_ms,

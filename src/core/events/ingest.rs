@@ -12,7 +12,6 @@ use crate::core::events::signature::verify_signature;
 use crate::core::gate::cohort::Decider;
 use crate::core::gate::identity::{hashed_key, Identity, KeySource};
 use crate::core::http::cors::CorsPolicy;
-use crate::core::http::request::RequestFacts;
 
 /// The path in the evaluation context of a sender's variants.
 pub const EVENTS_PATH: &str = "/api/events";
@@ -24,9 +23,15 @@ pub const CORS: CorsPolicy = CorsPolicy {
     expose: None,
 };
 
-/// The rate-limit key of a client: a hash of IP + User-Agent (nothing raw leaves the request).
-pub fn rate_limit_key(req: &RequestFacts<'_>) -> String {
-    hashed_key("rl", &[req.ip.unwrap_or(""), req.user_agent.unwrap_or("")])
+/// The rate-limit key of a sender: its signed identity (a valid `pg_uid`) when it has one, else
+/// its IP; never the User-Agent, which the client chooses. Hashed, so nothing raw leaves the
+/// request. A sender without either (no IP header, as only a misrouted request can be) shares
+/// one key with every other such sender.
+pub fn rate_limit_key(identity: &Identity, ip: Option<&str>) -> String {
+    match identity.source {
+        KeySource::UidCookie => hashed_key("rl-uid", &[&identity.targeting_key]),
+        _ => hashed_key("rl-ip", &[ip.unwrap_or("")]),
+    }
 }
 
 /// Step 4 and the first half of step 5: the `Content-Type`, then a declared `Content-Length`.

@@ -2,6 +2,7 @@
 //! `POST /api/events`, what is stored and under which key, and the admin listing.
 
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod ingest;
 pub mod limits;

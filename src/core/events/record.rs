@@ -10,10 +10,12 @@ use crate::core::events::limits::QUEUE_MESSAGE_MAX_BYTES;
 use crate::core::events::schema::Event;
 use crate::core::http::problem::ApiError;
 
-/// Prefix of every event key in KV.
-pub const EVENT_KEY_PREFIX: &str = "ev:";
-/// Largest `ts` that keys can order (year 2286), in ms; later ones sort as this.
+/// Prefix of every stored request's key in KV.
+pub const REQUEST_KEY_PREFIX: &str = "req:";
+/// Largest time that keys can order (year 2286), in ms; later ones sort as this.
 const MAX_KEY_TS_MS: u64 = 9_999_999_999_999;
+/// Largest KV metadata, serialized (Cloudflare's limit).
+pub const KV_METADATA_MAX_BYTES: usize = 1024;
 
 /// An accepted event with what the server adds. No raw IP or User-Agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,37 +60,86 @@ impl QueuedBatch {
     }
 }
 
-/// The KV key of an event: a pure function of the event (reversed `ts`, then `id`), so a
-/// listing is newest first and a redelivery or re-send overwrites instead of duplicating.
+/// The identity of an event across re-sends and redeliveries (reversed `ts`, then `id`): the
+/// same event always has the same, and a newer one sorts first.
 ///
 /// ```
-/// use pilot_gate::core::events::record::kv_key;
-/// assert_eq!(kv_key(1_700_000_000_000, "abc12345"), "ev:8299999999999:abc12345");
-/// assert!(kv_key(2, "a") < kv_key(1, "a"), "newer sorts first");
+/// use pilot_gate::core::events::record::event_ref;
+/// assert_eq!(event_ref(1_700_000_000_000, "abc12345"), "ev:8299999999999:abc12345");
+/// assert!(event_ref(2, "a") < event_ref(1, "a"), "newer sorts first");
 /// ```
-pub fn kv_key(ts_ms: u64, id: &str) -> String {
+pub fn event_ref(ts_ms: u64, id: &str) -> String {
+    format!("ev:{:013}:{id}", reversed(ts_ms))
+}
+
+/// The KV key of an accepted request's events: reversed `received_at`, then the request id. A
+/// pure function of the request, so a redelivery of its message overwrites instead of
+/// duplicating, and a listing is newest first.
+///
+/// ```
+/// use pilot_gate::core::events::record::request_key;
+/// assert_eq!(request_key(1_700_000_000_000, "r1"), "req:8299999999999:r1");
+/// assert!(request_key(2, "b") < request_key(1, "a"), "newer sorts first");
+/// ```
+pub fn request_key(received_at_ms: u64, request_id: &str) -> String {
     format!(
-        "{EVENT_KEY_PREFIX}{:013}:{id}",
-        MAX_KEY_TS_MS - ts_ms.min(MAX_KEY_TS_MS)
+        "{REQUEST_KEY_PREFIX}{:013}:{request_id}",
+        reversed(received_at_ms)
     )
 }
 
-/// KV metadata stored beside each event, so listings can filter by name without reading values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventMeta {
-    /// The event's name.
-    pub name: String,
+fn reversed(ms: u64) -> u64 {
+    MAX_KEY_TS_MS - ms.min(MAX_KEY_TS_MS)
 }
 
-/// One KV write of the consumer.
+/// KV metadata stored beside each request's value, so that listings count and filter by name
+/// from the list pages alone, without reading values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestMeta {
+    /// How many events the value holds.
+    pub n: usize,
+    /// Its events by name; `None` when they would not fit KV's metadata limit (a listing by
+    /// name then reads the value).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub names: Option<BTreeMap<String, usize>>,
+}
+
+impl RequestMeta {
+    /// The metadata of these events.
+    pub fn of(events: &[StoredEvent]) -> Self {
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        for e in events {
+            *names.entry(e.event.name.clone()).or_default() += 1;
+        }
+        // A name is at most 64 bytes of [a-z0-9_.:-] (no escapes), a count at most 3 digits:
+        // with quotes, colon and comma, len + 7 bytes each, plus `{"n":100,"names":{}}`.
+        let bytes: usize = 24 + names.keys().map(|n| n.len() + 7).sum::<usize>();
+        RequestMeta {
+            n: events.len(),
+            names: (bytes <= KV_METADATA_MAX_BYTES).then_some(names),
+        }
+    }
+
+    /// How many of its events are named `name` (all of them when `None`); `None` when only
+    /// the value can tell.
+    pub fn matching(&self, name: Option<&str>) -> Option<usize> {
+        match (name, &self.names) {
+            (None, _) => Some(self.n),
+            (Some(name), Some(names)) => Some(names.get(name).copied().unwrap_or(0)),
+            (Some(_), None) => None,
+        }
+    }
+}
+
+/// The consumer's one KV write for one queue message (one accepted request).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KvWrite {
-    /// The key ([`kv_key`]).
+    /// The key ([`request_key`]).
     pub key: String,
-    /// The stored event as JSON.
+    /// The stored request: a [`QueuedBatch`] as JSON.
     pub value: String,
     /// Metadata for listings.
-    pub meta: EventMeta,
+    pub meta: RequestMeta,
 }
 
 /// Why a queue message cannot be stored, ever: it goes to the dead-letter queue at once.
@@ -98,40 +149,30 @@ pub struct Poison {
     pub detail: String,
 }
 
-/// What the consumer does with one queue message: its KV writes, and its events (for the
-/// control plane's counts).
+/// What the consumer does with one queue message: its one KV write (none for a message without
+/// events), and its events (for the evidence counts).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
-    /// One write per event.
-    pub writes: Vec<KvWrite>,
+    /// At most one write: the request's events together.
+    pub write: Option<KvWrite>,
     /// The events, as stored.
     pub events: Vec<StoredEvent>,
 }
 
 /// The plan for one queue message (a [`QueuedBatch`] as JSON text). Deterministic: a
-/// redelivery yields the same writes.
+/// redelivery yields the same write. Every event of a message comes from one request, so the
+/// first event's `received_at` and request id name it.
 pub fn plan_writes(message: &str) -> Result<Planned, Poison> {
     let batch: QueuedBatch = serde_json::from_str(message).map_err(|e| Poison {
         detail: e.to_string(),
     })?;
-    let writes = batch
-        .events
-        .iter()
-        .map(|e| {
-            let value = serde_json::to_string(e).map_err(|err| Poison {
-                detail: err.to_string(),
-            })?;
-            Ok(KvWrite {
-                key: kv_key(e.event.ts, &e.event.id),
-                value,
-                meta: EventMeta {
-                    name: e.event.name.clone(),
-                },
-            })
-        })
-        .collect::<Result<_, Poison>>()?;
+    let write = batch.events.first().map(|first| KvWrite {
+        key: request_key(first.received_at, &first.request_id),
+        value: message.to_owned(),
+        meta: RequestMeta::of(&batch.events),
+    });
     Ok(Planned {
-        writes,
+        write,
         events: batch.events,
     })
 }
