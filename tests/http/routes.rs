@@ -11,16 +11,73 @@ use crate::support::header;
 
 #[test]
 fn every_endpoint_and_method_resolves_to_its_route() {
-    assert_eq!(resolve("GET", "/api/healthz"), Ok(Route::Healthz));
-    assert_eq!(resolve("HEAD", "/api/healthz"), Ok(Route::Healthz));
-    for (method, route) in [
-        ("POST", EventsRoute::Ingest),
-        ("OPTIONS", EventsRoute::Preflight),
-        ("GET", EventsRoute::List),
-        ("DELETE", EventsRoute::Delete),
-    ] {
-        assert_eq!(resolve(method, "/api/events"), Ok(Route::Events(route)));
+    use pilot_gate::core::http::route::{AdminRoute as A, OfrepRoute as O};
+    // Written out by hand (not derived from the table), with a concrete key where the path has
+    // one: what each (method, path) must reach.
+    let expected: &[(&str, &str, Route)] = &[
+        ("GET", "/api/healthz", Route::Healthz),
+        ("HEAD", "/api/healthz", Route::Healthz),
+        ("POST", "/api/events", Route::Events(EventsRoute::Ingest)),
+        (
+            "OPTIONS",
+            "/api/events",
+            Route::Events(EventsRoute::Preflight),
+        ),
+        ("GET", "/api/events", Route::Events(EventsRoute::List)),
+        ("DELETE", "/api/events", Route::Events(EventsRoute::Delete)),
+        ("GET", "/api/config", Route::Config),
+        ("POST", "/ofrep/v1/evaluate/flags", Route::Ofrep(O::Bulk)),
+        (
+            "OPTIONS",
+            "/ofrep/v1/evaluate/flags",
+            Route::Ofrep(O::Preflight),
+        ),
+        (
+            "POST",
+            "/ofrep/v1/evaluate/flags/k",
+            Route::Ofrep(O::Single),
+        ),
+        (
+            "OPTIONS",
+            "/ofrep/v1/evaluate/flags/k",
+            Route::Ofrep(O::Preflight),
+        ),
+        ("GET", "/api/admin/status", Route::Admin(A::Status)),
+        ("GET", "/api/admin/flags", Route::Admin(A::ListFlags)),
+        ("GET", "/api/admin/flags/k", Route::Admin(A::GetFlag)),
+        ("PUT", "/api/admin/flags/k", Route::Admin(A::PutFlag)),
+        ("DELETE", "/api/admin/flags/k", Route::Admin(A::DeleteFlag)),
+        ("POST", "/api/admin/flags/k/start", Route::Admin(A::Start)),
+        (
+            "POST",
+            "/api/admin/flags/k/advance",
+            Route::Admin(A::Advance),
+        ),
+        ("POST", "/api/admin/flags/k/pause", Route::Admin(A::Pause)),
+        ("POST", "/api/admin/flags/k/resume", Route::Admin(A::Resume)),
+        (
+            "POST",
+            "/api/admin/flags/k/rollback",
+            Route::Admin(A::Rollback),
+        ),
+        ("POST", "/api/admin/kill", Route::Admin(A::Kill)),
+        ("POST", "/api/admin/unkill", Route::Admin(A::Unkill)),
+        ("GET", "/api/admin/flagset", Route::Admin(A::GetFlagset)),
+        ("PUT", "/api/admin/flagset", Route::Admin(A::PutFlagset)),
+        ("GET", "/api/admin/stats/k", Route::Admin(A::Stats)),
+        ("GET", "/api/admin/audit", Route::Admin(A::Audit)),
+        ("GET", "/metrics", Route::Metrics),
+    ];
+    for (method, path, route) in expected {
+        assert_eq!(resolve(method, path), Ok(*route), "{method} {path}");
     }
+    // And the table has nothing more.
+    let in_table: usize = ENDPOINTS.iter().map(|e| e.methods.len()).sum();
+    assert_eq!(
+        in_table,
+        expected.len(),
+        "a route of the table is not listed here"
+    );
 }
 
 #[test]
