@@ -16,7 +16,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 
-import { CookieJar, ROOT, startWorker, visit } from '../tests/e2e/harness.mjs';
+import { CookieJar, ROOT, startWorker, visit } from '../scripts/lib/local.mjs';
 
 const BATCH = Number(process.env.BENCH_BATCH || 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 15);

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
-import { ADMIN_TOKEN, CookieJar, ROOT, startWorker, visit } from '../tests/e2e/harness.mjs';
+import { ADMIN_TOKEN, CookieJar, ROOT, startWorker, visit } from '../scripts/lib/local.mjs';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S || 5);
 const REPEATS = Number(process.env.BENCH_REPEATS || 3);

@@ -1,7 +1,7 @@
 // `scripts/drill kill|rollback|aa`: see scripts/drill. Prints the figures; exits 1 when a goal
 // is missed (kill: every visitor redirected within FLAGS_CACHE_S + 1 s and all back in the same
 // cohorts; rollback: the automatic rollback within 2 minutes; aa: no rollback).
-import { startWorker, ADMIN_TOKEN } from '../../tests/e2e/harness.mjs';
+import { startOrigin, startWorker, ADMIN_TOKEN } from './local.mjs';
 import { killDrill } from './drill.mjs';
 import { guardDrill } from './guard-drill.mjs';
 import { secret } from './secrets.mjs';
@@ -21,6 +21,11 @@ const number = (name, fallback) => {
 };
 const cacheS = number('--cache-s', '30');
 const target = opt('--url');
+const serverErrors = args.includes('--server-errors');
+if (serverErrors && (target || kind !== 'rollback')) {
+  console.error('drill: --server-errors drills a local worker in front of its own origin: rollback only, without --url');
+  process.exit(2);
+}
 if (target && !args.includes('--yes')) {
   console.error(`drill: this changes the flags of ${target}; pass --yes to go on`);
   process.exit(2);
@@ -38,12 +43,14 @@ async function kill(url, token) {
 
 async function guard(url, token, aa) {
   const r = await guardDrill({
-    url, token, cacheS, log,
+    url, token, cacheS, log, serverErrors,
     ratio: aa ? 1 : number('--ratio', '3'),
-    viewsPerS: number('--views', '10'),
+    visitorsPerS: number('--visitors-per-s', '10'),
     maxMinutes: aa ? number('--minutes', '3') : 5,
   });
-  console.log(`sent ${r.sent} requests in ${r.seconds.toFixed(0)} s; errors: pilot ${r.errors.on}, control ${r.errors.off}`);
+  console.log(`visitors in ${r.seconds.toFixed(0)} s: pilot ${r.visitors.on}, control ${r.visitors.off}; with an error: pilot ${r.errors.on}, control ${r.errors.off}`);
+  const b = r.breaker;
+  if (b) console.log(`breaker at the end: ${b.state}, ${b.figures.pilotErrors} of ${b.figures.pilotExposures} pilot visitors in ${b.figures.windowMin} min with an error`);
   if (aa) {
     const c = r.comparative;
     if (c) console.log(`comparative guard at the end: ${c.state}, Λ = ${c.figures.lambda?.toFixed(3)} (rollback at ${c.figures.upper.toFixed(3)}, healthy at ${c.figures.lower.toFixed(3)})`);
@@ -61,10 +68,19 @@ async function guard(url, token, aa) {
 }
 
 let worker;
+let origin;
 try {
   if (!target) {
+    const vars = { FLAGS_CACHE_S: String(cacheS) };
+    const extra = [];
+    if (serverErrors) {
+      origin = await startOrigin();
+      vars.PASS_THROUGH = 'origin';
+      extra.push('--local-upstream', origin.host);
+      log(`origin on ${origin.host}: 500 for requests with x-drill-fail, else 200`);
+    }
     log(`starting wrangler dev (FLAGS_CACHE_S=${cacheS}, fresh state, flags/demo.json)`);
-    worker = await startWorker({ state: `drill-${kind}-${process.pid}`, vars: { FLAGS_CACHE_S: String(cacheS) }, flags: 'flags/demo.json' });
+    worker = await startWorker({ state: `drill-${kind}-${process.pid}`, vars, args: extra, flags: 'flags/demo.json' });
   }
   const url = target ?? worker.url;
   const token = target ? secret('ADMIN_TOKEN') : ADMIN_TOKEN;
@@ -75,4 +91,5 @@ try {
   process.exitCode = 1;
 } finally {
   await worker?.stop();
+  await origin?.stop();
 }

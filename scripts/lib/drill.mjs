@@ -3,7 +3,7 @@
 // them is redirected; then unkills and measures how long until every one is back, in the same
 // cohort as before. Used by `scripts/drill kill` and by the end-to-end tests.
 
-import { CookieJar, admin, pool, visit } from '../../tests/e2e/harness.mjs';
+import { CookieJar, admin, pool, visit } from './local.mjs';
 
 const UA = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) pilot-gate-drill' };
 

@@ -1,35 +1,41 @@
-// The guard drills: synthetic visitors of both arms of `pilot` send page views, and errors at
-// `ratio` times control's rate in the pilot arm (rollback drill) or at the same rate (A/A
-// drill), through the real beacon. They measure the time from the first bad minute to the
-// automatic rollback and to every pilot visitor redirected, or show that no rollback happens.
-// Used by `scripts/drill rollback|aa`.
+// The guard drills: every second, fresh synthetic visitors of both arms of `pilot` arrive on
+// `/try` (the edge records each one's exposure) and some of them hit an error: pilot visitors
+// at `ratio` times control's rate (rollback drill) or at the same rate (A/A drill). An error is
+// a client `error` event through the real beacon, or (`serverErrors`) nothing the browser sends
+// at all: the origin answers the pilot's request with a 500, which the edge records. The drill
+// measures the time from the first bad minute to the automatic rollback and to every pilot
+// visitor redirected, or shows that no rollback happens. Used by `scripts/drill rollback|aa`.
 
-import { CookieJar, postEvents, visit } from '../../tests/e2e/harness.mjs';
+import { CookieJar, postEvents, visit } from './local.mjs';
 import { adminOk as admin } from './drill.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A synthetic visitor: its own cookies and its own User-Agent (so the rate limit is its own). */
-function visitor(i) {
+let seq = 0;
+/** A fresh synthetic visitor: its own cookies and User-Agent. */
+function visitor() {
   const jar = new CookieJar();
-  jar.ua = `drill-visitor-${i}`;
+  jar.ua = `drill-visitor-${process.pid}-${seq++}`;
   return jar;
 }
 
-/** GET `/try` as `jar`; resolves to the status. */
-async function tryPage(url, jar) {
-  return (await visit(`${url}/try`, jar, { 'user-agent': jar.ua })).status;
+/** GET `/try` as `jar` (with `headers`); resolves to the status. */
+async function tryPage(url, jar, headers = {}) {
+  return (await visit(`${url}/try`, jar, { 'user-agent': jar.ua, ...headers })).status;
 }
 
 /**
  * Runs a drill against a worker whose `/try` is gated by `pilot`. `ratio` is the pilot's error
- * rate over control's (1 for A/A). Each arm sends `viewsPerS` page views per second; control's
- * error rate is `baseErrorRate`. Stops at the automatic rollback (then measures until every
- * pilot visitor is redirected) or after `maxMinutes`.
+ * share over control's (1 for A/A); each arm gets `visitorsPerS` new visitors a second, and
+ * `baseErrorRate` of control's hit an error. With `serverErrors`, a pilot visitor's error is
+ * its request of `/try` sent with `x-drill-fail: 1`, which the drill's origin answers with a
+ * 500 (the worker must pass `/try` through to that origin); control visitors never reach the
+ * origin. Stops at the automatic rollback (then measures until every pilot visitor is
+ * redirected) or after `maxMinutes`.
  */
 export async function guardDrill({
-  url, token, ratio, viewsPerS = 10, baseErrorRate = 0.02, maxMinutes = 5, visitorsPerArm = 60,
-  cacheS = 30, log = () => {},
+  url, token, ratio, visitorsPerS = 10, baseErrorRate = 0.02, maxMinutes = 5, cacheS = 30,
+  serverErrors = false, log = () => {},
 }) {
   // pilot at 50 %, a fresh tier, so the comparative test starts from zero.
   const plan = await admin(url, token, 'GET', '/flags/pilot');
@@ -42,20 +48,15 @@ export async function guardDrill({
   }
   log(`pilot at tier ${current.plan.tier} (${current.pct} %); waiting ${cacheS} s for the edge's flag cache`);
   await sleep(cacheS * 1000 + 500);
-  const arms = { on: [], off: [] };
-  for (let i = 0; arms.on.length < visitorsPerArm || arms.off.length < visitorsPerArm; i++) {
-    if (i > 20 * visitorsPerArm) throw new Error('pilot does not split: is it at 50 %?');
-    const v = visitor(i);
-    const arm = (await tryPage(url, v)) === 200 ? 'on' : 'off';
-    if (arms[arm].length < visitorsPerArm) arms[arm].push(v);
-  }
-  log(`${visitorsPerArm} visitors per arm; ${viewsPerS} page views/s per arm; errors ${baseErrorRate} (control) and ${baseErrorRate * ratio} (pilot)`);
+  const kind = serverErrors ? 'server errors (the origin answers 500)' : 'client error events';
+  const pilotRate = Math.min(1, baseErrorRate * ratio);
+  log(`${visitorsPerS} new visitors/s per arm; ${kind} for ${baseErrorRate} of control's and ${pilotRate} of the pilot's`);
   const t0 = Date.now();
-  let sent = 0;
-  let errors = { on: 0, off: 0 };
+  const counts = { on: 0, off: 0 };
+  const errors = { on: 0, off: 0 };
+  const served = [];
   let rolledBackMs = null;
   let entry = null;
-  let next = 0;
   const deadline = t0 + maxMinutes * 60_000;
   const watch = (async () => {
     while (rolledBackMs === null && Date.now() < deadline) {
@@ -67,33 +68,51 @@ export async function guardDrill({
       }
     }
   })();
+  // Errors come at exact shares, not random draws: each arm's (or, for the origin, every
+  // visitor's) share accumulates and a visitor errs when it passes a whole one. The drill shows
+  // how fast the guards act on a known difference; the host simulations measure their chance
+  // behaviour.
+  const rate = { on: pilotRate, off: baseErrorRate };
+  const due = { on: 0, off: 0, origin: 0 };
+  const errs = (key, share) => {
+    due[key] += share;
+    if (due[key] < 1) return false;
+    due[key] -= 1;
+    return true;
+  };
+  const arrive = async () => {
+    const v = visitor();
+    const failOrigin = serverErrors && errs('origin', pilotRate);
+    const status = await tryPage(url, v, failOrigin ? { 'x-drill-fail': '1' } : {});
+    const arm = status === 302 ? 'off' : 'on';
+    counts[arm] += 1;
+    if (arm === 'on') served.push(v);
+    if (serverErrors) {
+      if (failOrigin && arm === 'on') errors.on += 1; // the origin's 500 (control never reaches it)
+      return;
+    }
+    if (!errs(arm, rate[arm])) return;
+    errors[arm] += 1;
+    await postEvents(url, v, [{ v: 1, id: crypto.randomUUID(), name: 'error', ts: Date.now(), props: { message: 'drill' } }]);
+  };
   while (rolledBackMs === null && Date.now() < deadline) {
     const second = Date.now();
-    const sends = [];
-    for (const arm of ['on', 'off']) {
-      const rate = arm === 'on' ? baseErrorRate * ratio : baseErrorRate;
-      for (let k = 0; k < viewsPerS; k++) {
-        const v = arms[arm][next++ % visitorsPerArm];
-        const events = [{ v: 1, id: crypto.randomUUID(), name: 'page_view', ts: Date.now() }];
-        if (Math.random() < rate) {
-          events.push({ v: 1, id: crypto.randomUUID(), name: 'error', ts: Date.now(), props: { message: 'drill' } });
-          errors[arm] += 1;
-        }
-        sends.push(postEvents(url, v, events));
-      }
-    }
-    const statuses = await Promise.all(sends);
-    sent += statuses.filter((s) => s === 202).length;
+    // About visitorsPerS of each arm at 50 %.
+    await Promise.all(Array.from({ length: 2 * visitorsPerS }, arrive));
     await sleep(Math.max(0, 1000 - (Date.now() - second)));
   }
   await watch;
   const stats = await admin(url, token, 'GET', '/stats/pilot');
-  const comparative = stats.guards.find((g) => g.guard === 'comparative') ?? null;
-  const result = { ratio, sent, errors, seconds: (Date.now() - t0) / 1000, rolledBackMs, entry, redirectedMs: null, comparative };
+  const guard = (name) => stats.guards.find((g) => g.guard === name) ?? null;
+  const result = {
+    ratio, serverErrors, visitors: counts, errors, seconds: (Date.now() - t0) / 1000, rolledBackMs, entry,
+    redirectedMs: null, comparative: guard('comparative'), breaker: guard('breaker'),
+  };
   if (rolledBackMs !== null) {
     // Every pilot visitor redirected: the edge's cache decides how long after the rollback.
+    const sample = served.slice(-100);
     for (;;) {
-      const statuses = await Promise.all(arms.on.map((v) => tryPage(url, v)));
+      const statuses = await Promise.all(sample.map((v) => tryPage(url, v)));
       if (statuses.every((s) => s === 302)) break;
       if (Date.now() - t0 > rolledBackMs + (cacheS + 30) * 1000) throw new Error('pilot visitors still served after the rollback');
       await sleep(250);

@@ -1,9 +1,13 @@
 //! `/metrics`: the Prometheus text exposition (format 0.0.4) of a snapshot that the control
-//! plane takes of its exact aggregates, so every isolate and every scrape agree.
+//! plane takes of its state and of every flag's evidence (counted per unit), so every isolate
+//! and every scrape agree.
+
+use crate::core::evidence::sketch::{value_of, Sketch};
+use crate::core::evidence::tally::ArmTally;
 
 use std::fmt::Write;
 
-/// Upper bounds of the TTV histogram's buckets, in ms (`le` in seconds).
+/// Upper bounds of the TTV and TTFB histograms' buckets, in ms (`le` in seconds).
 pub const TTV_BUCKETS_MS: [u64; 9] = [250, 500, 1_000, 2_000, 3_000, 5_000, 8_000, 13_000, 30_000];
 
 /// One flag's rollout.
@@ -19,19 +23,32 @@ pub struct FlagGauge {
     pub status: &'static str,
 }
 
-/// One arm's TTV histogram.
+/// One arm of one flag: its figures over the units of the current tier's window.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TtvHistogram {
+pub struct ArmGauge {
     /// The flag.
     pub flag: String,
     /// The variant.
     pub variant: String,
-    /// Samples at or below each bound of [`TTV_BUCKETS_MS`] (cumulative).
-    pub buckets: Vec<u64>,
-    /// Every sample.
-    pub count: u64,
-    /// Their sum, in ms.
-    pub sum_ms: u64,
+    /// Its per-unit tally.
+    pub tally: ArmTally,
+}
+
+/// A histogram's buckets from a sketch: values at or below each bound (cumulative, within the
+/// sketch's 1 % relative error), their count and sum.
+pub fn histogram(sketch: &Sketch, bounds: &[u64]) -> (Vec<u64>, u64, f64) {
+    let mut cumulative = vec![0; bounds.len()];
+    let mut sum = 0.0;
+    for (b, n) in sketch.buckets() {
+        let v = value_of(b);
+        sum += v * n as f64;
+        for (i, bound) in bounds.iter().enumerate() {
+            if v <= *bound as f64 {
+                cumulative[i] += n;
+            }
+        }
+    }
+    (cumulative, sketch.count(), sum)
 }
 
 /// What `/metrics` shows.
@@ -41,10 +58,10 @@ pub struct Snapshot {
     pub flags: Vec<FlagGauge>,
     /// Whether the kill switch is on.
     pub killed: bool,
-    /// Counted events: (flag, variant, name, n).
-    pub events: Vec<(String, String, String, u64)>,
-    /// TTV per arm.
-    pub ttv: Vec<TtvHistogram>,
+    /// Every flag's arms over the current tier's window.
+    pub arms: Vec<ArmGauge>,
+    /// Units exposed to two variants of a flag in the tier: (flag, units).
+    pub mixed: Vec<(String, u64)>,
     /// Each guard's state now: (flag, guard, state).
     pub guards: Vec<(String, String, String)>,
     /// Automatic decisions: (flag, action, guard, n).
@@ -138,67 +155,84 @@ pub fn render(s: &Snapshot) -> String {
     );
     o.sample("pilot_gate_kill_switch", &[], u8::from(s.killed));
     o.family(
-        "pilot_gate_events_total",
-        "counter",
-        "Counted beacon events by flag, variant and name, each event once.",
+        "pilot_gate_exposed_units",
+        "gauge",
+        "Units (visitors) the edge exposed to each variant in the current tier's window.",
     );
-    for (flag, variant, name, n) in &s.events {
-        o.sample(
-            "pilot_gate_events_total",
-            &[("flag", flag), ("variant", variant), ("name", name)],
-            n,
-        );
+    for a in &s.arms {
+        let l = [("flag", a.flag.as_str()), ("variant", a.variant.as_str())];
+        o.sample("pilot_gate_exposed_units", &l, a.tally.units);
     }
     o.family(
-        "pilot_gate_exposures_total",
-        "counter",
-        "page_view events by flag and variant.",
+        "pilot_gate_error_units",
+        "gauge",
+        "Exposed units with an error, by kind: any (client or server), client (an error event), server (the upstream answered 5xx or failed).",
     );
-    for (flag, variant, _, n) in s.events.iter().filter(|e| e.2 == "page_view") {
-        o.sample(
-            "pilot_gate_exposures_total",
-            &[("flag", flag), ("variant", variant)],
-            n,
-        );
-    }
-    o.family(
-        "pilot_gate_errors_total",
-        "counter",
-        "error events by flag and variant.",
-    );
-    for (flag, variant, _, n) in s.events.iter().filter(|e| e.2 == "error") {
-        o.sample(
-            "pilot_gate_errors_total",
-            &[("flag", flag), ("variant", variant)],
-            n,
-        );
-    }
-    o.family(
-        "pilot_gate_ttv_seconds",
-        "histogram",
-        "Time to value (ttv events) by flag and variant.",
-    );
-    for h in &s.ttv {
-        let (flag, variant) = (("flag", h.flag.as_str()), ("variant", h.variant.as_str()));
-        for (bound, n) in TTV_BUCKETS_MS.iter().zip(&h.buckets) {
-            let le = format!("{}", *bound as f64 / 1000.0);
-            o.sample(
-                "pilot_gate_ttv_seconds_bucket",
-                &[flag, variant, ("le", &le)],
-                n,
-            );
+    for a in &s.arms {
+        for (kind, n) in [
+            ("any", a.tally.error_units),
+            ("client", a.tally.client_error_units),
+            ("server", a.tally.server_error_units),
+        ] {
+            let l = [
+                ("flag", a.flag.as_str()),
+                ("variant", a.variant.as_str()),
+                ("kind", kind),
+            ];
+            o.sample("pilot_gate_error_units", &l, n);
         }
-        o.sample(
-            "pilot_gate_ttv_seconds_bucket",
-            &[flag, variant, ("le", "+Inf")],
-            h.count,
-        );
-        o.sample(
-            "pilot_gate_ttv_seconds_sum",
-            &[flag, variant],
-            h.sum_ms as f64 / 1000.0,
-        );
-        o.sample("pilot_gate_ttv_seconds_count", &[flag, variant], h.count);
+    }
+    o.family(
+        "pilot_gate_event_units",
+        "gauge",
+        "Exposed units that sent each counted event (once per unit).",
+    );
+    for a in &s.arms {
+        for (name, n) in &a.tally.event_units {
+            let l = [
+                ("flag", a.flag.as_str()),
+                ("variant", a.variant.as_str()),
+                ("name", name.as_str()),
+            ];
+            o.sample("pilot_gate_event_units", &l, n);
+        }
+    }
+    o.family(
+        "pilot_gate_mixed_units",
+        "gauge",
+        "Units exposed to more than one variant in the tier (counted apart; they hold the plan).",
+    );
+    for (flag, n) in &s.mixed {
+        o.sample("pilot_gate_mixed_units", &[("flag", flag)], n);
+    }
+    for (name, help, pick) in [
+        (
+            "pilot_gate_ttv_seconds",
+            "Time to value, one per unit (its first ttv event), by flag and variant.",
+            (|t: &ArmTally| &t.ttv) as fn(&ArmTally) -> &Sketch,
+        ),
+        (
+            "pilot_gate_ttfb_seconds",
+            "The upstream's time to first byte, one per unit (its first passed-through request).",
+            |t: &ArmTally| &t.ttfb,
+        ),
+    ] {
+        o.family(name, "histogram", help);
+        for a in &s.arms {
+            let (buckets, count, sum_ms) = histogram(pick(&a.tally), &TTV_BUCKETS_MS);
+            let (flag, variant) = (("flag", a.flag.as_str()), ("variant", a.variant.as_str()));
+            for (bound, n) in TTV_BUCKETS_MS.iter().zip(&buckets) {
+                let le = format!("{}", *bound as f64 / 1000.0);
+                o.sample(&format!("{name}_bucket"), &[flag, variant, ("le", &le)], n);
+            }
+            o.sample(
+                &format!("{name}_bucket"),
+                &[flag, variant, ("le", "+Inf")],
+                count,
+            );
+            o.sample(&format!("{name}_sum"), &[flag, variant], sum_ms / 1000.0);
+            o.sample(&format!("{name}_count"), &[flag, variant], count);
+        }
     }
     o.family(
         "pilot_gate_guard_state",

@@ -8,13 +8,9 @@ use crate::core::control::error::ControlError;
 use crate::core::http::auth::bearer_ok;
 use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::problem::ApiError;
-use crate::edge::log;
 use crate::edge::request::{read_body, BodyError, Facts};
+use crate::edge::{internal, log};
 
-/// The binding of the control plane's Durable Object namespace.
-pub const ROLLOUT_CONTROL: &str = "ROLLOUT_CONTROL";
-/// The name of the one object per deployment.
-pub const OBJECT_NAME: &str = "main";
 /// Largest admin body (a whole flagd document), in bytes.
 pub const MAX_ADMIN_BODY_BYTES: usize = 1 << 20;
 /// Request headers the object reads.
@@ -88,18 +84,8 @@ pub async fn metrics(env: &Env, facts: &Facts, token: Option<&str>, request_id: 
         };
         return Outcome::api(Err(e), request_id);
     }
-    let text = async {
-        let mut resp = control_stub(env)?
-            .fetch_with_str("https://control/_internal/metrics")
-            .await?;
-        if resp.status_code() != 200 {
-            return Err(worker::Error::RustError(format!(
-                "metrics: {}",
-                resp.status_code()
-            )));
-        }
-        resp.text().await
-    };
+    let text =
+        async { internal::call(&internal::control(env)?, Method::Get, "metrics", None).await };
     match text.await {
         Ok(text) => Outcome::api(
             Ok::<_, ApiError>(Action::Text(PROMETHEUS_TEXT, text)),
@@ -112,21 +98,12 @@ pub async fn metrics(env: &Env, facts: &Facts, token: Option<&str>, request_id: 
     }
 }
 
-/// Sends `body` to one of the object's internal routes (`delta`, `beacon`).
+/// Sends `body` to one of the control plane's internal routes (`beacon`).
 pub async fn post_internal(env: &Env, route: &str, body: String) -> worker::Result<()> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init(&format!("https://control/_internal/{route}"), &init)?;
-    let resp = control_stub(env)?.fetch_with_request(req).await?;
-    match resp.status_code() {
-        200 => Ok(()),
-        s => Err(worker::Error::RustError(format!("{route}: {s}"))),
-    }
-}
-
-fn control_stub(env: &Env) -> worker::Result<worker::Stub> {
-    env.durable_object(ROLLOUT_CONTROL)?
-        .get_by_name(OBJECT_NAME)
+    let stub = internal::control(env)?;
+    internal::call(&stub, Method::Post, route, Some(body))
+        .await
+        .map(drop)
 }
 
 async fn relay(
@@ -149,7 +126,9 @@ async fn relay(
         ));
     }
     let inner = Request::new_with_init(&req.inner().url(), &init)?;
-    let mut resp = control_stub(ctx.env)?.fetch_with_request(inner).await?;
+    let mut resp = internal::control(ctx.env)?
+        .fetch_with_request(inner)
+        .await?;
     let etag = resp.headers().get("ETag")?;
     let body = resp.json::<serde_json::Value>().await?;
     Ok((resp.status_code(), etag, body))

@@ -1,25 +1,34 @@
-//! The queue consumer: writes each accepted request's events to KV as one value under its pure
-//! key, with a TTL, then sends the batch's delta to the control plane, which counts each event
-//! once. A batch of at most 100 messages is at most 100 KV writes (within the 1,000 operations
-//! of one invocation). A message is acked when its write landed and the delta was taken;
-//! otherwise it comes back after a growing delay (`core::events::delivery`): the write is
-//! idempotent and the object ignores what it has counted. A poison message goes to the
-//! dead-letter queue at once, without holding its batch back.
+//! The queue consumer, for both queues of the worker:
+//!
+//! - **events** (`pilot-gate-events`, one message per accepted beacon request): each request's
+//!   events are written to KV as one value under its pure key, with a TTL (a batch of at most
+//!   100 messages is at most 100 KV writes, within the 1,000 operations of one invocation); the
+//!   counted events of signed senders go to the evidence of each flag they carry.
+//! - **evidence** (`pilot-gate-evidence`, sightings that the edge buffered): they go to the
+//!   evidence of their flags.
+//!
+//! Each flag's evidence object gets one delta per batch. A message is acked when its write
+//! landed and its flags' evidence took the delta; otherwise it comes back after a delay that
+//! grows with its age (`core::events::delivery`). Both steps are idempotent (the same key;
+//! facts about units that change nothing the second time), so a retry of the whole message is
+//! safe. A poison message goes to the dead-letter queue at once, without holding its batch back.
 
 use futures_util::future::join_all;
 use worker::{
     event, Context, Env, Message, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Result,
 };
 
-use crate::core::control::tally::Delta;
+use crate::core::control::tally::add_events;
 use crate::core::events::delivery::retry_delay_s;
 use crate::core::events::record::{plan_writes, Planned};
-use crate::edge::admin::post_internal;
+use crate::core::evidence::record::{add_sightings, Deltas, Sighting};
 use crate::edge::config;
 use crate::edge::events::{text_message, EVENTS_KV};
-use crate::edge::log;
+use crate::edge::{internal, log};
 
 const DLQ: &str = "EVENTS_DLQ";
+/// The queue of the edge's sightings (wrangler.toml); every other batch is of events.
+const EVIDENCE_QUEUE_NAME: &str = "pilot-gate-evidence";
 
 /// Asks for a message again after the delay its age calls for.
 fn retry_later(message: &Message<String>) {
@@ -34,33 +43,101 @@ fn retry_later(message: &Message<String>) {
     );
 }
 
-/// Consumes batches of accepted requests (one message each).
+/// Sends a message that can never be processed to the dead-letter queue (or lets the platform
+/// move it there after its retries, if the send fails).
+async fn dead_letter(env: &Env, message: &Message<String>, detail: &str) {
+    log::error(&message.id(), "poison_message", detail);
+    match env.queue(DLQ) {
+        Ok(q) if q.send_raw(text_message(message.body())).await.is_ok() => message.ack(),
+        _ => retry_later(message),
+    }
+}
+
+/// Consumes a batch of either queue.
 #[event(queue)]
 pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
-    let cfg = match &config::get(&env).events {
+    let messages = batch.messages()?;
+    let mut deltas = Deltas::new();
+    let taken = if batch.queue() == EVIDENCE_QUEUE_NAME {
+        sightings(&env, messages, &mut deltas).await
+    } else {
+        events(&env, messages, &mut deltas).await
+    };
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let sends = deltas
+        .iter()
+        .filter(|(_, d)| !d.is_empty())
+        .map(|(flag, delta)| {
+            let env = &env;
+            async move {
+                let stub = internal::evidence(env, flag)?;
+                let route = format!("delta/{flag}");
+                internal::post_json::<_, serde_json::Value>(&stub, &route, delta).await
+            }
+        });
+    let failed = join_all(sends).await.into_iter().find_map(|r| r.err());
+    match failed {
+        None => taken.iter().for_each(|m| m.ack()),
+        // Stored but not counted: a retry stores again (same key) and the facts change nothing
+        // that they changed before.
+        Some(e) => {
+            log::error("consumer", "evidence_delta_failed", &e.to_string());
+            taken.iter().for_each(retry_later);
+        }
+    }
+    Ok(())
+}
+
+/// A batch of sightings: their deltas; the messages taken.
+async fn sightings(
+    env: &Env,
+    messages: Vec<Message<String>>,
+    deltas: &mut Deltas,
+) -> Vec<Message<String>> {
+    let mut taken = Vec::new();
+    for message in messages {
+        match serde_json::from_str::<Vec<Sighting>>(message.body()) {
+            Ok(records) => {
+                add_sightings(deltas, records);
+                taken.push(message);
+            }
+            Err(e) => dead_letter(env, &message, &e.to_string()).await,
+        }
+    }
+    taken
+}
+
+/// A batch of accepted requests: their KV writes, and the deltas of their counted events; the
+/// messages whose write landed.
+async fn events(
+    env: &Env,
+    messages: Vec<Message<String>>,
+    deltas: &mut Deltas,
+) -> Vec<Message<String>> {
+    let cfg = match &config::get(env).events {
         Ok(c) => c,
         Err(e) => {
             // Nothing can be stored without the section; redeliver later rather than lose events.
             log::config_invalid("-", "events", e);
-            batch.messages()?.iter().for_each(retry_later);
-            return Ok(());
+            messages.iter().for_each(retry_later);
+            return Vec::new();
         }
     };
-    let kv = env.kv(EVENTS_KV)?;
+    let kv = match env.kv(EVENTS_KV) {
+        Ok(kv) => kv,
+        Err(e) => {
+            log::error("consumer", "kv_missing", &e.to_string());
+            messages.iter().for_each(retry_later);
+            return Vec::new();
+        }
+    };
     let mut planned: Vec<(Message<String>, Planned)> = Vec::new();
-    for message in batch.messages()? {
+    for message in messages {
         match plan_writes(message.body()) {
             Ok(plan) => planned.push((message, plan)),
-            Err(poison) => {
-                log::error(&message.id(), "poison_message", &poison.detail);
-                match env.queue(DLQ) {
-                    Ok(q) if q.send_raw(text_message(message.body())).await.is_ok() => {
-                        message.ack()
-                    }
-                    // The platform moves it to the dead-letter queue after max_retries.
-                    _ => retry_later(&message),
-                }
-            }
+            Err(poison) => dead_letter(env, &message, &poison.detail).await,
         }
     }
     let puts = planned.iter().map(|(_, plan)| async {
@@ -72,7 +149,6 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
             .await
     });
     let results = join_all(puts).await;
-    let mut delta = Delta::default();
     let mut stored = Vec::new();
     for ((message, plan), result) in planned.into_iter().zip(results) {
         match result {
@@ -82,26 +158,10 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
                 retry_later(&message);
             }
             Ok(()) => {
-                delta.add(&plan.events);
+                add_events(deltas, &plan.events);
                 stored.push(message);
             }
         }
     }
-    if stored.is_empty() {
-        return Ok(());
-    }
-    let counted = match serde_json::to_string(&delta) {
-        Ok(body) if !delta.is_empty() => post_internal(&env, "delta", body).await,
-        Ok(_) => Ok(()),
-        Err(e) => Err(worker::Error::RustError(e.to_string())),
-    };
-    match counted {
-        Ok(()) => stored.iter().for_each(|m| m.ack()),
-        // Stored but not counted: a retry stores again (same key) and the object counts once.
-        Err(e) => {
-            log::error("consumer", "delta_failed", &e.to_string());
-            stored.iter().for_each(retry_later);
-        }
-    }
-    Ok(())
+    stored
 }

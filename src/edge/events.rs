@@ -14,6 +14,7 @@ use crate::core::events::listing::{
     parse_list_query, ListQuery, PagePlan, Pager, PagerMode, Resume, KV_OPS_PER_INVOCATION,
 };
 use crate::core::events::record::{RequestMeta, REQUEST_KEY_PREFIX};
+use crate::core::evidence::unit::Unit;
 use crate::core::gate::cohort::{Decider, Rollout};
 use crate::core::gate::config::GateConfig;
 use crate::core::gate::identity;
@@ -126,7 +127,10 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
         _ => None,
     };
     let decider = Decider::new(ctx.rollout, published.as_deref(), ctx.now_ms, country);
+    let unit = (identity.source == KeySource::UidCookie)
+        .then(|| Unit::of(&ctx.gate.identity.cookie_secret, &identity.targeting_key));
     let sender = Sender {
+        unit,
         identity: &identity,
         decider: &decider,
         country,

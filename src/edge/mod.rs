@@ -6,13 +6,16 @@ mod config;
 mod consumer;
 mod control;
 mod events;
+mod evidence;
 mod flags;
+mod internal;
 mod log;
 mod ofrep;
 mod outcomes;
 mod random;
 mod request;
 mod respond;
+mod sightings;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -25,7 +28,7 @@ use crate::core::flags::source::Published;
 use crate::core::gate::answer::{healthz, page, page_fail_closed};
 use crate::core::gate::cohort::{effective_rollout, Decider};
 use crate::core::gate::config::GateConfig;
-use crate::core::http::outcome::Outcome;
+use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::problem::ApiError;
 use crate::core::http::request::{request_id, Entropy};
 use crate::core::http::route::{resolve, EventsRoute, Route};
@@ -45,13 +48,18 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: RawContext) -> JsValue {
     // Whole milliseconds since the epoch: an f64 that converts exactly.
     let now_ms = worker::js_sys::Date::now() as u64;
     let cfg = config::get(&env);
-    let finish = move |outcome: Outcome, req: &web_sys::Request, env: &Env| {
-        outcomes::flush_if_due(env, &ctx, now_ms);
-        respond::write(outcome, req, env)
-    };
+    // Writes the response (recording the upstream's answer under a gated pass-through's
+    // token), and sends what this isolate buffered (beacon outcomes, sightings) when it is due,
+    // after the response.
+    let finish =
+        move |outcome: Outcome, token: Option<String>, req: &web_sys::Request, env: &Env| {
+            outcomes::flush_if_due(env, &ctx, now_ms);
+            sightings::flush_if_due(env, &ctx, now_ms);
+            respond::write(outcome, req, env, token)
+        };
     let route = match resolve(facts.view().method, facts.view().path) {
         Ok(route) => route,
-        Err(e) => return finish(Outcome::api(Err(e), id), &req, &env),
+        Err(e) => return finish(Outcome::api(Err(e), id), None, &req, &env),
     };
     // Every route needs the gate's section (identity); pages fail closed without it.
     let gate = match &cfg.gate {
@@ -59,22 +67,22 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: RawContext) -> JsValue {
         Err(down) if route == Route::Page => {
             log::config_invalid(&id, "gate", &down.error);
             let outcome = page_fail_closed(&facts.view(), &down.fallback, id);
-            return finish(outcome, &req, &env);
+            return finish(outcome, None, &req, &env);
         }
-        Err(_) => return finish(misconfigured(cfg, id), &req, &env),
+        Err(_) => return finish(misconfigured(cfg, id), None, &req, &env),
     };
     // An ungated page needs neither flags nor `cf` (bot management, country).
     let path = facts.view().path;
     if route == Route::Page && !gate.gated_routes.iter().any(|r| r.pattern.matches(path)) {
         let decider = Decider::new(effective_rollout(gate.rollout_bp), None, now_ms, None);
         let outcome = page(&facts.view(), gate, &decider, &rnd, id).outcome;
-        return finish(outcome, &req, &env);
+        return finish(outcome, None, &req, &env);
     }
     facts.read_cf();
     if route == Route::Page {
         if let Some(published) = flags::cached(gate, now_ms) {
-            let outcome = gated_page(&facts, gate, published.as_deref(), now_ms, &rnd, id);
-            return finish(outcome, &req, &env);
+            let (outcome, token) = gated_page(&facts, gate, published.as_deref(), now_ms, &rnd, id);
+            return finish(outcome, token, &req, &env);
         }
     }
     let io = Io {
@@ -88,13 +96,14 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: RawContext) -> JsValue {
     future_to_promise(async move {
         // The routes that read a body use the worker crate's request.
         let mut req = worker::Request::from(req);
-        let outcome = io.answer(&mut req, route, id).await;
-        Ok(finish(outcome, req.inner(), &io.env))
+        let (outcome, token) = io.answer(&mut req, route, id).await;
+        Ok(finish(outcome, token, req.inner(), &io.env))
     })
     .into()
 }
 
-/// The outcome of a gated page under the flag set in force.
+/// The outcome of a gated page under the flag set in force; the exposure is recorded, and a
+/// pass-through gets the token under which its upstream's answer is recorded.
 fn gated_page(
     facts: &Facts,
     gate: &GateConfig,
@@ -102,10 +111,31 @@ fn gated_page(
     now_ms: u64,
     rnd: &Entropy,
     id: String,
-) -> Outcome {
+) -> (Outcome, Option<String>) {
     let rollout = effective_rollout(gate.rollout_bp);
     let decider = Decider::new(rollout, published, now_ms, facts.country());
-    page(&facts.view(), gate, &decider, rnd, id).outcome
+    let answer = page(&facts.view(), gate, &decider, rnd, id);
+    let Some(e) = answer.exposure else {
+        return (answer.outcome, None);
+    };
+    let secret = &gate.identity.cookie_secret;
+    let revision = published.map_or(0, Published::revision);
+    let token = match answer.outcome.action {
+        Action::PassThrough(_) => Some(sightings::expose_passed(
+            secret,
+            &e.targeting_key,
+            &e.flag,
+            &e.variant,
+            revision,
+            now_ms,
+        )),
+        _ => {
+            let handed = [(e.flag.as_str(), e.variant.as_str())];
+            sightings::expose(secret, &e.targeting_key, handed, revision, now_ms);
+            None
+        }
+    };
+    (answer.outcome, token)
 }
 
 /// A request whose answer needs I/O (KV, the queue, the control plane, a body).
@@ -119,7 +149,25 @@ struct Io {
 }
 
 impl Io {
-    async fn answer(&self, req: &mut worker::Request, route: Route, id: String) -> Outcome {
+    /// The outcome, and the token of a gated pass-through (see [`gated_page`]).
+    async fn answer(
+        &self,
+        req: &mut worker::Request,
+        route: Route,
+        id: String,
+    ) -> (Outcome, Option<String>) {
+        let outcome = match route {
+            Route::Page => {
+                let published = flags::current(&self.env, self.gate, self.now_ms, &id).await;
+                let (facts, gate, rnd) = (&self.facts, self.gate, &self.rnd);
+                return gated_page(facts, gate, published.as_deref(), self.now_ms, rnd, id);
+            }
+            route => self.answer_api(req, route, id).await,
+        };
+        (outcome, None)
+    }
+
+    async fn answer_api(&self, req: &mut worker::Request, route: Route, id: String) -> Outcome {
         let Io {
             env, facts, rnd, ..
         } = self;
@@ -138,10 +186,8 @@ impl Io {
             })
         };
         match route {
-            Route::Page => {
-                let published = flags::current(env, gate, now_ms, &id).await;
-                gated_page(facts, gate, published.as_deref(), now_ms, rnd, id)
-            }
+            // Io::answer answers pages before it comes here.
+            Route::Page => Outcome::api(Err(ApiError::Internal), id),
             Route::Healthz if cfg.errors().is_empty() => {
                 let published = flags::current(env, gate, now_ms, &id).await;
                 let version = published.as_deref().map(|p| p.version.as_str());

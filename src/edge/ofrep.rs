@@ -1,5 +1,6 @@
 //! OFREP (`/ofrep/v1/evaluate/flags[/{key}]`) and `GET /api/config`: the caller's identity,
-//! the token rule and CORS here; the answers are the core's.
+//! the token rule and CORS here; the answers are the core's. Every variant an answer hands out
+//! is an exposure of the caller's unit.
 
 use serde_json::Value;
 use worker::{Env, Request};
@@ -8,15 +9,16 @@ use crate::core::flags::config::FlagsConfig;
 use crate::core::flags::evaluate::Context;
 use crate::core::flags::model::FlagSet;
 use crate::core::flags::ofrep::{self, OfrepError};
+use crate::core::flags::source::Published;
 use crate::core::gate::answer::uid_cookie;
 use crate::core::gate::cohort::{Cohort, Decider, Rollout};
 use crate::core::gate::config::GateConfig;
-use crate::core::gate::identity;
+use crate::core::gate::identity::{self, KeySource};
 use crate::core::http::cors::{self, origin_allowed, origin_of};
 use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::route::{path_key, OfrepRoute};
-use crate::edge::flags;
 use crate::edge::request::{read_body, BodyError, Facts};
+use crate::edge::{flags, sightings};
 
 /// Everything an OFREP or config request needs besides the request itself.
 pub struct Ctx<'a> {
@@ -97,21 +99,41 @@ async fn evaluate(
             },
         })?;
     let given = ofrep::parse_request(&body, key)?;
-    let mut context = Context::new(
-        ofrep::caller_context(given, trusted, identity_key),
-        ctx.now_ms / 1000,
-    );
+    let caller = ofrep::caller_context(given, trusted, identity_key);
+    // The unit the answer exposes: the caller's signed identity, or (with the token) the
+    // targeting key a server-side SDK evaluates for.
+    let targeting_key = caller
+        .get("targetingKey")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let mut context = Context::new(caller, ctx.now_ms / 1000);
     // Read after the body, so an upload is consumed at once.
     let published = flags::current(ctx.env, ctx.gate, ctx.now_ms, &ctx.request_id).await;
     let empty = FlagSet::empty();
     let set = published.as_deref().map_or(&empty, |p| &p.set);
+    let revision = published.as_deref().map_or(0, Published::revision);
+    let expose = |body: &Value| {
+        if let Some(key) = &targeting_key {
+            let handed = ofrep::answered_variants(body);
+            let pairs = handed.iter().map(|(f, v)| (f.as_str(), v.as_str()));
+            sightings::expose(
+                &ctx.gate.identity.cookie_secret,
+                key,
+                pairs,
+                revision,
+                ctx.now_ms,
+            );
+        }
+    };
     match key {
         Some(key) => {
             let (status, body) = ofrep::single(set, key, &mut context);
+            expose(&body);
             Ok((Action::Json(status, body), None))
         }
         None => {
             let body = ofrep::bulk(set, &mut context);
+            expose(&body);
             let tag = ofrep::etag(&body.to_string());
             let none_match = ctx.facts.header("if-none-match");
             if ofrep::not_modified(none_match.as_deref(), &tag) {
@@ -129,13 +151,21 @@ pub async fn config(ctx: Ctx<'_>) -> Outcome {
     let published = flags::current(ctx.env, ctx.gate, ctx.now_ms, &ctx.request_id).await;
     let decider = Decider::new(ctx.rollout, published.as_deref(), ctx.now_ms, None);
     let mut context = decider.context(&identity, view.path);
-    let mut values = match decider.set {
+    let (mut values, mut handed) = match decider.set {
         Some(set) => ofrep::values(set, &mut context),
-        None => Value::Object(Default::default()),
+        None => (Value::Object(Default::default()), Vec::new()),
     };
     if let Some(r) = decider.rollout {
-        let on = decider.cohort(r.flag, &identity, &mut context) == Cohort::Pilot;
-        values[r.flag] = Value::Bool(on);
+        let (cohort, variant) = decider.decide(r.flag, &identity, &mut context);
+        values[r.flag] = Value::Bool(cohort == Cohort::Pilot);
+        handed.retain(|(f, _)| f != r.flag);
+        handed.extend(variant.map(|v| (r.flag.to_owned(), v)));
+    }
+    if identity.source != KeySource::Bot {
+        let revision = published.as_deref().map_or(0, Published::revision);
+        let pairs = handed.iter().map(|(f, v)| (f.as_str(), v.as_str()));
+        let secret = &ctx.gate.identity.cookie_secret;
+        sightings::expose(secret, &identity.targeting_key, pairs, revision, ctx.now_ms);
     }
     let mut out = Outcome::api(
         Ok::<_, OfrepError>(Action::Json(200, values)),

@@ -1,7 +1,8 @@
-//! Beacon rejections by error code, counted in the isolate and flushed to the control plane
-//! (which serves them in `/metrics`) at most every 5 s, on the next request of any kind. The
-//! accepted requests are counted exactly by the consumer; these counts lose what an isolate
-//! held when it was evicted (at most its last 5 s of rejections).
+//! Beacon answers by outcome (`accepted`, `ignored` for a bot's, or the rejection's error
+//! code), counted in the isolate and flushed to the control plane (which serves them in
+//! `/metrics`) at most every 5 s, on the next request of any kind. These counts lose what an
+//! isolate held when it was evicted (at most its last 5 s of answers); the events themselves
+//! are stored and counted through the queue, which loses nothing.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -25,13 +26,18 @@ thread_local! {
     static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
 }
 
-/// Counts a beacon answer when it is a rejection (its error code).
+/// Counts a beacon answer by its outcome.
 pub fn record(outcome: &Outcome) {
-    if let Action::Json(status, body) = &outcome.action {
-        if let (true, Some(code)) = (*status >= 400, body.get("error").and_then(|c| c.as_str())) {
-            PENDING.with(|p| *p.borrow_mut().counts.entry(code.to_owned()).or_default() += 1);
-        }
-    }
+    let Action::Json(status, body) = &outcome.action else {
+        return;
+    };
+    let name = match (*status, body.get("error").and_then(|c| c.as_str())) {
+        (202, _) if body.get("accepted").and_then(|n| n.as_u64()) > Some(0) => "accepted",
+        (202, _) => "ignored",
+        (_, Some(code)) => code,
+        _ => return,
+    };
+    PENDING.with(|p| *p.borrow_mut().counts.entry(name.to_owned()).or_default() += 1);
 }
 
 /// Sends the pending counts to the control plane after the response, when due.

@@ -22,8 +22,11 @@ export function respond(status, body, packed, cookies) {
  * The upstream's answer to `request` (`fetcher` is the assets binding, or null for the origin)
  * with the outcome's headers and cookies. If the upstream fails, `onError(requestId, detail)`
  * logs it and the answer is `failStatus` with `failBody` and the headers plus `failPacked`.
+ * With a `token` (a gated route's exposure), `onUpstream(token, status, ms)` records what the
+ * upstream answered (status 0: it failed) and its time to first byte.
  */
-export function passThrough(fetcher, request, packed, cookies, failStatus, failBody, failPacked, onError, requestId) {
+export function passThrough(fetcher, request, packed, cookies, failStatus, failBody, failPacked, onError, requestId, onUpstream, token) {
+  const started = token ? Date.now() : 0;
   let upstream;
   try {
     upstream = fetcher === null ? fetch(request) : fetcher.fetch(request);
@@ -31,8 +34,12 @@ export function passThrough(fetcher, request, packed, cookies, failStatus, failB
     upstream = Promise.reject(e);
   }
   return upstream.then(
-    (up) => new Response(up.body, { status: up.status, statusText: up.statusText, headers: headersOf(up.headers, packed, cookies) }),
+    (up) => {
+      if (token) onUpstream(token, up.status, Date.now() - started);
+      return new Response(up.body, { status: up.status, statusText: up.statusText, headers: headersOf(up.headers, packed, cookies) });
+    },
     (e) => {
+      if (token) onUpstream(token, 0, Date.now() - started);
       onError(requestId, String(e));
       return respond(failStatus, failBody, `${packed}\n${failPacked}`, cookies);
     },

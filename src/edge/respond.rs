@@ -10,7 +10,7 @@ use worker::Env;
 
 use crate::core::http::outcome::{Action, Outcome, Upstream};
 use crate::core::http::problem::{reply, ApiError};
-use crate::edge::log;
+use crate::edge::{log, sightings};
 
 /// The assets binding that pass-throughs to [`Upstream::Assets`] use.
 const ASSETS: &str = "ASSETS";
@@ -33,11 +33,20 @@ extern "C" {
         fail_packed: &JsValue,
         on_error: &JsValue,
         request_id: &str,
+        on_upstream: &JsValue,
+        token: Option<String>,
     ) -> JsValue;
 }
 
-/// The response to `req` for `outcome`: a `Response`, or a promise of one for a pass-through.
-pub fn write(outcome: Outcome, req: &web_sys::Request, env: &Env) -> JsValue {
+/// The response to `req` for `outcome`: a `Response`, or a promise of one for a pass-through,
+/// whose upstream answer is recorded under `token` when there is one (a gated route's
+/// exposure, `sightings::expose_passed`).
+pub fn write(
+    outcome: Outcome,
+    req: &web_sys::Request,
+    env: &Env,
+    token: Option<String>,
+) -> JsValue {
     let packed = pack(
         outcome
             .headers
@@ -64,6 +73,8 @@ pub fn write(outcome: Outcome, req: &web_sys::Request, env: &Env) -> JsValue {
                     &p.fail_packed,
                     p.on_upstream_error.as_ref(),
                     &outcome.request_id,
+                    p.on_upstream.as_ref(),
+                    token,
                 )
             });
         }
@@ -109,6 +120,8 @@ struct PerIsolate {
     fail_packed: JsValue,
     /// Logs a failed upstream with the request id.
     on_upstream_error: Closure<dyn Fn(String, String)>,
+    /// Records what the upstream answered an exposed visitor.
+    on_upstream: Closure<dyn Fn(String, u16, f64)>,
 }
 
 thread_local! {
@@ -124,6 +137,10 @@ thread_local! {
             fail_packed: JsValue::from_str(&pack(headers)),
             on_upstream_error: Closure::new(|request_id: String, detail: String| {
                 log::error(&request_id, "upstream_failed", &detail);
+            }),
+            on_upstream: Closure::new(|token: String, status: u16, ttfb_ms: f64| {
+                let now_ms = worker::js_sys::Date::now() as u64;
+                sightings::upstream(&token, status, ttfb_ms, now_ms);
             }),
         }
     };

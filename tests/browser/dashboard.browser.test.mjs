@@ -55,7 +55,7 @@ describe('dashboard', () => {
       // The consumer counts within seconds; the page refreshes every 5 s.
       const exposures = async () => page.locator('#cards .arm h3').allInnerTexts();
       for (let i = 0; i < 40; i++) {
-        const total = (await exposures()).map((t) => Number(/· (\d+) exposures/.exec(t)?.[1] ?? 0)).reduce((a, b) => a + b, 0);
+        const total = (await exposures()).map((t) => Number(/· (\d+) visitors/.exec(t)?.[1] ?? 0)).reduce((a, b) => a + b, 0);
         if (total === 80) break;
         await page.waitForTimeout(500);
       }

@@ -10,10 +10,12 @@ fn arms(pilot: Arm, control: Arm) -> Arms {
     Arms::from([("on".to_owned(), pilot), ("off".to_owned(), control)])
 }
 
+/// An arm whose errors are all client errors (what both arms of any route can show).
 fn arm(exposures: u64, errors: u64) -> Arm {
     Arm {
         exposures,
         errors,
+        client_errors: errors,
         ..Arm::default()
     }
 }
@@ -51,7 +53,8 @@ fn one(
     };
     let v = evaluate(&guards, s, &e);
     assert_eq!(v.len(), 1);
-    (v[0].state, v[0].action.clone(), v[0].figures.clone())
+    let figures = serde_json::to_value(&v[0].figures).unwrap();
+    (v[0].state, v[0].action.clone(), figures)
 }
 
 #[test]
@@ -233,4 +236,88 @@ fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
         .1,
         Some(Action::Pause)
     );
+}
+
+#[test]
+fn server_errors_count_in_the_comparative_test_only_when_both_arms_reach_the_upstream() {
+    let g = || Guards {
+        comparative: Some(Comparative::default()),
+        ..none()
+    };
+    let s = setting(3, Some(0.5), 0);
+    // A gated route: the pilot's requests reach the upstream, control's are redirected. 30 of
+    // 1,000 pilot units had a server error; control can show none, so they are left out.
+    let pilot = Arm {
+        server_errors: 30,
+        observed: 1000,
+        ..arm(1000, 0)
+    };
+    let pilot = Arm {
+        errors: 30,
+        ..pilot
+    };
+    let (state, _, f) = one(g(), &s, arms(pilot.clone(), arm(1000, 0)));
+    assert_eq!(f["errorKind"], "client");
+    assert_eq!(
+        (f["pilotErrors"].as_u64(), f["controlErrors"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_ne!(state, GuardState::Tripped);
+    // Both arms reach it (an ungated flag whose pages pass through): they count.
+    let control = Arm {
+        observed: 1000,
+        ..arm(1000, 0)
+    };
+    let (state, action, f) = one(g(), &s, arms(pilot, control));
+    assert_eq!(f["errorKind"], "all");
+    assert_eq!(f["pilotErrors"], 30);
+    assert_eq!(
+        (state, action),
+        (GuardState::Tripped, Some(Action::Rollback))
+    );
+}
+
+#[test]
+fn verdicts_cross_between_objects_typed_and_unchanged() {
+    use pilot_gate::core::control::guards::{GuardKind, Verdict};
+    let guards = Guards {
+        guardrails: vec![Guardrail {
+            kpi: Kpi::MicGrantRate,
+            max_drop_pct: 10.0,
+            action: GuardrailAction::Fallback,
+            variant: Some("off".into()),
+            min_trials: 30,
+            p_value: 0.01,
+        }],
+        ..Guards::default()
+    };
+    let arms = arms(arm(500, 40), arm(500, 5));
+    let e = Evidence {
+        breaker: arms.clone(),
+        no_data: arms.clone(),
+        since_tier: arms,
+    };
+    let verdicts = evaluate(&guards, &setting(3, Some(0.5), 1), &e);
+    let kinds: Vec<GuardKind> = verdicts.iter().map(|v| v.guard).collect();
+    assert_eq!(
+        kinds,
+        [
+            GuardKind::Comparative,
+            GuardKind::Breaker,
+            GuardKind::SampleRatio,
+            GuardKind::NoData,
+            GuardKind::Guardrail(Kpi::MicGrantRate)
+        ]
+    );
+    let text = serde_json::to_string(&verdicts).unwrap();
+    assert!(
+        text.contains(r#""guard":"guardrail:mic_grant_rate""#),
+        "{text}"
+    );
+    let back: Vec<Verdict> = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        back, verdicts,
+        "every guard's figures come back as they went"
+    );
+    assert_eq!(GuardKind::parse("guardrail:nope"), None);
 }

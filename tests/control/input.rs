@@ -140,6 +140,11 @@ fn each_bad_field_is_named_by_its_path() {
             "changes only by command (start, advance, pause, resume, rollback)",
         ),
         (
+            json!({"definition": boolean(), "plan": {"tierRevision": 9}}),
+            "/plan/tierRevision",
+            "changes only by command (start, advance, pause, resume, rollback)",
+        ),
+        (
             json!({"definition": boolean(), "plan": {"colour": "red"}}),
             "/plan/colour",
             "unknown field",
@@ -222,5 +227,43 @@ fn import_errors_point_into_the_document() {
     assert_eq!(
         reply(&s.import(&doc, &caller(NOW)).unwrap_err()).body["path"],
         "/plans/g"
+    );
+}
+
+#[test]
+fn a_plan_read_back_is_accepted_as_it_is_and_its_tier_revision_is_stamped_by_commands() {
+    use pilot_gate::core::control::api::handle;
+    use pilot_gate::core::http::route::AdminRoute;
+    let mut s = imported(&[("a", json!({"minDwellS": 0, "tier": 1, "status": "active"}))]);
+    let caller = caller(NOW);
+    let r = |s: &mut ControlState, route, body| handle(s, route, Some("a"), &body, &caller);
+    let advanced = r(
+        &mut s,
+        AdminRoute::Advance,
+        json!({"force": true, "reason": "test"}),
+    )
+    .unwrap();
+    let rev = s.revision;
+    assert_eq!(
+        s.flags["a"].plan.tier_revision, rev,
+        "a new tier starts a new window"
+    );
+    assert_eq!(
+        advanced.body["plan"]["tierRevision"], rev,
+        "the answer shows it"
+    );
+    // GET, then PUT the same back: accepted, and the window stays.
+    let view = r(&mut s, AdminRoute::GetFlag, json!(null)).unwrap().body;
+    let back = json!({"definition": view["definition"], "plan": view["plan"]});
+    r(&mut s, AdminRoute::PutFlag, back).unwrap();
+    assert_eq!(
+        s.flags["a"].plan.tier_revision, rev,
+        "a PUT keeps the tier's window"
+    );
+    assert!(s.revision > rev);
+    r(&mut s, AdminRoute::Rollback, json!({"reason": "test"})).unwrap();
+    assert_eq!(
+        s.flags["a"].plan.tier_revision, s.revision,
+        "a rollback opens a new one"
     );
 }

@@ -20,6 +20,7 @@ fn plan(status: Status, tier: usize) -> Plan {
         tier_since_ms: NOW,
         guards: None,
         fallback: None,
+        tier_revision: 0,
         objections: vec![],
     }
 }

@@ -7,7 +7,6 @@ mod compile;
 mod guards;
 mod input;
 mod ladder;
-mod simulation;
 mod state;
 mod tally;
 

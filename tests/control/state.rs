@@ -84,7 +84,15 @@ fn kill_needs_a_reason_and_refuses_twice_unkill_refuses_when_not_killed() {
         s.kill(&why("again"), &caller(NOW)),
         Err(ControlError::Conflict(_))
     ));
+    assert_eq!(
+        s.flags["pilot"].plan.tier_revision, s.revision,
+        "what is served while killed is no tier's evidence"
+    );
     assert!(s.unkill(&Order::default(), &caller(NOW + 60_000)).is_ok());
+    assert_eq!(
+        s.flags["pilot"].plan.tier_revision, s.revision,
+        "an unkill starts the tier's window afresh"
+    );
     assert!(matches!(
         s.unkill(&Order::default(), &caller(NOW)),
         Err(ControlError::Conflict(_))

@@ -1,26 +1,28 @@
-//! The consumer's delta and the object's dedupe: an event is counted once, whatever the
-//! redeliveries, overlapping batches and client re-sends.
+//! The consumer's side of counting client events: a stored request's events become facts for
+//! the evidence of every flag their sender carries, only from a signed sender (a unit), only
+//! for the names the KPIs count, a TTV as its clamped `props.ms`.
 
-use std::collections::{BTreeMap, HashSet};
-
-use pilot_gate::core::control::tally::{Delta, Increments};
+use pilot_gate::core::control::tally::{add_events, Arm, MAX_TTV_MS};
 use pilot_gate::core::events::record::StoredEvent;
 use pilot_gate::core::events::schema::Event;
+use pilot_gate::core::evidence::record::{Deltas, UnitEvent};
+use pilot_gate::core::evidence::sketch::Sketch;
+use pilot_gate::core::evidence::tally::ArmTally;
+use pilot_gate::core::evidence::unit::Unit;
 use serde_json::json;
 
 use crate::NOW;
 
 fn event(
-    id: &str,
     name: &str,
-    request: &str,
+    unit: Option<u64>,
     flags: &[(&str, &str)],
     props: serde_json::Value,
 ) -> StoredEvent {
     StoredEvent {
         event: Event {
             v: 1,
-            id: id.into(),
+            id: format!("id-{name}-0001"),
             name: name.into(),
             ts: NOW,
             session: None,
@@ -32,138 +34,102 @@ fn event(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         country: None,
-        request_id: request.into(),
-    }
-}
-
-fn delta(events: &[StoredEvent]) -> Delta {
-    let mut d = Delta::default();
-    d.add(events);
-    d
-}
-
-/// The object's side: a seen-set, and the sum of what each delta adds.
-#[derive(Default)]
-struct Object {
-    seen: HashSet<String>,
-    counts: BTreeMap<(String, u64, String, String), u64>,
-    ttv: Vec<u64>,
-    accepted: u64,
-}
-
-impl Object {
-    fn take(&mut self, d: &Delta) -> Increments {
-        let inc = d
-            .increments(|id| Ok::<_, ()>(self.seen.insert(id.to_owned())))
-            .unwrap();
-        for (k, n) in &inc.counts {
-            *self.counts.entry(k.clone()).or_default() += n;
-        }
-        self.ttv.extend(inc.ttv.iter().map(|t| t.3));
-        self.accepted += inc.accepted;
-        inc
-    }
-
-    fn n(&self, flag: &str, variant: &str, name: &str) -> u64 {
-        self.counts
-            .iter()
-            .filter(|((f, _, v, n), _)| f == flag && v == variant && n == name)
-            .map(|(_, n)| n)
-            .sum()
+        unit: unit.map(Unit),
+        request_id: "r1".into(),
     }
 }
 
 const ON: &[(&str, &str)] = &[("pilot", "on"), ("e2", "custom")];
-const OFF: &[(&str, &str)] = &[("pilot", "off"), ("e2", "native")];
 
-#[test]
-fn each_event_counts_for_each_of_its_flags_in_its_minute() {
-    let mut o = Object::default();
-    let inc = o.take(&delta(&[
-        event("a0000001", "page_view", "r1", ON, json!({})),
-        event("a0000002", "error", "r1", ON, json!({})),
-        event("a0000003", "page_view", "r2", OFF, json!({})),
-        event("a0000004", "ttv", "r2", OFF, json!({"ms": 1234.6})),
-    ]));
-    assert_eq!(inc.flags(), ["e2", "pilot"]);
-    assert_eq!(
-        (o.n("pilot", "on", "page_view"), o.n("pilot", "on", "error")),
-        (1, 1)
-    );
-    assert_eq!(
-        (o.n("e2", "native", "page_view"), o.n("e2", "native", "ttv")),
-        (1, 1)
-    );
-    assert_eq!(o.ttv, [1234, 1234], "one sample per flag of the sender");
-    assert_eq!(o.accepted, 2);
-    assert!(
-        inc.counts.keys().all(|k| k.1 == (NOW + 61_000) / 60_000),
-        "minute of receipt"
-    );
+fn deltas(events: &[StoredEvent]) -> Deltas {
+    let mut d = Deltas::new();
+    add_events(&mut d, events);
+    d
 }
 
 #[test]
-fn the_same_batch_twice_counts_once() {
-    let mut o = Object::default();
-    let batch = delta(&[
-        event("b0000001", "page_view", "r1", ON, json!({})),
-        event("b0000002", "error", "r1", ON, json!({})),
+fn each_counted_event_goes_to_every_flag_of_its_sender() {
+    let d = deltas(&[
+        event("error", Some(7), ON, json!({"message": "boom"})),
+        event("ttv", Some(7), ON, json!({"ms": 1234.6})),
     ]);
-    o.take(&batch);
-    let again = o.take(&batch);
-    assert_eq!(again, Increments::default(), "a redelivery adds nothing");
-    assert_eq!(
-        (
-            o.n("pilot", "on", "page_view"),
-            o.n("pilot", "on", "error"),
-            o.accepted
-        ),
-        (1, 1, 1)
-    );
+    let minute = (NOW + 61_000) / 60_000;
+    for flag in ["pilot", "e2"] {
+        assert_eq!(
+            d[flag].events,
+            [
+                UnitEvent {
+                    unit: Unit(7),
+                    minute,
+                    name: "error".into(),
+                    value: None
+                },
+                UnitEvent {
+                    unit: Unit(7),
+                    minute,
+                    name: "ttv".into(),
+                    value: Some(1234.6)
+                },
+            ],
+            "{flag}"
+        );
+        assert!(
+            d[flag].sightings.is_empty(),
+            "a client event exposes nobody"
+        );
+    }
 }
 
 #[test]
-fn overlapping_batches_and_a_resent_event_count_once() {
-    let mut o = Object::default();
-    let e1 = event("c0000001", "page_view", "r1", ON, json!({}));
-    let e2 = event("c0000002", "page_view", "r2", ON, json!({}));
-    let e3 = event("c0000003", "page_view", "r3", OFF, json!({}));
-    o.take(&delta(&[e1.clone(), e2.clone()]));
-    o.take(&delta(&[e2.clone(), e3.clone()]));
-    // The client re-sends e1 in a new request (same id and ts: the same stored event).
-    let mut resent = e1.clone();
-    resent.request_id = "r9".into();
-    resent.received_at += 600_000;
-    o.take(&delta(&[resent]));
+fn unsigned_senders_uncounted_names_and_bad_samples_count_nowhere() {
+    let d = deltas(&[
+        event("error", None, ON, json!({})),
+        event("page_view", Some(1), ON, json!({})),
+        event("clicked_around", Some(1), ON, json!({})),
+        event("ttv", Some(1), ON, json!({"ms": "fast"})),
+        event("ttv", Some(1), ON, json!({"ms": 9e12})),
+        event("error", Some(1), &[], json!({})),
+    ]);
+    let values: Vec<Option<f64>> = d["pilot"].events.iter().map(|e| e.value).collect();
     assert_eq!(
-        (
-            o.n("pilot", "on", "page_view"),
-            o.n("pilot", "off", "page_view")
-        ),
-        (2, 1)
+        values,
+        [None, Some(MAX_TTV_MS as f64)],
+        "only the two ttv events: one without a usable sample, one clamped to 10 minutes"
     );
-    assert_eq!(o.accepted, 4, "four distinct requests, each counted once");
+    assert!(d["pilot"]
+        .events
+        .iter()
+        .all(|e| e.name == "ttv" && e.unit == Unit(1)));
 }
 
 #[test]
-fn names_outside_the_kpis_and_senders_without_flags_are_not_counted() {
-    let mut o = Object::default();
-    let inc = o.take(&delta(&[
-        event("d0000001", "clicked_something", "r1", ON, json!({})),
-        event("d0000002", "page_view", "r1", &[], json!({})),
-        event("d0000003", "ttv", "r1", ON, json!({"ms": "fast"})),
-        event("d0000004", "ttv", "r1", ON, json!({"ms": 9e12})),
-    ]));
+fn an_arm_reads_units_from_the_tally() {
+    let t = ArmTally {
+        units: 10,
+        error_units: 3,
+        client_error_units: 2,
+        server_error_units: 1,
+        observed_units: 4,
+        event_units: [
+            ("mic_prompt".to_owned(), 5),
+            ("mic_granted".to_owned(), 4),
+            ("activated".to_owned(), 2),
+        ]
+        .into(),
+        ttv: Sketch::of([1000.0]),
+        ttfb: Sketch::default(),
+    };
+    let a = Arm::of(&t);
     assert_eq!(
-        o.n("pilot", "on", "ttv"),
-        2,
-        "ttv events count even without a usable sample"
+        (
+            a.exposures,
+            a.errors,
+            a.client_errors,
+            a.server_errors,
+            a.observed
+        ),
+        (10, 3, 2, 1, 4)
     );
-    assert_eq!(
-        o.ttv,
-        [600_000, 600_000],
-        "a huge sample is clamped to 10 minutes"
-    );
-    assert_eq!(inc.counts.len(), 2);
-    assert_eq!(o.accepted, 1);
+    assert_eq!((a.mic_prompts, a.mic_granted, a.activated), (5, 4, 2));
+    assert_eq!(a.ttv.count(), 1);
 }

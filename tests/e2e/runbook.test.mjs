@@ -66,7 +66,8 @@ describe('RUNBOOK.md', () => {
   });
 
   test('every drill runs and meets its goal', (t) => {
-    assert.deepEqual(drills.map((c) => c.split(' ')[1]), ['kill', 'rollback', 'aa']);
+    assert.deepEqual(drills.map((c) => c.split(' ')[1]), ['kill', 'rollback', 'rollback', 'aa']);
+    assert.ok(drills.some((c) => c.includes('--server-errors')), 'a rollback on server errors alone');
     for (const command of drills) run(t, command);
   });
 });

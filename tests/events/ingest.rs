@@ -6,6 +6,7 @@ use pilot_gate::core::events::error::EventsError;
 use pilot_gate::core::events::ingest::{accept, check_headers, rate_limit_key, Accepted, Sender};
 use pilot_gate::core::events::listing::{parse_list_query, DEFAULT_LIMIT};
 use pilot_gate::core::events::record::QueuedBatch;
+use pilot_gate::core::evidence::unit::Unit;
 use pilot_gate::core::gate::cohort::{effective_rollout, Decider};
 use pilot_gate::core::gate::identity::{Identity, KeySource};
 use pilot_gate::core::http::outcome::{Action, Outcome};
@@ -21,6 +22,7 @@ fn sender<'a>(identity: &'a Identity, decider: &'a Decider<'a>) -> Sender<'a> {
         decider,
         country: None,
         request_id: "r",
+        unit: None,
     }
 }
 
@@ -92,6 +94,7 @@ fn accept_enriches_with_variants_country_and_request_id() {
     let sender = Sender {
         country: Some("NL"),
         request_id: "req-1",
+        unit: Some(Unit(42)),
         ..sender(&id, &rollout)
     };
     let body = format!(r#"[{{"name":"a","ts":{NOW}}},{{"name":"b","ts":{NOW}}}]"#);
@@ -102,8 +105,9 @@ fn accept_enriches_with_variants_country_and_request_id() {
         assert_eq!(e.flags.get("pilot").map(String::as_str), Some("on"));
         assert_eq!(e.country.as_deref(), Some("NL"));
         assert_eq!(e.request_id, "req-1");
+        assert_eq!(e.unit, Some(Unit(42)), "the signed sender's unit");
     }
-    // A sender without a valid pg_uid has no variants recorded.
+    // A sender without a valid pg_uid has no variants and no unit recorded.
     let fresh = identity(KeySource::NewUid);
     let sender = Sender {
         identity: &fresh,
@@ -111,6 +115,7 @@ fn accept_enriches_with_variants_country_and_request_id() {
     };
     let batch = enqueued(accept(body.as_bytes(), None, NOW, &cfg, &sender));
     assert!(batch.events[0].flags.is_empty());
+    assert_eq!(batch.events[0].unit, None);
 }
 
 #[test]

@@ -13,21 +13,37 @@ use pilot_gate::core::events::record::{plan_writes, RequestMeta, KV_METADATA_MAX
 use crate::limits::largest_message;
 use crate::support::NOW;
 
-/// A consumer setting of wrangler.toml, by name.
-fn consumer_setting(name: &str) -> u64 {
+/// A setting of every queue consumer in wrangler.toml (the events' and the evidence's), by
+/// name.
+fn consumer_settings(name: &str) -> Vec<u64> {
     let toml =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml")).unwrap();
-    let section = toml
+    let consumers: Vec<u64> = toml
         .split("[[queues.consumers]]")
-        .nth(1)
-        .expect("a consumer");
-    section
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} = ")))
-        .unwrap_or_else(|| panic!("{name} in [[queues.consumers]]"))
-        .trim()
-        .parse()
-        .unwrap()
+        .skip(1)
+        .map(|section| {
+            section
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+                .unwrap_or_else(|| panic!("{name} in [[queues.consumers]]"))
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        consumers.len(),
+        2,
+        "the events' and the evidence's consumers"
+    );
+    consumers
+}
+
+/// A setting that every consumer shares.
+fn consumer_setting(name: &str) -> u64 {
+    let all = consumer_settings(name);
+    assert!(all.iter().all(|v| *v == all[0]), "{name}: {all:?}");
+    all[0]
 }
 
 #[test]

@@ -7,6 +7,7 @@ use pilot_gate::core::events::ingest::{accept, Accepted, Sender};
 use pilot_gate::core::events::limits::{
     Limits, MAX_BODY_BYTES, MAX_EVENTS, QUEUE_MESSAGE_MAX_BYTES, STORED_OVERHEAD_MAX_BYTES,
 };
+use pilot_gate::core::evidence::unit::Unit;
 use pilot_gate::core::flags::model::FlagSet;
 use pilot_gate::core::gate::cohort::{effective_rollout, Decider};
 use pilot_gate::core::gate::identity::KeySource;
@@ -43,6 +44,7 @@ fn message(body: &str, cfg: &EventsConfig) -> Result<String, EventsError> {
         decider: &decider,
         country: Some("T1"),
         request_id: &request_id,
+        unit: Some(Unit(u64::MAX)),
     };
     match accept(body.as_bytes(), None, NOW, cfg, &sender)? {
         Accepted::Enqueue { message, .. } => Ok(message),

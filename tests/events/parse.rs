@@ -258,6 +258,7 @@ fn consumer_plan_is_one_write_per_request_and_rejects_poison() {
                 received_at: NOW,
                 flags: Default::default(),
                 country: None,
+                unit: None,
                 request_id: "r1".into(),
             })
             .collect(),

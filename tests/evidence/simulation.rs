@@ -8,10 +8,13 @@
 
 use std::collections::VecDeque;
 
+use pilot_gate::core::control::automatic::BreakerMemory;
 use pilot_gate::core::control::guards::{
-    evaluate, Breaker, Comparative, Evidence, GuardState, Guards, Setting,
+    evaluate, Breaker, Comparative, Evidence, GuardKind, GuardState, Guards, Setting,
 };
+use pilot_gate::core::control::plan::Status;
 use pilot_gate::core::control::tally::{Arm, Arms};
+use pilot_gate::core::control::watch::Watch;
 use pilot_gate::core::evidence::record::Upstream;
 use pilot_gate::core::evidence::tally::{Fact, Window, ERROR_EVENT};
 use pilot_gate::core::evidence::unit::Unit;
@@ -40,15 +43,17 @@ enum Counting {
     Units,
 }
 
-/// One minute's new figures per arm.
+/// One minute's traffic of one arm: its new figures per event (the two event countings), or
+/// its visitors taught to the window (per unit).
+#[allow(clippy::too_many_arguments)]
 fn minute_of(
     rng: &mut Rng,
     counting: Counting,
     window: &mut Window,
     next_unit: &mut u64,
+    minute: u64,
     variant: &str,
     error_share: f64,
-    arm: &mut Arm,
 ) -> Arm {
     let mut fresh = Arm::default();
     for _ in 0..VISITORS {
@@ -73,11 +78,13 @@ fn minute_of(
                 let unit = Unit(*next_unit);
                 *next_unit += 1;
                 for _ in 0..views {
+                    let upstream = Upstream::default();
                     window.apply(
                         unit,
                         Fact::Exposed {
                             variant,
-                            upstream: Upstream::default(),
+                            minute,
+                            upstream,
                         },
                     );
                 }
@@ -93,85 +100,108 @@ fn minute_of(
             }
         }
     }
-    if counting == Counting::Units {
-        let t = window
-            .tally()
-            .arms
-            .get(variant)
-            .cloned()
-            .unwrap_or_default();
-        fresh.exposures = t.units - arm.exposures;
-        fresh.errors = t.error_units - arm.errors;
-    }
-    arm.exposures += fresh.exposures;
-    arm.errors += fresh.errors;
+    fresh.client_errors = fresh.errors;
     fresh
 }
 
-/// The minute at which the comparative test or the breaker rolls back, if either does.
+/// The plan the guards watch: pilot at 50 %, the default comparative test and breaker.
+fn watch() -> Watch {
+    Watch {
+        flag: "pilot".into(),
+        pilot: "on".into(),
+        control: "off".into(),
+        tier: 3,
+        pct: 50,
+        status: Status::Active,
+        tier_revision: 1,
+        tier_since_ms: 0,
+        guards: Some(Guards {
+            comparative: Some(Comparative::default()),
+            breaker: Some(Breaker::default()),
+            sample_ratio: None,
+            no_data: None,
+            guardrails: vec![],
+        }),
+        expected_share: Some(0.5),
+        killed: false,
+        revision: 1,
+    }
+}
+
+/// The minute at which the comparative test or the breaker rolls back, if either does: per
+/// unit through the evidence's window and `Watch::verdicts`, as the evidence object checks
+/// them; per event through the same guards over event counts.
 fn run(rng: &mut Rng, counting: Counting, pilot_error_share: f64) -> Option<u64> {
-    let breaker = Breaker::default();
-    let guards = Guards {
-        comparative: Some(Comparative::default()),
-        breaker: Some(breaker.clone()),
-        sample_ratio: None,
-        no_data: None,
-        guardrails: vec![],
-    };
+    let watch = watch();
+    let guards = watch.guards.clone().unwrap_or_default();
+    let window_min = Breaker::default().window_min;
     let (mut p, mut c) = (Arm::default(), Arm::default());
     let mut window = Window::default();
     let mut next_unit = 0;
     let mut recent: VecDeque<Arm> = VecDeque::new();
-    let mut strikes = 0;
+    let mut memory = BreakerMemory::default();
     for minute in 1..=MINUTES {
+        let strikes = memory.strikes_before(minute);
         let fresh_p = minute_of(
             rng,
             counting,
             &mut window,
             &mut next_unit,
+            minute,
             "on",
             pilot_error_share,
-            &mut p,
         );
-        minute_of(
+        let fresh_c = minute_of(
             rng,
             counting,
             &mut window,
             &mut next_unit,
+            minute,
             "off",
             BASE_ERROR_SHARE,
-            &mut c,
         );
-        recent.push_back(fresh_p);
-        if recent.len() as u64 > breaker.window_min {
-            recent.pop_front();
-        }
-        let in_window = recent.iter().fold(Arm::default(), |mut a, m| {
-            a.exposures += m.exposures;
-            a.errors += m.errors;
-            a
-        });
-        let e = Evidence {
-            since_tier: Arms::from([("on".to_owned(), p.clone()), ("off".to_owned(), c.clone())]),
-            breaker: Arms::from([("on".to_owned(), in_window)]),
-            no_data: Arms::new(),
+        let verdicts = if counting == Counting::Units {
+            watch.verdicts(window.tally(), window.series(), strikes, minute)
+        } else {
+            for (arm, fresh) in [(&mut p, &fresh_p), (&mut c, &fresh_c)] {
+                arm.exposures += fresh.exposures;
+                arm.errors += fresh.errors;
+                arm.client_errors += fresh.client_errors;
+            }
+            recent.push_back(fresh_p);
+            if recent.len() as u64 > window_min {
+                recent.pop_front();
+            }
+            let in_window = recent.iter().fold(Arm::default(), |mut a, m| {
+                a.exposures += m.exposures;
+                a.errors += m.errors;
+                a
+            });
+            let e = Evidence {
+                since_tier: Arms::from([
+                    ("on".to_owned(), p.clone()),
+                    ("off".to_owned(), c.clone()),
+                ]),
+                breaker: Arms::from([("on".to_owned(), in_window)]),
+                no_data: Arms::new(),
+            };
+            let s = Setting {
+                pilot: "on",
+                control: "off",
+                off: "off",
+                tier: 3,
+                expected_share: Some(0.5),
+                breaker_strikes: strikes,
+            };
+            evaluate(&guards, &s, &e)
         };
-        let s = Setting {
-            pilot: "on",
-            control: "off",
-            off: "off",
-            tier: 3,
-            expected_share: Some(0.5),
-            breaker_strikes: strikes,
-        };
-        let verdicts = evaluate(&guards, &s, &e);
         if verdicts.iter().any(|v| v.state == GuardState::Tripped) {
             return Some(minute);
         }
         let over = verdicts
             .iter()
-            .any(|v| v.guard == "breaker" && v.state == GuardState::Warning);
-        strikes = if over { strikes + 1 } else { 0 };
+            .any(|v| v.guard == GuardKind::Breaker && v.state == GuardState::Warning);
+        memory.record(minute, over);
     }
     None
 }

@@ -10,6 +10,7 @@ use pilot_gate::core::evidence::unit::Unit;
 fn exposed(variant: &str) -> Fact<'_> {
     Fact::Exposed {
         variant,
+        minute: 1,
         upstream: Upstream::default(),
     }
 }
@@ -52,6 +53,7 @@ fn redelivered_and_reordered_facts_give_the_same_tally() {
             Unit(3),
             Fact::Exposed {
                 variant: "on",
+                minute: 1,
                 upstream: Upstream::one(Some(503), 80),
             },
         ),
@@ -125,6 +127,7 @@ fn a_server_error_is_an_error_and_the_first_ttv_and_ttfb_are_kept() {
         u,
         Fact::Exposed {
             variant: "on",
+            minute: 1,
             upstream: Upstream::one(Some(200), 40),
         },
     );
@@ -132,6 +135,7 @@ fn a_server_error_is_an_error_and_the_first_ttv_and_ttfb_are_kept() {
         u,
         Fact::Exposed {
             variant: "on",
+            minute: 2,
             upstream: Upstream::one(None, 900),
         },
     );

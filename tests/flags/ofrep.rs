@@ -3,7 +3,8 @@
 use pilot_gate::core::flags::evaluate::Context;
 use pilot_gate::core::flags::model::FlagSet;
 use pilot_gate::core::flags::ofrep::{
-    bulk, caller_context, etag, not_modified, parse_request, single, values, OfrepError,
+    answered_variants, bulk, caller_context, etag, not_modified, parse_request, single, values,
+    OfrepError,
 };
 use pilot_gate::core::http::problem::{reply, Problem};
 use serde_json::{json, Value};
@@ -111,8 +112,17 @@ fn requests_parse_and_the_token_rule_holds() {
 #[test]
 fn config_values_are_the_callers_own() {
     let s = demo_set();
-    let v = values(&s, &mut ctx(json!({"targetingKey": "qa-internal-1"})));
+    let (v, variants) = values(&s, &mut ctx(json!({"targetingKey": "qa-internal-1"})));
     assert_eq!(v["pilot"], true);
+    // The exposures it makes: every flag that resolved to a variant, with it.
+    assert!(
+        variants.contains(&("pilot".to_owned(), "on".to_owned())),
+        "{variants:?}"
+    );
+    assert!(
+        variants.iter().all(|(k, _)| k != "legacyExport"),
+        "{variants:?}"
+    );
     assert_eq!(
         (
             v["syncEnabled"].clone(),
@@ -125,6 +135,23 @@ fn config_values_are_the_callers_own() {
         v.get("legacyExport").is_none(),
         "a disabled flag has no value"
     );
+}
+
+#[test]
+fn the_variants_an_answer_handed_out_are_read_back_from_it() {
+    let s = demo_set();
+    let mut c = ctx(json!({"targetingKey": "qa-internal-1"}));
+    let body = bulk(&s, &mut c);
+    let handed = answered_variants(&body);
+    let (_, evaluated) = values(&s, &mut c);
+    assert_eq!(handed, evaluated, "bulk hands out what evaluation gives");
+    let (_, one) = single(&s, "pilot", &mut c);
+    assert_eq!(
+        answered_variants(&one),
+        [("pilot".to_owned(), "on".to_owned())]
+    );
+    let (_, missing) = single(&s, "nope", &mut c);
+    assert_eq!(answered_variants(&missing), []);
 }
 
 /// The demo set as the control plane publishes it (its plans compiled).

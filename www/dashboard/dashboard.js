@@ -52,7 +52,7 @@ function renderCards(stats) {
     card.dataset.arm = arm;
     const h = document.createElement('h3');
     const role = arm === stats.pilot ? 'pilot' : arm === stats.control ? 'control' : 'arm';
-    h.textContent = `${arm} (${role}) · ${a.exposures} exposures`;
+    h.textContent = `${arm} (${role}) · ${a.exposures} visitors`;
     card.append(h);
     for (const [label, text, ok] of kpiRows(a, stats.thresholds)) {
       const row = document.createElement('div');

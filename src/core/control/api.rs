@@ -71,6 +71,28 @@ pub fn handle(
         audit: Vec::new(),
     };
     let key = || key.ok_or_else(|| ControlError::BadRequest("the path names no flag".into()));
+    let before = state.tier_starts();
+    let mut change = answer(state, route, key, body, caller, read)?;
+    if is_change(route) {
+        state.mark_tier_revisions(&before);
+        // The answer shows the plans as they are stored now.
+        if route == AdminRoute::PutFlagset {
+            change.body = state.list_view(caller.now_ms);
+        } else if change.body.get("plan").is_some() {
+            change.body = state.flag_view(key()?, caller.now_ms)?;
+        }
+    }
+    Ok(change)
+}
+
+fn answer<'k>(
+    state: &mut ControlState,
+    route: AdminRoute,
+    key: impl Fn() -> Result<&'k str, ControlError>,
+    body: &Value,
+    caller: &Caller,
+    read: impl Fn(Value) -> Change,
+) -> Result<Change, ControlError> {
     let mut command = |c: Command| state.command(key()?, c, &parse_order(body)?, caller);
     match route {
         AdminRoute::Start => command(Command::Start),

@@ -1,11 +1,12 @@
-//! What the guards do to the state: the breaker's memory of consecutive checks, the objections
-//! to an advance, and the automatic rollback, pause or fallback with its audit entry.
+//! What the guards do to the state: the breaker's memory of consecutive checks (kept by the
+//! evidence object that evaluates them), the objections to an advance, and the automatic
+//! rollback, pause or fallback with its audit entry.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::core::control::command::{apply, Command, Order};
-use crate::core::control::guards::{Action, GuardState, Verdict};
+use crate::core::control::guards::{Action, GuardKind, Verdict};
 use crate::core::control::plan::Plan;
 use crate::core::control::state::{Caller, Change, ControlState};
 
@@ -57,6 +58,15 @@ impl BreakerMemory {
 /// The actor of automatic decisions in the audit log.
 pub const GUARD_ACTOR: &str = "guard";
 
+/// An automatic decision, as `/metrics` counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// `rollback`, `pause` or `fallback`.
+    pub action: &'static str,
+    /// The guard that took it.
+    pub guard: GuardKind,
+}
+
 impl ControlState {
     /// Notes what the guards hold against an advance of `key` (what `advance` and the views
     /// report), without acting.
@@ -66,19 +76,17 @@ impl ControlState {
         }
     }
 
-    /// Records the guards' verdicts on `key` at `now_ms` (the breaker's check, the objections
-    /// to an advance) and carries out the first tripped guard's action: the change and its
-    /// audit entry, or `None`.
-    pub fn act_on(&mut self, key: &str, verdicts: &[Verdict], now_ms: u64) -> Option<Change> {
-        let minute = now_ms / 60_000;
-        if let Some(b) = verdicts.iter().find(|v| v.guard == "breaker") {
-            let over = matches!(b.state, GuardState::Warning | GuardState::Tripped);
-            self.breaker
-                .entry(key.to_owned())
-                .or_default()
-                .record(minute, over);
-        }
+    /// Notes the guards' verdicts on `key` (the objections to an advance) and carries out the
+    /// first tripped guard's action at `now_ms`: the change with its audit entry (the verdicts
+    /// as evidence) and the decision, or `None`.
+    pub fn act_on(
+        &mut self,
+        key: &str,
+        verdicts: &[Verdict],
+        now_ms: u64,
+    ) -> Option<(Change, Decision)> {
         self.note(key, verdicts);
+        let before = self.tier_starts();
         let flag = self.flags.get_mut(key)?;
         let (verdict, action) = verdicts.iter().find_map(|v| Some((v, v.action.clone()?)))?;
         let (command, name) = match &action {
@@ -86,7 +94,11 @@ impl ControlState {
             Action::Pause => (Command::Pause, "pause"),
             Action::Fallback(_) => (Command::Rollback, "fallback"),
         };
-        let reason = format!("guard {} tripped: {}", verdict.guard, summary(verdict));
+        let reason = format!(
+            "guard {} tripped: {}",
+            verdict.guard.name(),
+            verdict.figures.summary()
+        );
         let order = Order {
             reason: Some(reason.clone()),
             force: false,
@@ -103,6 +115,7 @@ impl ControlState {
         flag.revision += 1;
         let to = flag.plan.snapshot();
         self.revision += 1;
+        self.mark_tier_revisions(&before);
         let caller = Caller {
             actor: GUARD_ACTOR.into(),
             now_ms,
@@ -110,45 +123,15 @@ impl ControlState {
         };
         let evidence = json!({"guard": verdict.guard, "figures": verdict.figures, "action": action, "verdicts": verdicts});
         let audit = self.entry(&caller, name, Some(key), from, to, Some(reason), evidence);
-        Some(Change {
+        let change = Change {
             status: 200,
             body: Value::Null,
             audit: vec![audit],
-        })
-    }
-}
-
-/// A verdict's deciding figures in one line, for the audit log's reason.
-fn summary(v: &Verdict) -> String {
-    let f = &v.figures;
-    let num = |k: &str| {
-        f.get(k)
-            .and_then(Value::as_f64)
-            .map_or("-".to_owned(), |x| format!("{x:.4}"))
-    };
-    match v.guard.as_str() {
-        "comparative" => format!(
-            "Λ = {} ≥ ln(1/α) = {} with {} pilot and {} control errors in {} and {} exposures",
-            num("lambda"),
-            num("upper"),
-            f["pilotErrors"],
-            f["controlErrors"],
-            f["pilotExposures"],
-            f["controlExposures"]
-        ),
-        "breaker" => format!(
-            "Wilson lower bound {} > {} on {} errors in {} exposures, two checks running",
-            num("wilsonLow"),
-            num("maxErrorRate"),
-            f["pilotErrors"],
-            f["pilotExposures"]
-        ),
-        _ => format!(
-            "pilot {} vs control {} (p = {:.2e}, more than {} % below)",
-            f["pilot"]["rate"],
-            f["control"]["rate"],
-            f["pValue"].as_f64().unwrap_or(f64::NAN),
-            f["maxDropPct"]
-        ),
+        };
+        let decision = Decision {
+            action: name,
+            guard: verdict.guard,
+        };
+        Some((change, decision))
     }
 }

@@ -5,11 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::core::control::plan::ControlledFlag;
-use crate::core::control::stats::{
-    drop_p_value, quantile, sprt_bounds, sprt_lambda, srm, wilson, Z_99,
-};
+use crate::core::control::stats::{drop_p_value, sprt_bounds, sprt_lambda, srm, wilson, Z_99};
 use crate::core::control::tally::{Arm, Arms};
+use crate::core::evidence::sketch::Sketch;
 
 /// The comparative test: roll back on evidence that the pilot's error rate is `r` times
 /// control's.
@@ -100,21 +98,29 @@ impl Default for NoData {
 }
 
 /// A KPI the guardrails compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kpi {
-    /// `mic_granted` / `mic_prompt`.
+    /// Units that granted the microphone among units asked for it.
     MicGrantRate,
-    /// `activated` / `page_view`.
+    /// Units that reached the product's value among exposed units.
     ActivationRate,
 }
 
 impl Kpi {
-    /// (successes, trials) of an arm.
+    /// (successes, trials) of an arm, in units.
     pub fn of(self, arm: &Arm) -> (u64, u64) {
         match self {
             Kpi::MicGrantRate => (arm.mic_granted, arm.mic_prompts),
             Kpi::ActivationRate => (arm.activated, arm.exposures),
+        }
+    }
+
+    /// Its name in the API and the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kpi::MicGrantRate => "mic_grant_rate",
+            Kpi::ActivationRate => "activation_rate",
         }
     }
 }
@@ -187,7 +193,7 @@ impl Default for Guards {
 }
 
 /// A guard's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GuardState {
     /// Satisfied: no objection to advancing.
@@ -205,7 +211,7 @@ pub enum GuardState {
 }
 
 /// What a tripped guard does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "variant")]
 pub enum Action {
     /// Back to tier 0.
@@ -216,17 +222,299 @@ pub enum Action {
     Fallback(String),
 }
 
-/// One guard's verdict.
+impl GuardState {
+    /// Its name in the API and in `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardState::Healthy => "healthy",
+            GuardState::Undecided => "undecided",
+            GuardState::Hold => "hold",
+            GuardState::Warning => "warning",
+            GuardState::Tripped => "tripped",
+            GuardState::NotApplicable => "not_applicable",
+        }
+    }
+}
+
+/// Which guard a verdict is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GuardKind {
+    /// The comparative sequential test.
+    Comparative,
+    /// The absolute breaker.
+    Breaker,
+    /// The sample-ratio hold.
+    SampleRatio,
+    /// The no-data hold.
+    NoData,
+    /// A KPI guardrail.
+    Guardrail(Kpi),
+}
+
+impl GuardKind {
+    /// Its name: `comparative`, `breaker`, `sample_ratio`, `no_data` or `guardrail:<kpi>`.
+    pub fn name(self) -> String {
+        match self {
+            GuardKind::Comparative => "comparative".into(),
+            GuardKind::Breaker => "breaker".into(),
+            GuardKind::SampleRatio => "sample_ratio".into(),
+            GuardKind::NoData => "no_data".into(),
+            GuardKind::Guardrail(kpi) => format!("guardrail:{}", kpi.as_str()),
+        }
+    }
+
+    /// The kind a [`GuardKind::name`] names.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "comparative" => GuardKind::Comparative,
+            "breaker" => GuardKind::Breaker,
+            "sample_ratio" => GuardKind::SampleRatio,
+            "no_data" => GuardKind::NoData,
+            other => {
+                let kpi = other.strip_prefix("guardrail:")?;
+                GuardKind::Guardrail(serde_json::from_value(Value::String(kpi.to_owned())).ok()?)
+            }
+        })
+    }
+}
+
+impl Serialize for GuardKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for GuardKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        GuardKind::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown guard {name:?}")))
+    }
+}
+
+/// The comparative test's figures: units and units with an error per arm, Λ and its bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComparativeFigures {
+    /// Exposed pilot units.
+    pub pilot_exposures: u64,
+    /// Exposed control units.
+    pub control_exposures: u64,
+    /// Pilot units with an error (comparable with control's: see `errorKind`).
+    pub pilot_errors: u64,
+    /// Control units with an error.
+    pub control_errors: u64,
+    /// `all` when an upstream answered both arms, else `client` (server errors are left out
+    /// when only one arm's requests reach the upstream, as on a gated route).
+    pub error_kind: String,
+    /// Λ, the log-likelihood ratio (`None` while an arm has no units).
+    pub lambda: Option<f64>,
+    /// Healthy at or below.
+    pub lower: f64,
+    /// Rolls back at or above.
+    pub upper: f64,
+    /// The ratio looked for.
+    pub r: f64,
+    /// False-rollback rate.
+    pub alpha: f64,
+    /// Missed-regression rate.
+    pub beta: f64,
+    /// Fewest pilot errors for a rollback.
+    pub min_errors: u64,
+}
+
+/// The breaker's figures over its window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BreakerFigures {
+    /// Pilot units first exposed in the window.
+    pub pilot_exposures: u64,
+    /// Of them, with an error.
+    pub pilot_errors: u64,
+    /// The Wilson interval's lower bound.
+    pub wilson_low: f64,
+    /// Its upper bound.
+    pub wilson_high: f64,
+    /// Its z.
+    pub z: f64,
+    /// θ.
+    pub max_error_rate: f64,
+    /// Fewest pilot units in the window.
+    pub min_exposures: u64,
+    /// The window, in minutes.
+    pub window_min: u64,
+    /// Consecutive checks over θ before this one.
+    pub strikes_before: u32,
+}
+
+/// The sample-ratio hold's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SampleRatioFigures {
+    /// Exposed pilot units.
+    pub pilot_exposures: u64,
+    /// Exposed control units.
+    pub control_exposures: u64,
+    /// The pilot's expected share, when known.
+    pub expected_share: Option<f64>,
+    /// χ².
+    pub chi2: Option<f64>,
+    /// Its p-value.
+    pub p_value: Option<f64>,
+    /// The p-value under which the split is called wrong.
+    pub threshold: f64,
+    /// Fewest units before it speaks.
+    pub min_exposures: u64,
+}
+
+/// The no-data hold's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NoDataFigures {
+    /// Units first exposed in the window (both arms).
+    pub exposures: u64,
+    /// Fewest wanted.
+    pub min_exposures: u64,
+    /// The window, in minutes.
+    pub window_min: u64,
+}
+
+/// One arm's side of a guardrail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KpiFigures {
+    /// Units that succeeded.
+    pub successes: u64,
+    /// Units that tried.
+    pub trials: u64,
+    /// Their ratio (`None` without trials).
+    pub rate: Option<f64>,
+}
+
+/// A guardrail's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GuardrailFigures {
+    /// The pilot's KPI.
+    pub pilot: KpiFigures,
+    /// Control's KPI.
+    pub control: KpiFigures,
+    /// The drop allowed, in percent of control's.
+    pub max_drop_pct: f64,
+    /// The one-sided p-value of a larger drop.
+    pub p_value: Option<f64>,
+    /// The p-value under which it trips.
+    pub threshold: f64,
+    /// Fewest trials in each arm.
+    pub min_trials: u64,
+}
+
+/// The figures a guard decided on, typed per guard (serialized as the guard's own object; read
+/// back by the guard's kind, see [`Verdict`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Figures {
+    /// The comparative test's.
+    Comparative(ComparativeFigures),
+    /// The breaker's.
+    Breaker(BreakerFigures),
+    /// The sample-ratio hold's.
+    SampleRatio(SampleRatioFigures),
+    /// The no-data hold's.
+    NoData(NoDataFigures),
+    /// A guardrail's.
+    Guardrail(GuardrailFigures),
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map_or("-".to_owned(), |x| format!("{x:.4}"))
+}
+
+impl Figures {
+    /// The deciding figures in one line, for the audit log's reason.
+    pub fn summary(&self) -> String {
+        match self {
+            Figures::Comparative(f) => format!(
+                "Λ = {} ≥ ln(1/α) = {} with {} pilot and {} control units with an error ({}) of {} and {} exposed units",
+                num(f.lambda),
+                num(Some(f.upper)),
+                f.pilot_errors,
+                f.control_errors,
+                f.error_kind,
+                f.pilot_exposures,
+                f.control_exposures
+            ),
+            Figures::Breaker(f) => format!(
+                "Wilson lower bound {} > {} with {} of {} pilot units with an error, two checks running",
+                num(Some(f.wilson_low)),
+                num(Some(f.max_error_rate)),
+                f.pilot_errors,
+                f.pilot_exposures
+            ),
+            Figures::SampleRatio(f) => format!(
+                "{} pilot and {} control units against a share of {} (p = {})",
+                f.pilot_exposures,
+                f.control_exposures,
+                num(f.expected_share),
+                num(f.p_value)
+            ),
+            Figures::NoData(f) => format!(
+                "{} units in {} min (fewest {})",
+                f.exposures, f.window_min, f.min_exposures
+            ),
+            Figures::Guardrail(f) => format!(
+                "pilot {} vs control {} (p = {:.2e}, more than {} % below)",
+                num(f.pilot.rate),
+                num(f.control.rate),
+                f.p_value.unwrap_or(f64::NAN),
+                f.max_drop_pct
+            ),
+        }
+    }
+}
+
+/// One guard's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "VerdictText")]
 pub struct Verdict {
-    /// `comparative`, `breaker`, `sample_ratio`, `no_data`, or `guardrail:<kpi>`.
-    pub guard: String,
+    /// Which guard.
+    pub guard: GuardKind,
     /// Its state.
     pub state: GuardState,
     /// The figures it decided on (counts, Λ and bounds, intervals, thresholds).
-    pub figures: Value,
+    pub figures: Figures,
     /// What it does, when tripped.
     pub action: Option<Action>,
+}
+
+/// A verdict as JSON gives it: its figures are read by the guard's kind.
+#[derive(Deserialize)]
+struct VerdictText {
+    guard: GuardKind,
+    state: GuardState,
+    figures: Box<serde_json::value::RawValue>,
+    action: Option<Action>,
+}
+
+impl TryFrom<VerdictText> for Verdict {
+    type Error = serde_json::Error;
+
+    fn try_from(v: VerdictText) -> Result<Self, Self::Error> {
+        let text = v.figures.get();
+        let figures = match v.guard {
+            GuardKind::Comparative => Figures::Comparative(serde_json::from_str(text)?),
+            GuardKind::Breaker => Figures::Breaker(serde_json::from_str(text)?),
+            GuardKind::SampleRatio => Figures::SampleRatio(serde_json::from_str(text)?),
+            GuardKind::NoData => Figures::NoData(serde_json::from_str(text)?),
+            GuardKind::Guardrail(_) => Figures::Guardrail(serde_json::from_str(text)?),
+        };
+        Ok(Verdict {
+            guard: v.guard,
+            state: v.state,
+            figures,
+            action: v.action,
+        })
+    }
 }
 
 impl Verdict {
@@ -234,11 +522,7 @@ impl Verdict {
     pub fn objection(&self) -> Option<String> {
         match self.state {
             GuardState::Healthy | GuardState::NotApplicable => None,
-            state => Some(format!(
-                "guard {}: {}",
-                self.guard,
-                serde_json::to_value(state).ok()?.as_str()?
-            )),
+            state => Some(format!("guard {}: {}", self.guard.name(), state.as_str())),
         }
     }
 }
@@ -271,30 +555,11 @@ pub struct Setting<'a> {
     pub breaker_strikes: u32,
 }
 
-impl<'a> Setting<'a> {
-    /// The setting of a flag's plan with the breaker's strikes so far.
-    pub fn of(flag: &'a ControlledFlag, breaker_strikes: u32) -> Self {
-        let own_rule = flag.own_rule().is_some();
-        let plan = &flag.plan;
-        Setting {
-            pilot: &plan.on,
-            control: &plan.off,
-            off: &plan.off,
-            tier: plan.tier,
-            expected_share: (!own_rule).then(|| f64::from(plan.pct()) / 100.0),
-            breaker_strikes,
-        }
-    }
-}
-
-/// The first minute of each window a plan's guards read at `now_minute`: since the tier began,
-/// the breaker's, the no-data hold's.
-pub fn window_starts(guards: &Guards, tier_since_ms: u64, now_minute: u64) -> (u64, u64, u64) {
-    let back = |w: u64| now_minute.saturating_sub(w.saturating_sub(1));
+/// How far back the breaker's and the no-data hold's windows reach, in minutes (1 when off).
+pub fn window_lengths(guards: &Guards) -> (u64, u64) {
     (
-        tier_since_ms / 60_000,
-        back(guards.breaker.as_ref().map_or(1, |b| b.window_min)),
-        back(guards.no_data.as_ref().map_or(1, |n| n.window_min)),
+        guards.breaker.as_ref().map_or(1, |b| b.window_min),
+        guards.no_data.as_ref().map_or(1, |n| n.window_min),
     )
 }
 
@@ -326,12 +591,14 @@ pub fn evaluate(guards: &Guards, s: &Setting<'_>, e: &Evidence) -> Vec<Verdict> 
             (false, true) => GuardState::Healthy,
             (false, false) => GuardState::Hold,
         };
-        let figures =
-            json!({"exposures": n, "minExposures": g.min_exposures, "windowMin": g.window_min});
         out.push(Verdict {
-            guard: "no_data".into(),
+            guard: GuardKind::NoData,
             state,
-            figures,
+            figures: Figures::NoData(NoDataFigures {
+                exposures: n,
+                min_exposures: g.min_exposures,
+                window_min: g.window_min,
+            }),
             action: None,
         });
     }
@@ -341,24 +608,42 @@ pub fn evaluate(guards: &Guards, s: &Setting<'_>, e: &Evidence) -> Vec<Verdict> 
     out
 }
 
+/// The comparative test: units with an error in each arm. Server errors count only when an
+/// upstream answered both arms: on a gated route, control visitors are redirected and never
+/// reach it, so their server errors cannot be seen and the pilot's alone would look like a
+/// regression. The breaker, which needs no control, watches those.
 fn comparative(g: &Comparative, p: &Arm, c: &Arm, allowlist_tier: bool) -> Verdict {
+    let both_observed = p.observed > 0 && c.observed > 0;
+    let (xp, xc, kind) = if both_observed {
+        (p.errors, c.errors, "all")
+    } else {
+        (p.client_errors, c.client_errors, "client")
+    };
     let (lower, upper) = sprt_bounds(g.alpha, g.beta);
-    let lambda = sprt_lambda(p.exposures, c.exposures, p.errors, c.errors, g.r);
+    let lambda = sprt_lambda(p.exposures, c.exposures, xp, xc, g.r);
     let state = match lambda {
         _ if allowlist_tier => GuardState::NotApplicable,
-        Some(l) if l >= upper && p.errors >= g.min_errors => GuardState::Tripped,
+        Some(l) if l >= upper && xp >= g.min_errors => GuardState::Tripped,
         Some(l) if l <= lower => GuardState::Healthy,
         _ => GuardState::Undecided,
     };
-    let figures = json!({
-        "pilotExposures": p.exposures, "controlExposures": c.exposures,
-        "pilotErrors": p.errors, "controlErrors": c.errors,
-        "lambda": lambda, "lower": lower, "upper": upper,
-        "r": g.r, "alpha": g.alpha, "beta": g.beta, "minErrors": g.min_errors,
+    let figures = Figures::Comparative(ComparativeFigures {
+        pilot_exposures: p.exposures,
+        control_exposures: c.exposures,
+        pilot_errors: xp,
+        control_errors: xc,
+        error_kind: kind.to_owned(),
+        lambda,
+        lower,
+        upper,
+        r: g.r,
+        alpha: g.alpha,
+        beta: g.beta,
+        min_errors: g.min_errors,
     });
     let action = (state == GuardState::Tripped).then_some(Action::Rollback);
     Verdict {
-        guard: "comparative".into(),
+        guard: GuardKind::Comparative,
         state,
         figures,
         action,
@@ -373,15 +658,20 @@ fn breaker(g: &Breaker, p: &Arm, strikes: u32) -> Verdict {
         (true, 0) => GuardState::Warning,
         (true, _) => GuardState::Tripped,
     };
-    let figures = json!({
-        "pilotExposures": p.exposures, "pilotErrors": p.errors,
-        "wilsonLow": low, "wilsonHigh": high, "z": Z_99,
-        "maxErrorRate": g.max_error_rate, "minExposures": g.min_exposures,
-        "windowMin": g.window_min, "strikesBefore": strikes,
+    let figures = Figures::Breaker(BreakerFigures {
+        pilot_exposures: p.exposures,
+        pilot_errors: p.errors,
+        wilson_low: low,
+        wilson_high: high,
+        z: Z_99,
+        max_error_rate: g.max_error_rate,
+        min_exposures: g.min_exposures,
+        window_min: g.window_min,
+        strikes_before: strikes,
     });
     let action = (state == GuardState::Tripped).then_some(Action::Rollback);
     Verdict {
-        guard: "breaker".into(),
+        guard: GuardKind::Breaker,
         state,
         figures,
         action,
@@ -397,13 +687,17 @@ fn sample_ratio(g: &SampleRatio, p: &Arm, c: &Arm, expected: Option<f64>) -> Ver
         Some((_, pv)) if pv < g.p_value => GuardState::Hold,
         Some(_) => GuardState::Healthy,
     };
-    let figures = json!({
-        "pilotExposures": p.exposures, "controlExposures": c.exposures,
-        "expectedShare": expected, "chi2": test.map(|t| t.0), "pValue": test.map(|t| t.1),
-        "threshold": g.p_value, "minExposures": g.min_exposures,
+    let figures = Figures::SampleRatio(SampleRatioFigures {
+        pilot_exposures: p.exposures,
+        control_exposures: c.exposures,
+        expected_share: expected,
+        chi2: test.map(|t| t.0),
+        p_value: test.map(|t| t.1),
+        threshold: g.p_value,
+        min_exposures: g.min_exposures,
     });
     Verdict {
-        guard: "sample_ratio".into(),
+        guard: GuardKind::SampleRatio,
         state,
         figures,
         action: None,
@@ -421,11 +715,18 @@ fn guardrail(g: &Guardrail, p: &Arm, c: &Arm, off: &str, allowlist_tier: bool) -
         Some(pv) if pv < g.p_value => GuardState::Tripped,
         _ => GuardState::Healthy,
     };
-    let rate = |x: u64, n: u64| (n > 0).then(|| x as f64 / n as f64);
-    let figures = json!({
-        "pilot": {"successes": xp, "trials": np, "rate": rate(xp, np)},
-        "control": {"successes": xc, "trials": nc, "rate": rate(xc, nc)},
-        "maxDropPct": g.max_drop_pct, "pValue": pv, "threshold": g.p_value, "minTrials": g.min_trials,
+    let side = |successes: u64, trials: u64| KpiFigures {
+        successes,
+        trials,
+        rate: rate(successes, trials),
+    };
+    let figures = Figures::Guardrail(GuardrailFigures {
+        pilot: side(xp, np),
+        control: side(xc, nc),
+        max_drop_pct: g.max_drop_pct,
+        p_value: pv,
+        threshold: g.p_value,
+        min_trials: g.min_trials,
     });
     let action = (state == GuardState::Tripped).then(|| match g.action {
         GuardrailAction::Pause => Action::Pause,
@@ -433,30 +734,38 @@ fn guardrail(g: &Guardrail, p: &Arm, c: &Arm, off: &str, allowlist_tier: bool) -
             Action::Fallback(g.variant.clone().unwrap_or_else(|| off.to_owned()))
         }
     });
-    let kpi = serde_json::to_value(g.kpi)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     Verdict {
-        guard: format!("guardrail:{kpi}"),
+        guard: GuardKind::Guardrail(g.kpi),
         state,
         figures,
         action,
     }
 }
 
-/// An arm's KPIs as the stats API shows them.
+fn rate(x: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| x as f64 / n as f64)
+}
+
+/// A sketch's quantile in whole ms.
+fn quantile_ms(s: &Sketch, q: f64) -> Option<u64> {
+    s.quantile(q).map(|v| v.round() as u64)
+}
+
+/// An arm's KPIs as the stats API shows them (counts are units).
 pub fn kpis(arm: &Arm) -> Value {
-    let rate = |x: u64, n: u64| (n > 0).then(|| x as f64 / n as f64);
     let (lo, hi) = wilson(arm.errors, arm.exposures, 1.96);
     json!({
         "exposures": arm.exposures,
         "errors": arm.errors,
+        "clientErrors": arm.client_errors,
+        "serverErrors": arm.server_errors,
         "errorRate": rate(arm.errors, arm.exposures),
         "errorRateWilson95": (arm.exposures > 0).then_some([lo, hi]),
-        "ttvSamples": arm.ttv_ms.len(),
-        "ttvP50Ms": quantile(&arm.ttv_ms, 0.5),
-        "ttvP90Ms": quantile(&arm.ttv_ms, 0.9),
+        "ttvSamples": arm.ttv.count(),
+        "ttvP50Ms": quantile_ms(&arm.ttv, 0.5),
+        "ttvP90Ms": quantile_ms(&arm.ttv, 0.9),
+        "ttfbP50Ms": quantile_ms(&arm.ttfb, 0.5),
+        "ttfbP90Ms": quantile_ms(&arm.ttfb, 0.9),
         "micPrompts": arm.mic_prompts,
         "micGrantRate": rate(arm.mic_granted, arm.mic_prompts),
         "activated": arm.activated,

@@ -41,7 +41,6 @@ impl ControlState {
             ));
         }
         let mut next = ControlState {
-            breaker: BTreeMap::new(),
             evaluators,
             metadata,
             kill: self.kill.clone(),

@@ -20,9 +20,9 @@ pub const MAX_DWELL_S: u64 = 30 * 86_400;
 /// Most tiers on a ladder.
 pub const MAX_TIERS: usize = 10;
 
-/// The fields of a plan as the API reads and writes them; `tier`, `status` and `tierSinceMs`
-/// are moved by commands only (a `PUT` may send them back unchanged).
-const PLAN_FIELDS: [&str; 12] = [
+/// The fields of a plan as the API reads and writes them; `tier`, `status`, `tierSinceMs` and
+/// `tierRevision` are moved by commands only (a `PUT` may send them back unchanged).
+const PLAN_FIELDS: [&str; 13] = [
     "ladderPct",
     "allow",
     "deny",
@@ -33,6 +33,7 @@ const PLAN_FIELDS: [&str; 12] = [
     "tier",
     "status",
     "tierSinceMs",
+    "tierRevision",
     "guards",
     "fallback",
 ];
@@ -202,6 +203,7 @@ fn parse_plan(
         requires,
         status,
         tier_since_ms,
+        tier_revision: previous.map_or(0, |p| p.tier_revision),
         guards: guards(spec.get("guards"), &at("guards"), definition)?,
         fallback: fallback(
             spec.get("fallback"),
@@ -315,9 +317,9 @@ fn position(
     let top = ladder_pct.len() - 1;
     if origin == Origin::Put {
         let kept = |field: &str, now: Value| spec.get(field).is_none_or(|v| *v == now);
-        let (tier, status, since) = match previous {
-            Some(p) => (p.tier, p.status, p.tier_since_ms),
-            None => (0, Status::Draft, 0),
+        let (tier, status, since, revision) = match previous {
+            Some(p) => (p.tier, p.status, p.tier_since_ms, p.tier_revision),
+            None => (0, Status::Draft, 0, 0),
         };
         if tier > top {
             return Err(ControlError::invalid(
@@ -329,6 +331,7 @@ fn position(
             ("tier", Value::from(tier)),
             ("status", Value::from(status.as_str())),
             ("tierSinceMs", Value::from(since)),
+            ("tierRevision", Value::from(revision)),
         ]
         .into_iter()
         .find(|(field, now)| !kept(field, now.clone()));

@@ -1,7 +1,8 @@
 //! The control plane's rules: flags with rollout plans, the tier ladder as a state machine,
-//! the kill switch, the audit log's entries, and the compiler from plans to a pure flagd set.
-//! The `RolloutControl` Durable Object (`edge/control.rs`) stores and publishes; it decides
-//! nothing.
+//! the kill switch, the audit log's entries, the compiler from plans to a pure flagd set, and
+//! the guards and their statistics over the evidence. The `RolloutControl` Durable Object
+//! (`edge/control/`) stores and publishes, the `FlagEvidence` objects (`edge/evidence/`)
+//! count and check; neither decides anything itself.
 
 pub mod api;
 pub mod audit;
@@ -18,3 +19,4 @@ pub mod report;
 pub mod state;
 pub mod stats;
 pub mod tally;
+pub mod watch;

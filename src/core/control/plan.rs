@@ -64,6 +64,11 @@ pub struct Plan {
     pub status: Status,
     /// When the current tier began, in ms since the epoch.
     pub tier_since_ms: u64,
+    /// The revision of the flag set that began the current tier: the evidence counts what the
+    /// edge served under it and later ones (exposures carry the revision they were served
+    /// under), so a new tier, a restart or a rollback starts a new window.
+    #[serde(default)]
+    pub tier_revision: u64,
     /// The guards that watch this plan (none: nothing is automatic and nothing holds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guards: Option<Guards>,

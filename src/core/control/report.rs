@@ -1,5 +1,7 @@
-//! What the stats API answers for a flag: per arm its KPIs with their intervals over a window,
-//! a time series of them, the launch's acceptance thresholds, and every guard's verdict.
+//! What the stats API answers for a flag: per arm its KPIs over units (visitors) with their
+//! intervals over a window, a time series of them, the launch's acceptance thresholds, and
+//! every guard's verdict. A window holds the units first exposed in it (a unit counts in the
+//! minute of its first exposure of the tier, with all it did since).
 
 use std::collections::BTreeMap;
 
@@ -7,8 +9,9 @@ use serde_json::{json, Value};
 
 use crate::core::control::error::ControlError;
 use crate::core::control::guards::{kpis, Verdict};
-use crate::core::control::plan::ControlledFlag;
-use crate::core::control::tally::{arms_by, Arms};
+use crate::core::control::tally::{arms_of, Arms};
+use crate::core::control::watch::Watch;
+use crate::core::evidence::tally::{ArmTally, Series};
 
 /// The launch's acceptance thresholds: TTV p50 at most 2 s and p90 at most 5 s, mic grant at
 /// least 85 %, activation at least 40 %, error rate under 5 %.
@@ -91,30 +94,43 @@ pub fn bucket_minutes(span_min: u64) -> u64 {
     span_min.div_ceil(MAX_POINTS).max(1)
 }
 
-/// Arms per point (its first minute) from stored rows.
+/// The arms of the units first exposed from `from_minute` on, and the same per point (its
+/// first minute) of `bucket_min` minutes.
 pub fn series_of(
-    counts: &[(u64, String, String, u64)],
-    ttv: &[(u64, String, u64)],
+    series: &Series,
     from_minute: u64,
     bucket_min: u64,
-) -> BTreeMap<u64, Arms> {
-    arms_by(counts, ttv, |m| {
-        (m >= from_minute).then(|| from_minute + (m - from_minute) / bucket_min * bucket_min)
-    })
+) -> (Arms, BTreeMap<u64, Arms>) {
+    let mut total: BTreeMap<String, ArmTally> = BTreeMap::new();
+    let mut points: BTreeMap<u64, BTreeMap<String, ArmTally>> = BTreeMap::new();
+    for ((minute, arm), t) in series.range((from_minute, String::new())..) {
+        let point = from_minute + (minute - from_minute) / bucket_min * bucket_min;
+        points
+            .entry(point)
+            .or_default()
+            .entry(arm.clone())
+            .or_default()
+            .merge(t);
+        total.entry(arm.clone()).or_default().merge(t);
+    }
+    (
+        arms_of(&total),
+        points.iter().map(|(m, arms)| (*m, arms_of(arms))).collect(),
+    )
 }
 
 /// What a stats window says about a flag.
 pub struct Report<'a> {
-    /// The flag's key.
-    pub key: &'a str,
-    /// The flag.
-    pub flag: &'a ControlledFlag,
+    /// The flag's plan as its evidence sees it.
+    pub watch: &'a Watch,
     /// The window.
     pub window: Window,
     /// Its first and last minute.
     pub minutes: (u64, u64),
-    /// Its arms.
+    /// Its arms (in units).
     pub arms: &'a Arms,
+    /// Units exposed to more than one variant in the tier.
+    pub mixed: u64,
     /// Its series, and minutes per point.
     pub series: (&'a BTreeMap<u64, Arms>, u64),
     /// Every guard's verdict now.
@@ -139,18 +155,21 @@ impl Report<'_> {
                 json!({"minute": m, "arms": arms})
             })
             .collect();
-        let plan = &self.flag.plan;
+        let w = self.watch;
         json!({
-            "flag": self.key,
+            "flag": w.flag,
+            "unit": "visitor",
             "window": self.window.as_str(),
             "fromMinute": self.minutes.0,
             "toMinute": self.minutes.1,
-            "pilot": plan.on,
-            "control": plan.off,
-            "status": plan.status,
-            "tier": plan.tier,
-            "pct": plan.pct(),
+            "pilot": w.pilot,
+            "control": w.control,
+            "status": w.status,
+            "tier": w.tier,
+            "pct": w.pct,
+            "tierRevision": w.tier_revision,
             "arms": arms,
+            "mixed": self.mixed,
             "thresholds": {
                 "ttvP50Ms": THRESHOLDS.ttv_p50_ms, "ttvP90Ms": THRESHOLDS.ttv_p90_ms,
                 "micGrantRate": THRESHOLDS.mic_grant_rate, "activationRate": THRESHOLDS.activation_rate,

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::core::control::audit::AuditEntry;
-use crate::core::control::automatic::BreakerMemory;
 use crate::core::control::command::{advance_refusals, apply, Command, Order};
 use crate::core::control::error::ControlError;
 use crate::core::control::input::{parse_flag, valid_key, Origin};
@@ -40,9 +39,6 @@ pub struct ControlState {
     pub kill: Option<Kill>,
     /// Bumped by every change; the version of the set it publishes.
     pub revision: u64,
-    /// The breaker's consecutive checks over its threshold, by flag.
-    #[serde(default)]
-    pub breaker: BTreeMap<String, BreakerMemory>,
 }
 
 /// Who asks, when, and with which preconditions.
@@ -267,6 +263,7 @@ impl ControlState {
             at_ms: caller.now_ms,
         });
         self.revision += 1;
+        self.restart_windows();
         let evidence = json!({"flags": self.flags.len()});
         let audit = self.entry(
             caller,
@@ -291,6 +288,7 @@ impl ControlState {
             return Err(ControlError::Conflict(vec!["not killed".into()]));
         };
         self.revision += 1;
+        self.restart_windows();
         let evidence = json!({"killedForS": caller.now_ms.saturating_sub(kill.at_ms) / 1000});
         let audit = self.entry(
             caller,
@@ -306,6 +304,35 @@ impl ControlState {
             body: self.status_view(),
             audit: vec![audit],
         })
+    }
+
+    /// Each flag's tier and when it began, to tell afterwards which ones moved.
+    pub fn tier_starts(&self) -> BTreeMap<String, (usize, u64)> {
+        self.flags
+            .iter()
+            .map(|(k, f)| (k.clone(), (f.plan.tier, f.plan.tier_since_ms)))
+            .collect()
+    }
+
+    /// Stamps the current revision as the `tier_revision` of every flag whose tier moved since
+    /// `before` was taken (or that is new): its evidence window starts at this revision.
+    pub fn mark_tier_revisions(&mut self, before: &BTreeMap<String, (usize, u64)>) {
+        let revision = self.revision;
+        for (key, flag) in &mut self.flags {
+            if before.get(key) != Some(&(flag.plan.tier, flag.plan.tier_since_ms)) {
+                flag.plan.tier_revision = revision;
+            }
+        }
+    }
+
+    /// Starts every flag's evidence window at the current revision: a kill serves everyone the
+    /// off variant, so what is served from a kill on is no tier's evidence, and an unkill starts
+    /// each tier's window afresh.
+    fn restart_windows(&mut self) {
+        let revision = self.revision;
+        for flag in self.flags.values_mut() {
+            flag.plan.tier_revision = revision;
+        }
     }
 
     /// The kill switch and the revision.

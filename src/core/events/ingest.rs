@@ -9,6 +9,7 @@ use crate::core::events::limits::Limits;
 use crate::core::events::record::{QueuedBatch, StoredEvent};
 use crate::core::events::schema::{content_type_ok, parse_batch};
 use crate::core::events::signature::verify_signature;
+use crate::core::evidence::unit::Unit;
 use crate::core::gate::cohort::Decider;
 use crate::core::gate::identity::{hashed_key, Identity, KeySource};
 use crate::core::http::cors::CorsPolicy;
@@ -64,6 +65,8 @@ pub struct Sender<'a> {
     pub country: Option<&'a str>,
     /// The ingest request's id.
     pub request_id: &'a str,
+    /// The sender's unit, for a signed identity.
+    pub unit: Option<Unit>,
 }
 
 /// What to do with an accepted request.
@@ -119,6 +122,9 @@ pub fn accept(
                 received_at: now_ms,
                 flags: flags.clone(),
                 country: sender.country.map(str::to_owned),
+                unit: sender
+                    .unit
+                    .filter(|_| sender.identity.source == KeySource::UidCookie),
                 request_id: sender.request_id.to_owned(),
             })
             .collect(),

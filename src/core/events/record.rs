@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::events::error::EventsError;
 use crate::core::events::limits::QUEUE_MESSAGE_MAX_BYTES;
 use crate::core::events::schema::Event;
+use crate::core::evidence::unit::Unit;
 use crate::core::http::problem::ApiError;
 
 /// Prefix of every stored request's key in KV.
@@ -32,6 +33,10 @@ pub struct StoredEvent {
     /// ISO country code from the edge, when known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub country: Option<String>,
+    /// The sender's unit (a salted hash of its signed identity), for a valid `pg_uid`: the
+    /// evidence counts its events for the flags whose variants it carries.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unit: Option<Unit>,
     /// The request id of the ingest request.
     pub request_id: String,
 }

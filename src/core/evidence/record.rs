@@ -76,10 +76,10 @@ pub struct SightingKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sighting {
     /// Where it belongs.
-    #[serde(flatten)]
+    #[serde(rename = "k")]
     pub key: SightingKey,
     /// Passed-through requests (none for OFREP, `/api/config` and redirects).
-    #[serde(skip_serializing_if = "is_default", default)]
+    #[serde(rename = "o", skip_serializing_if = "is_default", default)]
     pub upstream: Upstream,
 }
 
@@ -146,5 +146,56 @@ impl Buffer {
         for r in records {
             self.add(r.key, r.upstream, now_ms);
         }
+    }
+}
+
+/// A client event from a unit, as a flag's evidence counts it (in the arm of the unit's own
+/// exposure, whatever the client says).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitEvent {
+    /// The sender.
+    #[serde(rename = "u")]
+    pub unit: Unit,
+    /// Minute of receipt.
+    #[serde(rename = "m")]
+    pub minute: u64,
+    /// The event's name (one a metric counts).
+    #[serde(rename = "n")]
+    pub name: String,
+    /// Its value (`props.ms` of a `ttv`).
+    #[serde(rename = "x", skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<f64>,
+}
+
+/// What one flag's evidence object is sent at once: the sightings and client events of a queue
+/// batch for that flag.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlagDelta {
+    /// Units the edge exposed (and what the upstream answered them).
+    #[serde(rename = "s", default)]
+    pub sightings: Vec<Sighting>,
+    /// Client events of exposed (or soon exposed) units.
+    #[serde(rename = "e", default)]
+    pub events: Vec<UnitEvent>,
+}
+
+impl FlagDelta {
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.sightings.is_empty() && self.events.is_empty()
+    }
+}
+
+/// The deltas of a batch, by flag.
+pub type Deltas = BTreeMap<String, FlagDelta>;
+
+/// Adds sightings to the deltas of their flags.
+pub fn add_sightings(deltas: &mut Deltas, sightings: Vec<Sighting>) {
+    for s in sightings {
+        deltas
+            .entry(s.key.flag.clone())
+            .or_default()
+            .sightings
+            .push(s);
     }
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::evidence::record::Upstream;
+use crate::core::evidence::record::{FlagDelta, Upstream};
 use crate::core::evidence::sketch::{bucket_of, Sketch};
 use crate::core::evidence::unit::Unit;
 
@@ -31,6 +31,8 @@ pub enum Fact<'a> {
     Exposed {
         /// The variant served.
         variant: &'a str,
+        /// The minute it was served.
+        minute: u64,
         /// What the upstream answered, for a passed-through gated route.
         upstream: Upstream,
     },
@@ -49,6 +51,9 @@ pub struct UnitState {
     /// The variant of its first exposure (`None` until it is exposed).
     #[serde(rename = "a", skip_serializing_if = "Option::is_none", default)]
     pub arm: Option<String>,
+    /// The minute of its first exposure (where the per-minute series count it).
+    #[serde(rename = "m", skip_serializing_if = "Option::is_none", default)]
+    pub first_minute: Option<u64>,
     /// Exposed to a second variant in the window.
     #[serde(rename = "x", skip_serializing_if = "is_false", default)]
     pub mixed: bool,
@@ -75,9 +80,16 @@ impl UnitState {
     pub fn apply(&mut self, fact: Fact<'_>) -> bool {
         let before = self.clone();
         match fact {
-            Fact::Exposed { variant, upstream } => {
+            Fact::Exposed {
+                variant,
+                minute,
+                upstream,
+            } => {
                 match &self.arm {
-                    None => self.arm = Some(variant.to_owned()),
+                    None => {
+                        self.arm = Some(variant.to_owned());
+                        self.first_minute = Some(minute);
+                    }
                     Some(arm) if arm != variant => self.mixed = true,
                     Some(_) => {}
                 }
@@ -98,13 +110,27 @@ impl UnitState {
         *self != before
     }
 
+    /// Applies a fact and answers how the unit's contribution moved (before, after), or `None`
+    /// when the fact changed nothing.
+    pub fn learn(
+        &mut self,
+        fact: Fact<'_>,
+    ) -> Option<(Option<Contribution>, Option<Contribution>)> {
+        let before = self.contribution();
+        self.apply(fact).then(|| (before, self.contribution()))
+    }
+
     /// What it adds to the tally: nothing until it is exposed.
     pub fn contribution(&self) -> Option<Contribution> {
         let arm = self.arm.clone()?;
+        let client_error = self.events.contains(ERROR_EVENT);
         Some(Contribution {
             arm: if self.mixed { None } else { Some(arm) },
-            error: self.server_error || self.events.contains(ERROR_EVENT),
+            minute: self.first_minute.unwrap_or(0),
+            error: self.server_error || client_error,
+            client_error,
             server_error: self.server_error,
+            observed: self.ttfb_ms.is_some(),
             events: self.events.clone(),
             ttv_bucket: self.ttv_ms.and_then(|v| bucket_of(v as f64)),
             ttfb_bucket: self.ttfb_ms.and_then(|v| bucket_of(f64::from(v))),
@@ -117,10 +143,16 @@ impl UnitState {
 pub struct Contribution {
     /// Its arm (`None`: mixed, counted apart).
     pub arm: Option<String>,
+    /// The minute of its first exposure.
+    pub minute: u64,
     /// It had an error (a client `error` event or a server error).
     pub error: bool,
+    /// It sent a client `error` event.
+    pub client_error: bool,
     /// It had a server error.
     pub server_error: bool,
+    /// An upstream answered it at least once (the edge passed a request of it through).
+    pub observed: bool,
     /// The counted events it sent.
     pub events: BTreeSet<String>,
     /// The sketch bucket of its TTV.
@@ -137,8 +169,12 @@ pub struct ArmTally {
     pub units: u64,
     /// Units with an error (client or server).
     pub error_units: u64,
+    /// Units with a client `error` event.
+    pub client_error_units: u64,
     /// Units with a server error.
     pub server_error_units: u64,
+    /// Units an upstream answered (their requests were passed through).
+    pub observed_units: u64,
     /// Units that sent each counted event.
     pub event_units: BTreeMap<String, u64>,
     /// One TTV per unit.
@@ -156,38 +192,30 @@ pub struct Tally {
     pub mixed: u64,
 }
 
-impl Tally {
-    /// Moves a unit from its contribution `before` to `after`.
-    pub fn update(&mut self, before: Option<&Contribution>, after: Option<&Contribution>) {
-        if before == after {
-            return;
-        }
-        if let Some(c) = before {
-            self.apply(c, false);
-        }
-        if let Some(c) = after {
-            self.apply(c, true);
-        }
-    }
-
-    fn apply(&mut self, c: &Contribution, add: bool) {
+impl ArmTally {
+    /// Adds (`add`) or takes back one unit's contribution.
+    pub fn step(&mut self, c: &Contribution, add: bool) {
         let step = |n: &mut u64, on: bool| {
             if on {
                 *n = if add { *n + 1 } else { n.saturating_sub(1) };
             }
         };
-        let Some(arm) = &c.arm else {
-            step(&mut self.mixed, true);
-            return;
-        };
-        let a = self.arms.entry(arm.clone()).or_default();
-        step(&mut a.units, true);
-        step(&mut a.error_units, c.error);
-        step(&mut a.server_error_units, c.server_error);
+        step(&mut self.units, true);
+        step(&mut self.error_units, c.error);
+        step(&mut self.client_error_units, c.client_error);
+        step(&mut self.server_error_units, c.server_error);
+        step(&mut self.observed_units, c.observed);
         for name in &c.events {
-            step(a.event_units.entry(name.clone()).or_default(), true);
+            let n = self.event_units.entry(name.clone()).or_default();
+            step(n, true);
+            if *n == 0 {
+                self.event_units.remove(name);
+            }
         }
-        for (sketch, bucket) in [(&mut a.ttv, c.ttv_bucket), (&mut a.ttfb, c.ttfb_bucket)] {
+        for (sketch, bucket) in [
+            (&mut self.ttv, c.ttv_bucket),
+            (&mut self.ttfb, c.ttfb_bucket),
+        ] {
             match (bucket, add) {
                 (Some(b), true) => sketch.add_bucket(b, 1),
                 (Some(b), false) => sketch.remove_bucket(b, 1),
@@ -195,6 +223,71 @@ impl Tally {
             }
         }
     }
+
+    /// Adds every unit of `other` (for windows and roll-ups).
+    pub fn merge(&mut self, other: &ArmTally) {
+        self.units += other.units;
+        self.error_units += other.error_units;
+        self.client_error_units += other.client_error_units;
+        self.server_error_units += other.server_error_units;
+        self.observed_units += other.observed_units;
+        for (name, n) in &other.event_units {
+            *self.event_units.entry(name.clone()).or_default() += n;
+        }
+        self.ttv.merge(&other.ttv);
+        self.ttfb.merge(&other.ttfb);
+    }
+}
+
+impl Tally {
+    /// Moves a unit from its contribution `before` to `after`.
+    pub fn update(&mut self, before: Option<&Contribution>, after: Option<&Contribution>) {
+        if before == after {
+            return;
+        }
+        for (c, add) in [(before, false), (after, true)] {
+            let Some(c) = c else { continue };
+            match &c.arm {
+                Some(arm) => self.arms.entry(arm.clone()).or_default().step(c, add),
+                None if add => self.mixed += 1,
+                None => self.mixed = self.mixed.saturating_sub(1),
+            }
+        }
+    }
+}
+
+/// The per-minute series of one window: each unit counts in the minute of its first exposure,
+/// with everything it has done since, so the units "first seen in the last hour" and their
+/// errors are a sum of the last 60 minutes.
+pub type Series = BTreeMap<(u64, String), ArmTally>;
+
+/// Moves a unit in a series from its contribution `before` to `after` (mixed units are not
+/// in the series).
+pub fn update_series(
+    series: &mut Series,
+    before: Option<&Contribution>,
+    after: Option<&Contribution>,
+) {
+    if before == after {
+        return;
+    }
+    for (c, add) in [(before, false), (after, true)] {
+        if let Some((c, arm)) = c.and_then(|c| Some((c, c.arm.as_ref()?))) {
+            series
+                .entry((c.minute, arm.clone()))
+                .or_default()
+                .step(c, add);
+        }
+    }
+}
+
+/// The arms of the series' minutes from `from_minute` on, summed.
+pub fn arms_since(series: &Series, from_minute: u64) -> BTreeMap<String, ArmTally> {
+    let mut out: BTreeMap<String, ArmTally> = BTreeMap::new();
+    for ((_, arm), t) in series.range((from_minute, String::new())..) {
+        out.entry(arm.clone()).or_default().merge(t);
+    }
+    out
 }
 
 /// Per-unit states of one flag in one window and their tally, kept together so the two never
@@ -203,19 +296,23 @@ impl Tally {
 pub struct Window {
     units: BTreeMap<Unit, UnitState>,
     tally: Tally,
+    series: Series,
 }
 
 impl Window {
     /// Applies a fact about `unit`; whether anything changed.
     pub fn apply(&mut self, unit: Unit, fact: Fact<'_>) -> bool {
-        let state = self.units.entry(unit).or_default();
-        let before = state.contribution();
-        if !state.apply(fact) {
+        let Some((before, after)) = self.units.entry(unit).or_default().learn(fact) else {
             return false;
-        }
-        let after = state.contribution();
+        };
         self.tally.update(before.as_ref(), after.as_ref());
+        update_series(&mut self.series, before.as_ref(), after.as_ref());
         true
+    }
+
+    /// The per-minute series so far.
+    pub fn series(&self) -> &Series {
+        &self.series
     }
 
     /// The figures so far.
@@ -227,4 +324,30 @@ impl Window {
     pub fn units(&self) -> usize {
         self.units.len()
     }
+}
+
+/// The facts a flag's delta teaches the window that began at the flag set's `tier_revision`:
+/// sightings served under an older revision (the edge's cache still held the old split) are
+/// not this window's; events always are (their unit's own exposure decides where they count).
+pub fn facts_of(delta: &FlagDelta, tier_revision: u64) -> impl Iterator<Item = (Unit, Fact<'_>)> {
+    let sightings = delta
+        .sightings
+        .iter()
+        .filter(move |s| s.key.revision >= tier_revision)
+        .map(|s| {
+            let fact = Fact::Exposed {
+                variant: &s.key.variant,
+                minute: s.key.minute,
+                upstream: s.upstream,
+            };
+            (s.key.unit, fact)
+        });
+    let events = delta.events.iter().map(|e| {
+        let fact = Fact::Event {
+            name: &e.name,
+            value: e.value,
+        };
+        (e.unit, fact)
+    });
+    sightings.chain(events)
 }

@@ -160,13 +160,34 @@ pub fn not_modified(if_none_match: Option<&str>, etag: &str) -> bool {
     })
 }
 
-/// `GET /api/config`: `{flagKey: value}` of every flag that resolves to a value.
-pub fn values(set: &FlagSet, ctx: &mut Context) -> Value {
+/// `GET /api/config`: `{flagKey: value}` of every flag that resolves to a value, and the
+/// `(flag, variant)` of each that resolves to a variant (the exposures it makes).
+pub fn values(set: &FlagSet, ctx: &mut Context) -> (Value, Vec<(String, String)>) {
     let mut out = Map::new();
+    let mut variants = Vec::new();
     for key in set.flags.keys() {
-        if let Some(v) = set.evaluate(key, ctx).value {
+        let r = set.evaluate(key, ctx);
+        if let Some(v) = r.value {
             out.insert(key.clone(), v);
         }
+        if let Some(variant) = r.variant {
+            variants.push((key.clone(), variant));
+        }
     }
-    Value::Object(out)
+    (Value::Object(out), variants)
+}
+
+/// The `(flag, variant)` of every success in an OFREP answer (single or bulk): what the caller
+/// was handed.
+pub fn answered_variants(body: &Value) -> Vec<(String, String)> {
+    let one = |a: &Value| {
+        Some((
+            a.get("key")?.as_str()?.to_owned(),
+            a.get("variant")?.as_str()?.to_owned(),
+        ))
+    };
+    match body.get("flags").and_then(Value::as_array) {
+        Some(all) => all.iter().filter_map(one).collect(),
+        None => one(body).into_iter().collect(),
+    }
 }

@@ -20,6 +20,14 @@ pub struct Published {
     pub set: FlagSet,
 }
 
+impl Published {
+    /// The control plane's revision that published it (its version is that number); 0 for a
+    /// version of another kind (a set put into KV by hand), which no evidence window counts.
+    pub fn revision(&self) -> u64 {
+        self.version.parse().unwrap_or(0)
+    }
+}
+
 /// The version of a stored envelope, read without compiling its flags.
 pub fn version_of(envelope: &Value) -> Option<&str> {
     envelope.get("version")?.as_str()

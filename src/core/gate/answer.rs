@@ -23,6 +23,20 @@ pub struct PageAnswer {
     pub outcome: Outcome,
     /// The visitor's cohort, when the route was gated.
     pub cohort: Option<Cohort>,
+    /// What the edge handed the visitor on a gated route, for the evidence: the flag, the
+    /// variant and the visitor's targeting key (none for bots and without a variant).
+    pub exposure: Option<Exposure>,
+}
+
+/// A visitor handed their own variant of a flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    /// The flag.
+    pub flag: String,
+    /// The variant handed out.
+    pub variant: String,
+    /// The visitor's targeting key (hashed into a unit before anything stores it).
+    pub targeting_key: String,
 }
 
 /// Answers a page (any route outside the route table) under a valid gate config and the flags
@@ -49,11 +63,17 @@ pub fn page(
         return PageAnswer {
             outcome: Outcome::new(pass, class, cfg.coep, request_id),
             cohort: None,
+            exposure: None,
         };
     };
     let identity = identity::resolve(&cfg.identity, req, &rnd.uid);
     let mut ctx = decider.context(&identity, req.path);
-    let cohort = decider.cohort(&route.flag, &identity, &mut ctx);
+    let (cohort, variant) = decider.decide(&route.flag, &identity, &mut ctx);
+    let exposure = variant.map(|variant| Exposure {
+        flag: route.flag.clone(),
+        variant,
+        targeting_key: identity.targeting_key.clone(),
+    });
     let action = match cohort {
         Cohort::Pilot => pass,
         Cohort::Control => Action::Redirect(cfg.gate_redirect.clone()),
@@ -63,6 +83,7 @@ pub fn page(
     PageAnswer {
         outcome,
         cohort: Some(cohort),
+        exposure,
     }
 }
 

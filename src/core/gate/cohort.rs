@@ -122,23 +122,39 @@ impl<'a> Decider<'a> {
 
     /// The cohort of a visitor for a route bound to `flag`. Bots are always control.
     pub fn cohort(&self, flag: &str, identity: &Identity, ctx: &mut Context) -> Cohort {
-        let on = identity.source != KeySource::Bot
-            && match (self.rollout, self.set) {
-                (Some(r), _) if r.source == RolloutSource::KillSwitch => false,
+        self.decide(flag, identity, ctx).0
+    }
+
+    /// The cohort of a visitor for a route bound to `flag`, and the variant it was handed
+    /// (`on`/`off` when the vars decide; `None` for bots, the kill switch, a flag without a
+    /// variant, and no flag set), as an exposure records it.
+    pub fn decide(
+        &self,
+        flag: &str,
+        identity: &Identity,
+        ctx: &mut Context,
+    ) -> (Cohort, Option<String>) {
+        let (on, variant) = if identity.source == KeySource::Bot {
+            (false, None)
+        } else {
+            match (self.rollout, self.set) {
+                (Some(r), _) if r.source == RolloutSource::KillSwitch => (false, None),
                 (Some(r), _) if flag == r.flag => {
-                    in_rollout(r.flag, &identity.targeting_key, r.basis_points)
+                    let on = in_rollout(r.flag, &identity.targeting_key, r.basis_points);
+                    (on, Some(if on { "on" } else { "off" }.to_owned()))
                 }
                 (_, Some(set)) => {
                     let res = set.evaluate(flag, ctx);
-                    passes(res.value.as_ref(), res.variant.as_deref())
+                    (
+                        passes(res.value.as_ref(), res.variant.as_deref()),
+                        res.variant,
+                    )
                 }
-                (_, None) => false,
-            };
-        if on {
-            Cohort::Pilot
-        } else {
-            Cohort::Control
-        }
+                (_, None) => (false, None),
+            }
+        };
+        let cohort = if on { Cohort::Pilot } else { Cohort::Control };
+        (cohort, variant)
     }
 
     /// The variant of every flag for a visitor (`pilot` as `on`/`off` when the vars decide it),

@@ -1,24 +1,27 @@
 //! The `RolloutControl` Durable Object: one per deployment, SQLite-backed, the single writer of
 //! flag state. It stores the state, the append-only audit log and the idempotency records,
-//! answers the admin API through the core, and publishes the compiled flag set to `CONFIG_KV`
-//! (retried by alarm until it lands). The rules live in `core::control`.
+//! answers the admin API through the core, publishes the compiled flag set to `CONFIG_KV`
+//! (retried by alarm until it lands), and tells each flag's evidence object (`FlagEvidence`) of
+//! every change. It counts nothing: the evidence objects count and check the guards, and call
+//! it only to act or to report the guards' states. The rules live in `core::control`.
 
 mod aggregates;
 mod store;
 
 use std::cell::{Cell, RefCell};
 
+use futures_util::future::join_all;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 use crate::core::control::api::{handle, is_change};
 use crate::core::control::compile::compile;
 use crate::core::control::error::ControlError;
+use crate::core::control::guards::Verdict;
 use crate::core::control::publish::retry_delay_ms;
-use crate::core::control::report::{bucket_minutes, series_of, Report, Window};
 use crate::core::control::state::{Caller, Change, ControlState};
-use crate::core::control::tally::{arms_since, Delta};
+use crate::core::control::watch::{Acted, GuardReport, Watch};
 use crate::core::flags::source::{envelope, FLAGSET_KEY};
 use crate::core::hex;
 use crate::core::http::problem::{reply, Problem};
@@ -26,6 +29,7 @@ use crate::core::http::query::pairs;
 use crate::core::http::route::{path_key, resolve, AdminRoute, Route};
 use crate::core::metrics::render;
 use crate::edge::flags::CONFIG_KV;
+use crate::edge::internal::{self, INTERNAL};
 use crate::edge::log;
 
 /// The control plane's Durable Object.
@@ -73,7 +77,7 @@ impl DurableObject for RolloutControl {
         let idempotency_key = header("Idempotency-Key");
         let text = req.text().await?;
         let answer = match path.strip_prefix(INTERNAL) {
-            Some(internal) => self.internal(&method, internal, &text, caller.now_ms).await,
+            Some(route) => self.internal(&method, route, &text, caller.now_ms).await,
             None => {
                 let Ok(Route::Admin(route)) = resolve(&method, &path) else {
                     let e = ControlError::BadRequest("not an admin route".into());
@@ -94,23 +98,12 @@ impl DurableObject for RolloutControl {
         answer.inspect_err(|e| log::error(&request_id, "control_failed", &e.to_string()))
     }
 
-    /// Publishes a pending revision, checks every guarded flag (the one-minute check) and
-    /// comes back in a minute while any flag is guarded.
+    /// Publishes a pending revision (the retry of a failed publish).
     async fn alarm(&self) -> Result<Response> {
-        let now_ms = worker::Date::now().as_millis();
-        let keys: Vec<String> = self.load()?.flags.keys().cloned().collect();
-        self.guard(&keys, now_ms).await?;
         self.publish().await;
-        self.keep_watch(now_ms).await?;
         Response::ok("")
     }
 }
-
-/// Paths of the object that only the worker's own code reaches (the queue consumer, the beacon's
-/// outcome counters, `/metrics`); the admin relay forwards `/api/admin/*` only.
-pub const INTERNAL: &str = "/_internal/";
-/// How often the guards are checked without new events, in ms.
-pub const GUARD_CHECK_MS: u64 = 60_000;
 
 /// One admin request as the object reads it.
 struct Incoming<'a> {
@@ -140,12 +133,10 @@ impl RolloutControl {
         match r.route {
             AdminRoute::Status => return self.status(),
             AdminRoute::Audit => return self.audit(r.url),
-            AdminRoute::Stats => {
-                return self.stats(r.key.unwrap_or_default(), r.url, r.caller.now_ms)
-            }
+            AdminRoute::Stats => return self.stats(r.key.unwrap_or_default(), r.url).await,
             route if !is_change(route) => {
                 let mut state = self.load()?;
-                self.note_verdicts(&mut state, r.caller.now_ms)?;
+                self.note_verdicts(&mut state)?;
                 return Ok(answer_of(handle(
                     &mut state, route, r.key, &body, &r.caller,
                 )));
@@ -159,9 +150,10 @@ impl RolloutControl {
         }
         // No await from here to the last write: the object runs this change alone, and its
         // writes land together.
-        let mut next = self.load()?;
-        // An advance needs the guards' verdicts of now (SQL reads: still no await).
-        self.note_verdicts(&mut next, r.caller.now_ms)?;
+        let before = self.load()?;
+        let mut next = before.clone();
+        // An advance needs the guards' latest verdicts (SQL reads: still no await).
+        self.note_verdicts(&mut next)?;
         let result = handle(&mut next, r.route, r.key, &body, &r.caller);
         let changed = result.is_ok();
         if let Ok(change) = &result {
@@ -172,14 +164,25 @@ impl RolloutControl {
             self.remember(key, &r.fingerprint, &answer, r.caller.now_ms)?;
         }
         if changed {
+            let watches = changed_watches(&before, &next);
             *self.cache.borrow_mut() = Some(next);
             self.publish().await;
-            self.keep_watch(r.caller.now_ms).await?;
+            let telling = tell_evidence(self.env.clone(), self.sql(), watches);
+            if matches!(r.route, AdminRoute::Kill | AdminRoute::Unkill) {
+                // Every flag changes: the kill's answer waits for no evidence object. Their new
+                // windows are judged after it (an advance waits for that).
+                self.state.wait_until(telling);
+            } else {
+                // The changed flag's new tier gets its verdicts before the answer, so the next
+                // advance is judged on them.
+                telling.await;
+            }
         }
         Ok(answer)
     }
 
-    /// The worker's own calls: a queue batch's delta, the beacon's outcome counts, `/metrics`.
+    /// The worker's own calls: the evidence objects' reports and actions, their reads of a
+    /// flag's watch, the beacon's outcome counts, `/metrics`.
     async fn internal(
         &self,
         method: &str,
@@ -189,15 +192,25 @@ impl RolloutControl {
     ) -> Result<Response> {
         let bad = |e: String| Response::error(e, 400);
         match (method, path) {
-            ("POST", "delta") => {
-                let delta: Delta = match serde_json::from_str(text) {
-                    Ok(d) => d,
-                    Err(e) => return bad(format!("delta: {e}")),
+            ("POST", "act") => {
+                let report: GuardReport = match serde_json::from_str(text) {
+                    Ok(r) => r,
+                    Err(e) => return bad(format!("act: {e}")),
                 };
-                let touched = self.count(&delta, now_ms)?;
-                self.guard(&touched, now_ms).await?;
-                self.keep_watch(now_ms).await?;
-                Response::from_json(&json!({"flags": touched}))
+                self.act(&report, now_ms).await
+            }
+            ("POST", "verdicts") => {
+                let report: GuardReport = match serde_json::from_str(text) {
+                    Ok(r) => r,
+                    Err(e) => return bad(format!("verdicts: {e}")),
+                };
+                aggregates::keep_verdicts(
+                    &self.sql(),
+                    &report.flag,
+                    report.tier_revision,
+                    &report.verdicts,
+                )?;
+                Response::ok("{}")
             }
             ("POST", "beacon") => {
                 let outcomes: Vec<(String, u64)> = match serde_json::from_str(text) {
@@ -205,86 +218,68 @@ impl RolloutControl {
                     Err(e) => return bad(format!("beacon: {e}")),
                 };
                 self.add_outcomes(&outcomes)?;
-                Response::ok("")
+                Response::ok("{}")
             }
             ("GET", "metrics") => {
                 let state = self.load()?;
-                Response::ok(render(&self.snapshot(&state, now_ms)?))
+                Response::ok(render(&self.snapshot(&state, now_ms).await?))
             }
+            ("GET", route) => match route.strip_prefix("watch/") {
+                Some(flag) => Response::from_json(&Watch::of(&self.load()?, flag)),
+                None => Response::error("no such internal route", 404),
+            },
             _ => Response::error("no such internal route", 404),
         }
     }
 
-    /// Checks the guards of `keys` and carries out what they decide: stored, audited, published.
-    async fn guard(&self, keys: &[String], now_ms: u64) -> Result<()> {
+    /// A flag's evidence reports a tripped guard: carries out its action (stored, audited,
+    /// counted, published) when the report is on the flag's current tier, and answers the
+    /// flag's watch afterwards. A report on an older tier changes nothing.
+    async fn act(&self, report: &GuardReport, now_ms: u64) -> Result<Response> {
         let mut state = self.load()?;
-        let mut changes = Vec::new();
-        for key in keys {
-            let verdicts = self.verdicts(&state, key, now_ms)?;
-            if let Some(change) = state.act_on(key, &verdicts, now_ms) {
-                changes.push(change);
-            }
-        }
-        let audit: Vec<_> = changes.into_iter().flat_map(|c| c.audit).collect();
-        let acted = !audit.is_empty();
-        self.store(
-            &state,
-            &Change {
-                status: 200,
-                body: Value::Null,
-                audit,
-            },
-        )?;
-        *self.cache.borrow_mut() = Some(state);
-        if acted {
+        let current = state
+            .flags
+            .get(&report.flag)
+            .is_some_and(|f| f.plan.tier_revision == report.tier_revision);
+        let acted = if current {
+            state.act_on(&report.flag, &report.verdicts, now_ms)
+        } else {
+            None
+        };
+        if let Some((change, decision)) = &acted {
+            self.store(&state, change)?;
+            self.count_decision(&report.flag, decision)?;
+            *self.cache.borrow_mut() = Some(state.clone());
             self.publish().await;
         }
-        Ok(())
-    }
-
-    /// Keeps a one-minute alarm set while any flag has guards above tier 0.
-    async fn keep_watch(&self, now_ms: u64) -> Result<()> {
-        let state = self.load()?;
-        let watched = state
-            .flags
-            .values()
-            .any(|f| f.plan.guards.is_some() && f.plan.tier > 0);
-        let storage = self.state.storage();
-        if watched && storage.get_alarm().await?.is_none() {
-            storage.set_alarm((now_ms + GUARD_CHECK_MS) as i64).await?;
+        let watch = Watch::of(&state, &report.flag);
+        if let Some(w) = &watch {
+            // The new tier has no verdicts yet; the evidence reports them on its next check.
+            aggregates::keep_verdicts(&self.sql(), &w.flag, w.tier_revision, &[])?;
         }
-        Ok(())
+        Response::from_json(&Acted {
+            watch,
+            acted: acted.is_some(),
+        })
     }
 
-    /// `GET /api/admin/stats/{key}?window=`.
-    fn stats(&self, key: &str, url: &str, now_ms: u64) -> Result<(u16, Value)> {
-        let mut state = self.load()?;
-        let window = pairs(url).find(|(k, _)| k == "window").map(|(_, v)| v);
-        let window = match Window::parse(window.as_deref()) {
-            Ok(w) => w,
-            Err(e) => return Ok(problem(&e)),
-        };
-        let verdicts = self.verdicts(&state, key, now_ms)?;
-        state.note(key, &verdicts);
-        let Some(flag) = state.flags.get(key) else {
+    /// `GET /api/admin/stats/{key}?window=`: answered by the flag's evidence object, with the
+    /// flag's watch.
+    async fn stats(&self, key: &str, url: &str) -> Result<(u16, Value)> {
+        let state = self.load()?;
+        let Some(watch) = Watch::of(&state, key) else {
             return Ok(problem(&ControlError::FlagNotFound(key.to_owned())));
         };
-        let now_minute = now_ms / 60_000;
-        let from = window.start_minute(flag.plan.tier_since_ms, now_minute);
-        let (counts, ttv) = self.rows(key, from)?;
-        let bucket = bucket_minutes(now_minute + 1 - from);
-        let series = series_of(&counts, &ttv, from, bucket);
-        let arms = arms_since(&counts, &ttv, from);
-        let report = Report {
-            key,
-            flag,
-            window,
-            minutes: (from, now_minute),
-            arms: &arms,
-            series: (&series, bucket),
-            verdicts: &verdicts,
-        };
-        Ok((200, report.view()))
+        let window = pairs(url).find(|(k, _)| k == "window").map(|(_, v)| v);
+        let stub = internal::evidence(&self.env, key)?;
+        let ask = json!({"window": window, "watch": watch});
+        let mut init = worker::RequestInit::new();
+        init.with_method(Method::Post)
+            .with_body(Some(ask.to_string().into()));
+        let req = Request::new_with_init(&format!("https://object{INTERNAL}stats/{key}"), &init)?;
+        let mut resp = stub.fetch_with_request(req).await?;
+        let status = resp.status_code();
+        Ok((status, resp.json().await?))
     }
 
     /// Writes the compiled set of the current revision to `CONFIG_KV`, again while a newer
@@ -333,6 +328,47 @@ impl RolloutControl {
             .execute()
             .await
             .map_err(|e| worker::Error::RustError(e.to_string()))
+    }
+}
+
+/// The watches that a change moved (every field but the control plane's revision).
+fn changed_watches(before: &ControlState, after: &ControlState) -> Vec<Watch> {
+    let same = |a: &Watch, b: &Watch| {
+        Watch {
+            revision: b.revision,
+            ..a.clone()
+        } == *b
+    };
+    after
+        .flags
+        .keys()
+        .filter_map(|key| {
+            let now = Watch::of(after, key)?;
+            match Watch::of(before, key) {
+                Some(was) if same(&was, &now) => None,
+                _ => Some(now),
+            }
+        })
+        .collect()
+}
+
+/// Tells each flag's evidence object its new watch, and keeps the verdicts each answers (the
+/// objections to its next advance). An object that cannot be reached is logged; its flag's
+/// advance waits until its verdicts on the tier arrive.
+async fn tell_evidence(env: Env, sql: worker::SqlStorage, watches: Vec<Watch>) {
+    let calls = watches.iter().map(|watch| {
+        let (env, sql) = (&env, &sql);
+        async move {
+            let stub = internal::evidence(env, &watch.flag)?;
+            let route = format!("watch/{}", watch.flag);
+            let verdicts: Vec<Verdict> = internal::post_json(&stub, &route, watch).await?;
+            aggregates::keep_verdicts(sql, &watch.flag, watch.tier_revision, &verdicts)
+        }
+    });
+    for r in join_all(calls).await {
+        if let Err(e) = r {
+            log::error("control", "evidence_unreachable", &e.to_string());
+        }
     }
 }
 

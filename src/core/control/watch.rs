@@ -1,0 +1,126 @@
+//! What an evidence object knows of its flag's plan (a [`Watch`]): enough to open the window of
+//! the current tier, evaluate the guards over the per-unit tally, and answer the stats API. The
+//! control plane sends one with every change of the flag (and on request); the evidence object
+//! calls the control plane back only to act.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::control::guards::{evaluate, window_lengths, Evidence, Guards, Setting, Verdict};
+use crate::core::control::plan::Status;
+use crate::core::control::state::ControlState;
+use crate::core::control::tally::arms_of;
+use crate::core::evidence::tally::{arms_since, Series, Tally};
+
+/// A flag's plan as its evidence object sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Watch {
+    /// The flag's key.
+    pub flag: String,
+    /// The pilot arm's variant (the plan's `on`).
+    pub pilot: String,
+    /// The control arm's variant (the plan's `off`).
+    pub control: String,
+    /// The current tier.
+    pub tier: usize,
+    /// Its share, in percent.
+    pub pct: u8,
+    /// The plan's status.
+    pub status: Status,
+    /// The flag set's revision that began the tier: exposures served under an older one are
+    /// not this window's.
+    pub tier_revision: u64,
+    /// When the tier began, in ms since the epoch.
+    pub tier_since_ms: u64,
+    /// The plan's guards (none: nothing is automatic).
+    pub guards: Option<Guards>,
+    /// The pilot's expected share of units, when known (a flag without rules of its own).
+    pub expected_share: Option<f64>,
+    /// Whether the kill switch is on.
+    pub killed: bool,
+    /// The control plane's revision when this was taken.
+    pub revision: u64,
+}
+
+impl Watch {
+    /// The watch of `key` in `state`, if the flag exists.
+    pub fn of(state: &ControlState, key: &str) -> Option<Self> {
+        let flag = state.flags.get(key)?;
+        let plan = &flag.plan;
+        Some(Watch {
+            flag: key.to_owned(),
+            pilot: plan.on.clone(),
+            control: plan.off.clone(),
+            tier: plan.tier,
+            pct: plan.pct(),
+            status: plan.status,
+            tier_revision: plan.tier_revision,
+            tier_since_ms: plan.tier_since_ms,
+            guards: plan.guards.clone(),
+            expected_share: flag
+                .own_rule()
+                .is_none()
+                .then(|| f64::from(plan.pct()) / 100.0),
+            killed: state.kill.is_some(),
+            revision: state.revision,
+        })
+    }
+
+    /// Whether the guards watch this flag now: it has guards, is above tier 0, and is not
+    /// killed.
+    pub fn guarded(&self) -> bool {
+        self.guards.is_some() && self.tier > 0 && !self.killed
+    }
+
+    /// Every guard's verdict at `now_minute` over the window's tally and per-minute series
+    /// (empty when [`Watch::guarded`] is false), the breaker having been over its threshold
+    /// `strikes` checks running.
+    pub fn verdicts(
+        &self,
+        tally: &Tally,
+        series: &Series,
+        strikes: u32,
+        now_minute: u64,
+    ) -> Vec<Verdict> {
+        let Some(guards) = self.guards.as_ref().filter(|_| self.guarded()) else {
+            return Vec::new();
+        };
+        let (breaker_min, no_data_min) = window_lengths(guards);
+        let back = |w: u64| now_minute.saturating_sub(w.saturating_sub(1));
+        let evidence = Evidence {
+            since_tier: arms_of(&tally.arms),
+            breaker: arms_of(&arms_since(series, back(breaker_min))),
+            no_data: arms_of(&arms_since(series, back(no_data_min))),
+        };
+        let setting = Setting {
+            pilot: &self.pilot,
+            control: &self.control,
+            off: &self.control,
+            tier: self.tier,
+            expected_share: self.expected_share,
+            breaker_strikes: strikes,
+        };
+        evaluate(guards, &setting, &evidence)
+    }
+}
+
+/// What an evidence object tells the control plane: the verdicts on one window of its flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardReport {
+    /// The flag.
+    pub flag: String,
+    /// The window's first revision (the control plane ignores verdicts on an older window).
+    pub tier_revision: u64,
+    /// Every guard's verdict.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// The control plane's answer to a [`GuardReport`] with a tripped guard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acted {
+    /// The flag's watch afterwards (a new window after a rollback).
+    pub watch: Option<Watch>,
+    /// Whether it acted (false when the report was on an older window).
+    pub acted: bool,
+}
