@@ -4,24 +4,9 @@
 // floods of errors are counted as the few visitors they are and roll nothing back; a kill
 // answers as fast while the beacon is flooded.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, CookieJar, admin, pool, postEvents, startOrigin, startWorker, visit } from './harness.mjs';
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const ev = (name, props = {}) => ({ v: 1, id: randomUUID(), name, ts: Date.now(), props });
-
-/** Polls `check` (resolving to a value or null) until it gives a value. */
-async function until(check, what, timeoutMs = 30_000) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
+import { ADMIN_TOKEN, CookieJar, admin, ev, pool, postEvents, sleep, startOrigin, startWorker, until, visit } from './harness.mjs';
 
 let seq = 0;
 /** A fresh visitor. */

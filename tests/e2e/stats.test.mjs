@@ -3,28 +3,13 @@
 // visitor (duplicates and re-sends change nothing); the e2_primer guardrail falls back on a
 // constructed pattern and not on an even one; /metrics read by Prometheus' own Python parser.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { CookieJar, METRICS_TOKEN, ROOT, admin, pool, postEvents, startWorker, visit } from './harness.mjs';
+import { CookieJar, METRICS_TOKEN, ROOT, admin, ev, pool, postEvents, sleep, startWorker, until, visit } from './harness.mjs';
 
 const PYTHON = process.env.PG_PYTHON || path.join(process.env.HOME, '.cache/pilot-gate/py/bin/python');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const ev = (name, props = {}) => ({ v: 1, id: randomUUID(), name, ts: Date.now(), props });
-
-/** Polls `check` (resolving to a value or null) until it gives a value. */
-async function until(check, what, timeoutMs = 30_000) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 /** The exact nearest-rank quantile (the evidence's sketch answers within 1 % of it). */
 function quantile(values, q) {

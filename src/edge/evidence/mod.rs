@@ -12,6 +12,8 @@
 
 mod store;
 
+use store::Rows;
+
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
@@ -191,7 +193,7 @@ impl FlagEvidence {
             for c in [&before, &after].into_iter().flatten() {
                 if let Some(arm) = &c.arm {
                     if let Entry::Vacant(e) = rows.entry((c.minute, arm.clone())) {
-                        e.insert(self.minute_row(epoch, c.minute, arm)?);
+                        e.insert(self.series_row(Rows::Minutes, epoch, c.minute, arm)?);
                     }
                 }
             }

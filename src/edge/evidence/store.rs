@@ -4,6 +4,7 @@
 //! series for 48 hours, then hourly roll-ups for 35 days. No read scans per-unit rows: the
 //! guards, the stats API and `/metrics` read the tally and the series.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
@@ -58,19 +59,10 @@ fn text<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
+/// One JSON text column, selected `AS v`.
 #[derive(Deserialize)]
 struct TextRow {
-    value: String,
-}
-
-#[derive(Deserialize)]
-struct StateRow {
-    state: String,
-}
-
-#[derive(Deserialize)]
-struct TallyRow {
-    tally: String,
+    v: String,
 }
 
 #[derive(Deserialize)]
@@ -91,13 +83,22 @@ impl FlagEvidence {
         self.state.storage().sql()
     }
 
+    /// The JSON text that `query` selects `AS v` from at most one row, parsed.
+    fn one<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> Result<Option<T>> {
+        let rows: Vec<TextRow> = self.sql().exec(query, args)?.to_array()?;
+        rows.into_iter().next().map(|r| json(&r.v)).transpose()
+    }
+
     /// A value of the `meta` table, parsed.
     pub(super) fn meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        let rows: Vec<TextRow> = self
-            .sql()
-            .exec("SELECT value FROM meta WHERE name = ?", vec![name.into()])?
-            .to_array()?;
-        rows.into_iter().next().map(|r| json(&r.value)).transpose()
+        self.one(
+            "SELECT value AS v FROM meta WHERE name = ?",
+            vec![name.into()],
+        )
     }
 
     /// Sets a value of the `meta` table.
@@ -112,16 +113,10 @@ impl FlagEvidence {
 
     /// The state of `unit` in the window `epoch` (a fresh one when unknown).
     pub(super) fn unit_state(&self, epoch: u64, unit: Unit) -> Result<UnitState> {
-        let rows: Vec<StateRow> = self
-            .sql()
-            .exec(
-                "SELECT state FROM units WHERE epoch = ? AND unit = ?",
-                vec![int(epoch), unit_int(unit)],
-            )?
-            .to_array()?;
-        rows.into_iter()
-            .next()
-            .map_or(Ok(UnitState::default()), |r| json(&r.state))
+        let q = "SELECT state AS v FROM units WHERE epoch = ? AND unit = ?";
+        Ok(self
+            .one(q, vec![int(epoch), unit_int(unit)])?
+            .unwrap_or_default())
     }
 
     /// Writes the state of `unit` in the window `epoch` at `now_ms`.
@@ -149,13 +144,8 @@ impl FlagEvidence {
 
     /// The tally of the window `epoch`.
     pub(super) fn tally(&self, epoch: u64) -> Result<Tally> {
-        let rows: Vec<TallyRow> = self
-            .sql()
-            .exec("SELECT tally FROM tally WHERE epoch = ?", vec![int(epoch)])?
-            .to_array()?;
-        rows.into_iter()
-            .next()
-            .map_or(Ok(Tally::default()), |r| json(&r.tally))
+        let q = "SELECT tally AS v FROM tally WHERE epoch = ?";
+        Ok(self.one(q, vec![int(epoch)])?.unwrap_or_default())
     }
 
     /// Writes the tally of the window `epoch`.
@@ -246,10 +236,15 @@ impl FlagEvidence {
         let mut hours: BTreeMap<(u64, u64, String), ArmTally> = BTreeMap::new();
         for (e, r) in &old {
             let t: ArmTally = json(&r.tally)?;
-            hours
-                .entry((*e, r.minute / 60, r.arm.clone()))
-                .or_insert_with(|| self.hour(*e, r.minute / 60, &r.arm).unwrap_or_default())
-                .merge(&t);
+            let key = (*e, r.minute / 60, r.arm.clone());
+            let hour = match hours.entry(key) {
+                Entry::Occupied(h) => h.into_mut(),
+                Entry::Vacant(h) => {
+                    let known = self.series_row(Rows::Hours, *e, r.minute / 60, &r.arm)?;
+                    h.insert(known)
+                }
+            };
+            hour.merge(&t);
         }
         for ((e, hour, arm), t) in &hours {
             sql.exec(
@@ -282,32 +277,32 @@ impl FlagEvidence {
         Ok(left.first().is_some_and(|r| r.n > 0))
     }
 
-    fn hour(&self, epoch: u64, hour: u64, arm: &str) -> Result<ArmTally> {
-        let rows: Vec<TallyRow> = self
-            .sql()
-            .exec(
-                "SELECT tally FROM hours WHERE epoch = ? AND hour = ? AND arm = ?",
-                vec![int(epoch), int(hour), arm.into()],
-            )?
-            .to_array()?;
-        rows.into_iter()
-            .next()
-            .map_or(Ok(ArmTally::default()), |r| json(&r.tally))
+    /// One row of the series of the window `epoch` (`minutes`), or of its roll-up (`hours`,
+    /// by hour).
+    pub(super) fn series_row(
+        &self,
+        table: Rows,
+        epoch: u64,
+        at: u64,
+        arm: &str,
+    ) -> Result<ArmTally> {
+        let q = match table {
+            Rows::Minutes => {
+                "SELECT tally AS v FROM minutes WHERE epoch = ? AND minute = ? AND arm = ?"
+            }
+            Rows::Hours => "SELECT tally AS v FROM hours WHERE epoch = ? AND hour = ? AND arm = ?",
+        };
+        Ok(self
+            .one(q, vec![int(epoch), int(at), arm.into()])?
+            .unwrap_or_default())
     }
 }
 
-impl FlagEvidence {
-    /// One row of the series of the window `epoch`.
-    pub(super) fn minute_row(&self, epoch: u64, minute: u64, arm: &str) -> Result<ArmTally> {
-        let rows: Vec<TallyRow> = self
-            .sql()
-            .exec(
-                "SELECT tally FROM minutes WHERE epoch = ? AND minute = ? AND arm = ?",
-                vec![int(epoch), int(minute), arm.into()],
-            )?
-            .to_array()?;
-        rows.into_iter()
-            .next()
-            .map_or(Ok(ArmTally::default()), |r| json(&r.tally))
-    }
+/// The two tables of a series.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Rows {
+    /// Per minute, 48 hours.
+    Minutes,
+    /// Per hour, 35 days.
+    Hours,
 }
