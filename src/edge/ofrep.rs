@@ -13,7 +13,7 @@ use crate::core::flags::source::Published;
 use crate::core::gate::answer::uid_cookie;
 use crate::core::gate::cohort::{Cohort, Decider, Rollout};
 use crate::core::gate::config::GateConfig;
-use crate::core::gate::identity::{self, KeySource};
+use crate::core::gate::identity;
 use crate::core::http::cors::{self, origin_allowed, origin_of};
 use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::route::{path_key, OfrepRoute};
@@ -161,12 +161,10 @@ pub async fn config(ctx: Ctx<'_>) -> Outcome {
         handed.retain(|(f, _)| f != r.flag);
         handed.extend(variant.map(|v| (r.flag.to_owned(), v)));
     }
-    if identity.source != KeySource::Bot {
-        let revision = published.as_deref().map_or(0, Published::revision);
-        let pairs = handed.iter().map(|(f, v)| (f.as_str(), v.as_str()));
-        let secret = &ctx.gate.identity.cookie_secret;
-        sightings::expose(secret, &identity.targeting_key, pairs, revision, ctx.now_ms);
-    }
+    let revision = published.as_deref().map_or(0, Published::revision);
+    let pairs = handed.iter().map(|(f, v)| (f.as_str(), v.as_str()));
+    let secret = &ctx.gate.identity.cookie_secret;
+    sightings::expose(secret, &identity.targeting_key, pairs, revision, ctx.now_ms);
     let mut out = Outcome::api(
         Ok::<_, OfrepError>(Action::Json(200, values)),
         ctx.request_id,

@@ -23,7 +23,8 @@ thread_local! {
 }
 
 /// Records that the visitor with `targeting_key` was handed each `(flag, variant)` under the
-/// flag set's `revision`, at `now_ms`.
+/// flag set's `revision`, at `now_ms`. An empty key (a bot's: bots are no visitors) records
+/// nothing.
 pub fn expose<'a>(
     secret: &[u8],
     targeting_key: &str,
@@ -31,6 +32,9 @@ pub fn expose<'a>(
     revision: u64,
     now_ms: u64,
 ) {
+    if targeting_key.is_empty() {
+        return;
+    }
     let unit = Unit::of(secret, targeting_key);
     BUFFER.with(|b| {
         let mut b = b.borrow_mut();

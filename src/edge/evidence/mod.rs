@@ -56,6 +56,16 @@ struct Sent {
     states: Vec<(GuardKind, GuardState)>,
 }
 
+impl Sent {
+    /// The states of `verdicts` on the window of `watch`.
+    fn of(watch: &Watch, verdicts: &[Verdict]) -> Self {
+        Sent {
+            epoch: watch.tier_revision,
+            states: verdicts.iter().map(|v| (v.guard, v.state)).collect(),
+        }
+    }
+}
+
 /// A stats request as the control plane relays it.
 #[derive(Debug, Deserialize)]
 struct StatsAsk {
@@ -250,10 +260,7 @@ impl FlagEvidence {
             tier_revision: watch.tier_revision,
             verdicts,
         };
-        let sent = Sent {
-            epoch: watch.tier_revision,
-            states: report.verdicts.iter().map(|v| (v.guard, v.state)).collect(),
-        };
+        let sent = Sent::of(watch, &report.verdicts);
         let control = internal::control(&self.env)?;
         if report.verdicts.iter().any(|v| v.action.is_some()) {
             let acted: Acted = internal::post_json(&control, "act", &report).await?;
@@ -284,10 +291,7 @@ impl FlagEvidence {
         };
         self.keep_watch(&watch)?;
         let (verdicts, _) = self.verdicts(&watch, now_ms)?;
-        let sent = Sent {
-            epoch: watch.tier_revision,
-            states: verdicts.iter().map(|v| (v.guard, v.state)).collect(),
-        };
+        let sent = Sent::of(&watch, &verdicts);
         self.set_meta("sent", &sent)?;
         self.keep_alarm(now_ms).await?;
         json_response(&verdicts)
