@@ -2,6 +2,7 @@
 //! plane takes of its state and of every flag's evidence (counted per unit), so every isolate
 //! and every scrape agree.
 
+use crate::core::events::dead_letter::{DeadCounts, DeadKind};
 use crate::core::evidence::sketch::{value_of, Sketch};
 use crate::core::evidence::tally::ArmTally;
 
@@ -62,12 +63,16 @@ pub struct Snapshot {
     pub arms: Vec<ArmGauge>,
     /// Units exposed to two variants of a flag in the tier: (flag, units).
     pub mixed: Vec<(String, u64)>,
+    /// Each flag's evidence object's storage: (flag, bytes).
+    pub evidence_storage_bytes: Vec<(String, u64)>,
     /// Each guard's state now: (flag, guard, state).
     pub guards: Vec<(String, String, String)>,
     /// Automatic decisions: (flag, action, guard, n).
     pub decisions: Vec<(String, String, String, u64)>,
     /// Beacon requests by outcome: (outcome, n).
     pub beacon: Vec<(String, u64)>,
+    /// The dead letters' counters, by kind (every kind, zeros included).
+    pub dead_letters: Vec<(DeadKind, DeadCounts)>,
     /// The control plane's revision.
     pub revision: u64,
     /// The revision in CONFIG_KV.
@@ -205,6 +210,14 @@ pub fn render(s: &Snapshot) -> String {
     for (flag, n) in &s.mixed {
         o.sample("pilot_gate_mixed_units", &[("flag", flag)], n);
     }
+    o.family(
+        "pilot_gate_evidence_storage_bytes",
+        "gauge",
+        "The SQLite storage of each flag's evidence object, in bytes (an object may hold 10 GB).",
+    );
+    for (flag, n) in &s.evidence_storage_bytes {
+        o.sample("pilot_gate_evidence_storage_bytes", &[("flag", flag)], n);
+    }
     for (name, help, pick) in [
         (
             "pilot_gate_ttv_seconds",
@@ -269,6 +282,43 @@ pub fn render(s: &Snapshot) -> String {
             &[("outcome", outcome)],
             n,
         );
+    }
+    for (name, kind, help, pick) in [
+        (
+            "pilot_gate_dead_letters_total",
+            "counter",
+            "Messages that reached the dead-letter queue, by kind (events, sightings, unreadable).",
+            (|c: &DeadCounts| c.received) as fn(&DeadCounts) -> u64,
+        ),
+        (
+            "pilot_gate_dead_letters_replayed_total",
+            "counter",
+            "Dead letters an operator sent back to their queue.",
+            |c: &DeadCounts| c.replayed,
+        ),
+        (
+            "pilot_gate_dead_letters_discarded_total",
+            "counter",
+            "Dead letters an operator discarded.",
+            |c: &DeadCounts| c.discarded,
+        ),
+        (
+            "pilot_gate_dead_letters_dropped_total",
+            "counter",
+            "Dead letters lost because the store of dead letters was full.",
+            |c: &DeadCounts| c.dropped,
+        ),
+        (
+            "pilot_gate_dead_letters_stored",
+            "gauge",
+            "Dead letters waiting for an operator (scripts/pilot dlq).",
+            |c: &DeadCounts| c.stored,
+        ),
+    ] {
+        o.family(name, kind, help);
+        for (k, counts) in &s.dead_letters {
+            o.sample(name, &[("kind", k.as_str())], pick(counts));
+        }
     }
     o.family(
         "pilot_gate_flagset_revision",

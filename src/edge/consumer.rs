@@ -6,6 +6,8 @@
 //!   counted events of signed senders go to the evidence of each flag they carry.
 //! - **evidence** (`pilot-gate-evidence`, sightings that the edge buffered): they go to the
 //!   evidence of their flags.
+//! - **dead letters** (`pilot-gate-events-dlq`, of both): kept by the control plane, counted
+//!   on `/metrics`, until an operator replays or discards them (`scripts/pilot dlq`).
 //!
 //! Each flag's evidence object gets one delta per batch. A message is acked when its write
 //! landed and its flags' evidence took the delta; otherwise it comes back after a delay that
@@ -19,6 +21,7 @@ use worker::{
 };
 
 use crate::core::control::tally::add_events;
+use crate::core::events::dead_letter::DeadLetter;
 use crate::core::events::delivery::retry_delay_s;
 use crate::core::events::record::{plan_writes, Planned};
 use crate::core::evidence::record::{add_sightings, Deltas, Sighting};
@@ -27,8 +30,10 @@ use crate::edge::events::{text_message, EVENTS_KV};
 use crate::edge::{internal, log};
 
 const DLQ: &str = "EVENTS_DLQ";
-/// The queue of the edge's sightings (wrangler.toml); every other batch is of events.
+/// The queue of the edge's sightings (wrangler.toml).
 const EVIDENCE_QUEUE_NAME: &str = "pilot-gate-evidence";
+/// The dead-letter queue of both (wrangler.toml); every other batch is of events.
+const DLQ_QUEUE_NAME: &str = "pilot-gate-events-dlq";
 
 /// Asks for a message again after the delay its age calls for.
 fn retry_later(message: &Message<String>) {
@@ -57,6 +62,10 @@ async fn dead_letter(env: &Env, message: &Message<String>, detail: &str) {
 #[event(queue)]
 pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
     let messages = batch.messages()?;
+    if batch.queue() == DLQ_QUEUE_NAME {
+        dead_letters(&env, messages).await;
+        return Ok(());
+    }
     let mut deltas = Deltas::new();
     let taken = if batch.queue() == EVIDENCE_QUEUE_NAME {
         sightings(&env, messages, &mut deltas).await
@@ -88,6 +97,30 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
         }
     }
     Ok(())
+}
+
+/// A batch of the dead-letter queue: kept by the control plane until an operator replays or
+/// discards it; retried later when the control plane does not answer.
+async fn dead_letters(env: &Env, messages: Vec<Message<String>>) {
+    let letters: Vec<DeadLetter> = messages
+        .iter()
+        .map(|m| DeadLetter {
+            id: m.id(),
+            at_ms: m.timestamp().as_millis(),
+            body: m.body().clone(),
+        })
+        .collect();
+    let kept = async {
+        let stub = internal::control(env)?;
+        internal::post_json::<_, serde_json::Value>(&stub, "dead-letters", &letters).await
+    };
+    match kept.await {
+        Ok(_) => messages.iter().for_each(|m| m.ack()),
+        Err(e) => {
+            log::error("consumer", "dead_letters_unkept", &e.to_string());
+            messages.iter().for_each(retry_later);
+        }
+    }
 }
 
 /// A batch of sightings: their deltas; the messages taken.

@@ -6,37 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, CookieJar, admin, ev, pool, postEvents, sleep, startOrigin, startWorker, until, visit } from './harness.mjs';
-
-let seq = 0;
-/** A fresh visitor. */
-function visitor() {
-  const jar = new CookieJar();
-  jar.ua = `evidence-visitor-${process.pid}-${seq++}`;
-  return jar;
-}
-
-/** Exposed units per arm of `flag` over its tier. */
-async function units(url, flag) {
-  const arms = (await admin(url, 'GET', `/stats/${flag}`)).body.arms ?? {};
-  return Object.fromEntries(Object.entries(arms).map(([v, a]) => [v, a.exposures]));
-}
-/** The number of events the beacon stored. */
-async function storedEvents(url) {
-  const res = await fetch(`${url}/api/events?count=true`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  return (await res.json()).count;
-}
-const total = (arms) => Object.values(arms).reduce((a, b) => a + b, 0);
-
-/** Puts `flag` at 50 % (forced, a fresh tier). */
-async function toHalf(url, flag) {
-  for (;;) {
-    const f = (await admin(url, 'GET', `/flags/${flag}`)).body;
-    if (f.pct >= 50) return f;
-    const r = await admin(url, 'POST', `/flags/${flag}/advance`, { body: { force: true, reason: 'evidence test' } });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
-}
+import { admin, ev, pool, postEvents, sleep, startOrigin, startWorker, storedEvents, toHalf, total, units, until, visit, visitor } from './harness.mjs';
 
 describe('exposures come from the edge', () => {
   let w;

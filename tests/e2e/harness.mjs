@@ -1,9 +1,16 @@
 // The end-to-end tests' harness: a local `wrangler dev` per test (its own process group, stopped
 // by its id) and synthetic visitors, which live with the operator tools that drive a local worker
 // too (scripts/lib/local.mjs: they never import test code); and the tests' own small helpers.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+
+import { ADMIN_TOKEN, CookieJar, METRICS_TOKEN, ROOT, admin } from '../../scripts/lib/local.mjs';
 
 export * from '../../scripts/lib/local.mjs';
+
+const PYTHON = process.env.PG_PYTHON || path.join(process.env.HOME, '.cache/pilot-gate/py/bin/python');
 
 /** Resolves after `ms`. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -19,5 +26,62 @@ export async function until(check, what, timeoutMs = 30_000) {
     if (v) return v;
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await sleep(250);
+  }
+}
+
+/** Prometheus text parsed by prometheus_client's own parser: its families as JSON. */
+export function parseMetrics(text) {
+  const r = spawnSync(PYTHON, [path.join(ROOT, 'tests/e2e/parse_metrics.py')], { input: text, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+/** The value of the sample `name` whose labels include `labels`, from parsed families. */
+export function sample(families, name, labels) {
+  for (const f of families) {
+    for (const s of f.samples) {
+      if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) return s.value;
+    }
+  }
+  return undefined;
+}
+
+/** `/metrics` of the worker at `url`, parsed. */
+export async function metrics(url) {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  assert.equal(res.status, 200);
+  return parseMetrics(await res.text());
+}
+
+let visitors = 0;
+/** A fresh visitor (its own cookie jar and User-Agent). */
+export function visitor() {
+  const jar = new CookieJar();
+  jar.ua = `e2e-visitor-${process.pid}-${visitors++}`;
+  return jar;
+}
+
+/** Exposed units per arm of `flag` over its tier. */
+export async function units(url, flag) {
+  const arms = (await admin(url, 'GET', `/stats/${flag}`)).body.arms ?? {};
+  return Object.fromEntries(Object.entries(arms).map(([v, a]) => [v, a.exposures]));
+}
+
+/** The sum of an object's values. */
+export const total = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+/** The number of events the beacon stored. */
+export async function storedEvents(url) {
+  const res = await fetch(`${url}/api/events?count=true`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return (await res.json()).count;
+}
+
+/** Puts `flag` at 50 % or more (forced advances, a fresh tier). */
+export async function toHalf(url, flag) {
+  for (;;) {
+    const f = (await admin(url, 'GET', `/flags/${flag}`)).body;
+    if (f.pct >= 50) return f;
+    const r = await admin(url, 'POST', `/flags/${flag}/advance`, { body: { force: true, reason: 'e2e test' } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
   }
 }

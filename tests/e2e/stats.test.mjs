@@ -3,33 +3,14 @@
 // visitor (duplicates and re-sends change nothing); the e2_primer guardrail falls back on a
 // constructed pattern and not on an even one; /metrics read by Prometheus' own Python parser.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { CookieJar, METRICS_TOKEN, ROOT, admin, ev, pool, postEvents, sleep, startWorker, until, visit } from './harness.mjs';
-
-const PYTHON = process.env.PG_PYTHON || path.join(process.env.HOME, '.cache/pilot-gate/py/bin/python');
+import { CookieJar, METRICS_TOKEN, admin, ev, parseMetrics, pool, postEvents, sample, sleep, startWorker, until, visit } from './harness.mjs';
 
 /** The exact nearest-rank quantile (the evidence's sketch answers within 1 % of it). */
 function quantile(values, q) {
   const s = [...values].sort((a, b) => a - b);
   return s.length ? s[Math.max(1, Math.ceil(q * s.length)) - 1] : null;
-}
-
-function parseMetrics(text) {
-  const r = spawnSync(PYTHON, [path.join(ROOT, 'tests/e2e/parse_metrics.py')], { input: text, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
-
-function sample(families, name, labels) {
-  for (const f of families) {
-    for (const s of f.samples) {
-      if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) return s.value;
-    }
-  }
-  return undefined;
 }
 
 describe('stats: the beacon to the aggregates, exactly', () => {

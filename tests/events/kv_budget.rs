@@ -33,8 +33,8 @@ fn consumer_settings(name: &str) -> Vec<u64> {
         .collect();
     assert_eq!(
         consumers.len(),
-        2,
-        "the events' and the evidence's consumers"
+        3,
+        "the events', the evidence's and the dead letters' consumers"
     );
     consumers
 }

@@ -1,9 +1,10 @@
 //! Host tests of `core::events`: parsing and validation, the pure ingest steps, the queue
-//! message bound, storage keys and the admin listing.
+//! message bound, storage keys, the admin listing and the dead letters.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod dead_letters;
 mod ingest;
 mod kv_budget;
 mod limits;

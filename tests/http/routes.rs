@@ -66,6 +66,22 @@ fn every_endpoint_and_method_resolves_to_its_route() {
         ("PUT", "/api/admin/flagset", Route::Admin(A::PutFlagset)),
         ("GET", "/api/admin/stats/k", Route::Admin(A::Stats)),
         ("GET", "/api/admin/audit", Route::Admin(A::Audit)),
+        (
+            "GET",
+            "/api/admin/dead-letters",
+            Route::Admin(A::DeadLetters),
+        ),
+        (
+            "POST",
+            "/api/admin/dead-letters/replay",
+            Route::Admin(A::ReplayDeadLetters),
+        ),
+        (
+            "POST",
+            "/api/admin/dead-letters/discard",
+            Route::Admin(A::DiscardDeadLetters),
+        ),
+        ("POST", "/api/admin/faults", Route::Admin(A::Faults)),
         ("GET", "/metrics", Route::Metrics),
     ];
     for (method, path, route) in expected {

@@ -1,6 +1,6 @@
 //! The admin API over the state: one function from a route, its key and body to an answer.
-//! The Durable Object answers `status`, `audit` and `stats` itself (they read its storage); here
-//! they answer the state's status.
+//! The Durable Object answers `status`, `audit`, `stats`, the dead letters and faults itself
+//! (they read its storage or other bindings); here they answer the state's status.
 
 use serde_json::Value;
 
@@ -23,6 +23,7 @@ pub fn is_change(route: AdminRoute) -> bool {
             | AdminRoute::GetFlagset
             | AdminRoute::Audit
             | AdminRoute::Stats
+            | AdminRoute::DeadLetters
     )
 }
 
@@ -108,6 +109,12 @@ fn answer<'k>(
         AdminRoute::Unkill => state.unkill(&parse_order(body)?, caller),
         AdminRoute::GetFlagset => Ok(read(compile(state))),
         AdminRoute::PutFlagset => state.import(body, caller),
-        AdminRoute::Status | AdminRoute::Audit | AdminRoute::Stats => Ok(read(state.status_view())),
+        AdminRoute::Status
+        | AdminRoute::Audit
+        | AdminRoute::Stats
+        | AdminRoute::DeadLetters
+        | AdminRoute::ReplayDeadLetters
+        | AdminRoute::DiscardDeadLetters
+        | AdminRoute::Faults => Ok(read(state.status_view())),
     }
 }

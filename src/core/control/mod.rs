@@ -10,6 +10,7 @@ pub mod automatic;
 pub mod command;
 pub mod compile;
 pub mod error;
+pub mod fault;
 pub mod guards;
 pub mod import;
 pub mod input;

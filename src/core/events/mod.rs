@@ -1,7 +1,8 @@
 //! The events beacon: the event schema and its limits, signatures, the pure steps of
-//! `POST /api/events`, what is stored and under which key, and the admin listing.
+//! `POST /api/events`, what is stored and under which key, the admin listing, and the dead-letter queue.
 
 pub mod config;
+pub mod dead_letter;
 pub mod delivery;
 pub mod error;
 pub mod ingest;

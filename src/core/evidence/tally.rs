@@ -192,6 +192,17 @@ pub struct Tally {
     pub mixed: u64,
 }
 
+/// What a flag's evidence object reports for `/metrics`: its tally over the current window and
+/// the size of its storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvidenceFigures {
+    /// The arms and mixed units of the current window.
+    pub tally: Tally,
+    /// The object's SQLite database, in bytes (an object may hold 10 GB).
+    pub storage_bytes: u64,
+}
+
 impl ArmTally {
     /// Adds (`add`) or takes back one unit's contribution.
     pub fn step(&mut self, c: &Contribution, add: bool) {

@@ -71,6 +71,15 @@ pub enum AdminRoute {
     Audit,
     /// `GET /api/admin/stats/{key}?window=1h|24h|tier`: KPIs per arm and the guards.
     Stats,
+    /// `GET /api/admin/dead-letters?limit=&kind=`: the dead letters kept, oldest first.
+    DeadLetters,
+    /// `POST /api/admin/dead-letters/replay`: send dead letters back to their queues.
+    ReplayDeadLetters,
+    /// `POST /api/admin/dead-letters/discard`: delete dead letters.
+    DiscardDeadLetters,
+    /// `POST /api/admin/faults`: inject a fault (tests and drills only; 404 unless the
+    /// `PILOT_GATE_FAULTS` variable is `true`).
+    Faults,
 }
 
 /// The routes of OFREP.
@@ -206,6 +215,22 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         path: "/api/admin/audit",
         methods: &[("GET", Route::Admin(AdminRoute::Audit))],
+    },
+    Endpoint {
+        path: "/api/admin/dead-letters",
+        methods: &[("GET", Route::Admin(AdminRoute::DeadLetters))],
+    },
+    Endpoint {
+        path: "/api/admin/dead-letters/replay",
+        methods: &[("POST", Route::Admin(AdminRoute::ReplayDeadLetters))],
+    },
+    Endpoint {
+        path: "/api/admin/dead-letters/discard",
+        methods: &[("POST", Route::Admin(AdminRoute::DiscardDeadLetters))],
+    },
+    Endpoint {
+        path: "/api/admin/faults",
+        methods: &[("POST", Route::Admin(AdminRoute::Faults))],
     },
 ];
 

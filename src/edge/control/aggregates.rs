@@ -10,7 +10,7 @@ use worker::{Method, Result, SqlStorage, SqlStorageValue};
 use crate::core::control::automatic::Decision;
 use crate::core::control::guards::Verdict;
 use crate::core::control::state::ControlState;
-use crate::core::evidence::tally::Tally;
+use crate::core::evidence::tally::EvidenceFigures;
 use crate::core::metrics::{ArmGauge, FlagGauge, Snapshot};
 use crate::edge::{internal, log};
 
@@ -155,16 +155,21 @@ impl RolloutControl {
             .collect();
         let mut arms = Vec::new();
         let mut mixed = Vec::new();
+        let mut storage = Vec::new();
         for key in state.flags.keys() {
             let figures = async {
                 let stub = internal::evidence(&self.env, key)?;
                 let text =
                     internal::call(&stub, Method::Get, &format!("figures/{key}"), None).await?;
-                serde_json::from_str::<Tally>(&text)
+                serde_json::from_str::<EvidenceFigures>(&text)
                     .map_err(|e| worker::Error::RustError(e.to_string()))
             };
             match figures.await {
-                Ok(t) => {
+                Ok(EvidenceFigures {
+                    tally: t,
+                    storage_bytes,
+                }) => {
+                    storage.push((key.clone(), storage_bytes));
                     mixed.push((key.clone(), t.mixed));
                     arms.extend(t.arms.into_iter().map(|(variant, tally)| ArmGauge {
                         flag: key.clone(),
@@ -194,12 +199,14 @@ impl RolloutControl {
             killed: state.kill.is_some(),
             arms,
             mixed,
+            evidence_storage_bytes: storage,
             guards,
             decisions: decisions
                 .into_iter()
                 .map(|d| (d.flag, d.action, d.guard, d.n))
                 .collect(),
             beacon: beacon.into_iter().map(|b| (b.outcome, b.n)).collect(),
+            dead_letters: self.dead_counts()?,
             revision: state.revision,
             published_revision: published,
             published_age_s: published_at.map(|t| now_ms.saturating_sub(t) / 1000),

@@ -6,6 +6,8 @@
 //! it only to act or to report the guards' states. The rules live in `core::control`.
 
 mod aggregates;
+mod dead_letters;
+mod faults;
 mod store;
 
 use std::cell::{Cell, RefCell};
@@ -22,6 +24,7 @@ use crate::core::control::guards::Verdict;
 use crate::core::control::publish::retry_delay_ms;
 use crate::core::control::state::{Caller, Change, ControlState};
 use crate::core::control::watch::{Acted, GuardReport, Watch};
+use crate::core::events::dead_letter::DeadLetter;
 use crate::core::flags::source::{envelope, FLAGSET_KEY};
 use crate::core::hex;
 use crate::core::http::problem::{reply, Problem};
@@ -48,6 +51,7 @@ impl DurableObject for RolloutControl {
         if let Err(e) = sql
             .exec(store::SCHEMA, None)
             .and_then(|_| sql.exec(aggregates::SCHEMA, None))
+            .and_then(|_| sql.exec(dead_letters::SCHEMA, None))
         {
             log::error("control", "control_schema_failed", &e.to_string());
         }
@@ -134,6 +138,12 @@ impl RolloutControl {
             AdminRoute::Status => return self.status(),
             AdminRoute::Audit => return self.audit(r.url),
             AdminRoute::Stats => return self.stats(r.key.unwrap_or_default(), r.url).await,
+            AdminRoute::DeadLetters => return self.list_dead_letters(r.url),
+            AdminRoute::ReplayDeadLetters => {
+                return self.replay_dead_letters(r.text, &r.caller).await
+            }
+            AdminRoute::DiscardDeadLetters => return self.discard_dead_letters(r.text, &r.caller),
+            AdminRoute::Faults => return self.fault(r.text).await,
             route if !is_change(route) => {
                 let mut state = self.load()?;
                 self.note_verdicts(&mut state)?;
@@ -182,7 +192,7 @@ impl RolloutControl {
     }
 
     /// The worker's own calls: the evidence objects' reports and actions, their reads of a
-    /// flag's watch, the beacon's outcome counts, `/metrics`.
+    /// flag's watch, the beacon's outcome counts, the dead letters, `/metrics`.
     async fn internal(
         &self,
         method: &str,
@@ -218,6 +228,14 @@ impl RolloutControl {
                     Err(e) => return bad(format!("beacon: {e}")),
                 };
                 self.add_outcomes(&outcomes)?;
+                Response::ok("{}")
+            }
+            ("POST", "dead-letters") => {
+                let letters: Vec<DeadLetter> = match serde_json::from_str(text) {
+                    Ok(l) => l,
+                    Err(e) => return bad(format!("dead-letters: {e}")),
+                };
+                self.take_dead_letters(&letters)?;
                 Response::ok("{}")
             }
             ("GET", "metrics") => {

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Result, SqlStorage, SqlStorageValue};
 
+use crate::core::control::audit::AuditEntry;
 use crate::core::control::error::ControlError;
 use crate::core::control::state::{Change, ControlState};
 use crate::core::http::query::pairs;
@@ -61,6 +62,23 @@ impl RolloutControl {
         Ok(rows.into_iter().next().map(|r| r.value))
     }
 
+    /// The JSON text that `query` selects `AS value` from its first row, parsed (`None` when
+    /// it selects no row). Selecting JSON (`json_group_array(json_object(...))`) costs one
+    /// row type of the SQL API for every shape of answer.
+    pub(super) fn json_of<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> Result<Option<T>> {
+        let rows: Vec<TextRow> = self.sql().exec(query, args)?.to_array()?;
+        rows.into_iter()
+            .next()
+            .map(|r| {
+                serde_json::from_str(&r.value).map_err(|e| worker::Error::RustError(e.to_string()))
+            })
+            .transpose()
+    }
+
     /// Sets a value of the `meta` table.
     pub(super) fn set_meta(&self, name: &str, value: &str) -> Result<()> {
         self.sql().exec(
@@ -92,17 +110,23 @@ impl RolloutControl {
             serde_json::to_string(state).map_err(|e| worker::Error::RustError(e.to_string()))?;
         self.set_meta("state", &text)?;
         for entry in &change.audit {
-            let text = serde_json::to_string(entry)
-                .map_err(|e| worker::Error::RustError(e.to_string()))?;
-            self.sql().exec(
-                "INSERT INTO audit (at_ms, flag, entry) VALUES (?, ?, ?)",
-                vec![
-                    SqlStorageValue::from(entry.at_ms as i64),
-                    entry.flag.clone().into(),
-                    text.into(),
-                ],
-            )?;
+            self.append_audit(entry)?;
         }
+        Ok(())
+    }
+
+    /// Appends one entry to the audit log.
+    pub(super) fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
+        let text =
+            serde_json::to_string(entry).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.sql().exec(
+            "INSERT INTO audit (at_ms, flag, entry) VALUES (?, ?, ?)",
+            vec![
+                SqlStorageValue::from(entry.at_ms as i64),
+                entry.flag.clone().into(),
+                text.into(),
+            ],
+        )?;
         Ok(())
     }
 

@@ -8,7 +8,7 @@
 //! Internal routes (the flag's key last): `POST delta/{flag}` (the consumer's), `POST
 //! watch/{flag}` (the control plane tells of a change; answers the verdicts), `POST
 //! stats/{flag}` (the stats API, relayed by the control plane with its watch), `GET
-//! figures/{flag}` (for `/metrics`).
+//! figures/{flag}` (for `/metrics`), `POST fault/{flag}` (an injected outage, for tests).
 
 mod store;
 
@@ -27,6 +27,7 @@ use crate::core::control::report::{bucket_minutes, series_of, Report, Window};
 use crate::core::control::tally::arms_of;
 use crate::core::control::watch::{Acted, GuardReport, Watch};
 use crate::core::evidence::record::FlagDelta;
+use crate::core::evidence::tally::EvidenceFigures;
 use crate::core::evidence::tally::{facts_of, update_series, Series, UnitState};
 use crate::core::evidence::unit::Unit;
 use crate::edge::internal::{self, INTERNAL};
@@ -94,6 +95,13 @@ impl DurableObject for FlagEvidence {
         else {
             return Response::error("no such route", 404);
         };
+        if route == "fault" {
+            return self.fault(&text, now_ms);
+        }
+        let down_until_ms: Option<u64> = self.meta("down_until_ms")?;
+        if down_until_ms.is_some_and(|t| now_ms < t) {
+            return Response::error("down: a fault was injected", 503);
+        }
         let answer = match (method, route) {
             (Method::Post, "delta") => self.delta(flag, &text, now_ms).await,
             (Method::Post, "watch") => self.watch_changed(&text, now_ms).await,
@@ -126,6 +134,20 @@ impl DurableObject for FlagEvidence {
 }
 
 impl FlagEvidence {
+    /// `POST fault/{flag}` `{"seconds"}`: answers 503 to everything else for that long (an
+    /// injected outage, `core::control::fault`; 0 ends one).
+    fn fault(&self, text: &str, now_ms: u64) -> Result<Response> {
+        #[derive(Deserialize)]
+        struct Down {
+            seconds: u64,
+        }
+        let Ok(down) = serde_json::from_str::<Down>(text) else {
+            return Response::error("fault: expected {\"seconds\"}", 400);
+        };
+        self.set_meta("down_until_ms", &(now_ms + down.seconds * 1000))?;
+        json_response(&json!({"downUntilMs": now_ms + down.seconds * 1000}))
+    }
+
     /// The flag's watch as last told.
     fn watch(&self) -> Result<Option<Watch>> {
         self.meta("watch")
@@ -340,6 +362,9 @@ impl FlagEvidence {
     /// `GET figures/{flag}`: the current window's tally, for `/metrics`.
     fn figures(&self) -> Result<Response> {
         let epoch = self.watch()?.map_or(0, |w| w.tier_revision);
-        json_response(&self.tally(epoch)?)
+        json_response(&EvidenceFigures {
+            tally: self.tally(epoch)?,
+            storage_bytes: self.sql().database_size() as u64,
+        })
     }
 }
