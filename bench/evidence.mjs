@@ -3,7 +3,8 @@
 // visitors. One `wrangler dev` with faults enabled (PILOT_GATE_FAULTS=true): the visitors' exposures are
 // sent to the evidence queue as the edge would send them (256 sightings per message, through
 // `POST /api/admin/faults` `enqueue`), so the real consumer and the flag's evidence object
-// count them; pilot sits at 50 %, the arms alternate. Measured at each size, medians of
+// count them; pilot sits at 50 %, the arms alternate; each size is counted in a window of its
+// own (the kills of the first measurement start a new one). Measured at each size, medians of
 // BENCH_EVIDENCE_REPEATS (default 15) sequential calls:
 //   - GET /metrics (the control plane reads every flag's figures from its evidence object)
 //   - GET /api/admin/stats/pilot (the evidence object evaluates every guard over the window)
@@ -41,12 +42,15 @@ async function exposed(url) {
   return Object.values(arms).reduce((n, a) => n + a.exposures, 0);
 }
 
-/** Sends visitors [from, to) of pilot to the evidence queue, then waits until they are counted. */
-async function expose(url, from, to, revision) {
+/** Sends `count` new visitors of pilot (ids from `first`) to the evidence queue, under the
+ *  flag set's current revision, then waits until pilot's window counts them. */
+async function expose(url, first, count) {
   const t0 = Date.now();
+  const { revision } = await must(admin(url, 'GET', '/status'), 'status');
   const minute = Math.floor(Date.now() / 60_000);
-  let next = from;
-  let lastReport = 0;
+  const to = first + count;
+  let next = first;
+  let lastReport = Date.now();
   const sender = async () => {
     while (next < to) {
       const start = next;
@@ -58,22 +62,22 @@ async function expose(url, from, to, revision) {
       await must(admin(url, 'POST', '/faults', { body: { fault: 'enqueue', queue: 'evidence', body: JSON.stringify(sightings) } }), 'enqueue');
       if (Date.now() - lastReport > 10_000) {
         lastReport = Date.now();
-        process.stdout.write(`    sent ${next.toLocaleString('en')} of ${to.toLocaleString('en')} visitors\n`);
+        console.log(`    sent ${(next - first).toLocaleString('en')} of ${count.toLocaleString('en')} visitors`);
       }
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, sender));
   for (;;) {
     const n = await exposed(url);
-    if (n >= to) break;
+    if (n >= count) break;
     if (Date.now() - lastReport > 10_000) {
       lastReport = Date.now();
-      process.stdout.write(`    counted ${n.toLocaleString('en')} of ${to.toLocaleString('en')}\n`);
+      console.log(`    counted ${n.toLocaleString('en')} of ${count.toLocaleString('en')}`);
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
   const s = (Date.now() - t0) / 1000;
-  console.log(`    ${(to - from).toLocaleString('en')} visitors counted in ${s.toFixed(0)} s (${Math.round((to - from) / s).toLocaleString('en')} per second)`);
+  console.log(`    ${count.toLocaleString('en')} visitors counted in ${s.toFixed(0)} s (${Math.round(count / s).toLocaleString('en')} per second)`);
 }
 
 async function storageBytes(url) {
@@ -82,8 +86,9 @@ async function storageBytes(url) {
   return Number(line?.split(' ')[1]);
 }
 
+/** The medians at the current size. The reads and the pause first: a kill (and the unkill
+ *  after it) starts a new window, which the reads would then see empty. */
 async function measure(url) {
-  const out = {};
   const runs = { metrics: [], stats: [], guardCheck: [], kill: [] };
   for (let i = 0; i < REPEATS; i++) {
     runs.metrics.push(await timed(async () => {
@@ -94,12 +99,14 @@ async function measure(url) {
     runs.stats.push(await timed(() => must(admin(url, 'GET', '/stats/pilot'), 'stats')));
     runs.guardCheck.push(await timed(() => must(admin(url, 'POST', '/flags/pilot/pause', { body: {} }), 'pause')));
     await must(admin(url, 'POST', '/flags/pilot/resume', { body: {} }), 'resume');
+  }
+  const storage = await storageBytes(url);
+  for (let i = 0; i < REPEATS; i++) {
     runs.kill.push(await timed(() => must(admin(url, 'POST', '/kill', { body: { reason: 'bench' } }), 'kill')));
     await must(admin(url, 'POST', '/unkill', { body: {} }), 'unkill');
   }
-  for (const [k, v] of Object.entries(runs)) out[k] = median(v);
-  out.storage = await storageBytes(url);
-  return out;
+  const out = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)]));
+  return { ...out, storage };
 }
 
 const w = await startWorker({ state: `bench-evidence-${process.pid}`, vars: { FLAGS_CACHE_S: '1', PILOT_GATE_FAULTS: 'true' }, flags: 'flags/demo.json' });
@@ -109,12 +116,12 @@ try {
     if (f.pct >= 50) break;
     await must(admin(w.url, 'POST', '/flags/pilot/advance', { body: { force: true, reason: 'bench' } }), 'advance');
   }
-  const { revision } = await must(admin(w.url, 'GET', '/status'), 'status');
   console.log(`  ${SMALL.toLocaleString('en')} visitors:`);
-  await expose(w.url, 0, SMALL, revision);
+  await expose(w.url, 0, SMALL);
   const small = await measure(w.url);
+  // The kills started a new window: the large one is counted in it, from the start.
   console.log(`  ${LARGE.toLocaleString('en')} visitors:`);
-  await expose(w.url, SMALL, LARGE, revision);
+  await expose(w.url, SMALL, LARGE);
   const large = await measure(w.url);
   const rows = [
     ['GET /metrics', small.metrics, large.metrics],
@@ -126,7 +133,7 @@ try {
   for (const [name, a, b] of rows) {
     console.log(`  ${name.padEnd(42)} ${ms(a).padStart(9)} ${ms(b).padStart(12)}   ${(b / a).toFixed(2)}x`);
   }
-  const perUnit = (large.storage - small.storage) / (LARGE - SMALL);
+  const perUnit = (large.storage - small.storage) / LARGE;
   console.log(`  evidence storage: ${small.storage.toLocaleString('en')} bytes at ${SMALL.toLocaleString('en')}, ${large.storage.toLocaleString('en')} at ${LARGE.toLocaleString('en')}: ${perUnit.toFixed(0)} bytes per visitor, ${perUnit.toFixed(0)} MB per 10^6 visitors (an object holds 10 GB)`);
 } finally {
   await w.stop();

@@ -64,6 +64,24 @@ impl FaultQueue {
 }
 
 impl Fault {
+    /// One line for the log (never a message's body).
+    ///
+    /// ```
+    /// use pilot_gate::core::control::fault::{Fault, FaultQueue};
+    /// let f = Fault::Enqueue { queue: FaultQueue::Evidence, body: "[]".into() };
+    /// assert_eq!(f.summary(), "enqueue 2 bytes to EVIDENCE_QUEUE");
+    /// ```
+    pub fn summary(&self) -> String {
+        match self {
+            Fault::EvidenceDown { flag, seconds } => {
+                format!("evidence of {flag} down for {seconds} s")
+            }
+            Fault::Enqueue { queue, body } => {
+                format!("enqueue {} bytes to {}", body.len(), queue.binding())
+            }
+        }
+    }
+
     /// Parses and bounds a fault.
     ///
     /// ```

@@ -26,7 +26,7 @@ impl RolloutControl {
             Ok(f) => f,
             Err(e) => return Ok(problem(&ControlError::BadRequest(e))),
         };
-        log::error("control", "fault_injected", text);
+        log::error("control", "fault_injected", &fault.summary());
         match fault {
             Fault::EvidenceDown { flag, seconds } => {
                 let stub = internal::evidence(&self.env, &flag)?;
