@@ -236,6 +236,93 @@ fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
         .1,
         Some(Action::Pause)
     );
+    // The extreme drop (custom never grants, native always does) trips: the test's variance is
+    // taken under the null, so it holds where a Wald test's vanishes.
+    let (st, act, f) = one(
+        rail(GuardrailAction::Fallback),
+        &s,
+        arms(mic(40, 0), mic(40, 40)),
+    );
+    assert_eq!(
+        (st, act),
+        (GuardState::Tripped, Some(Action::Fallback("native".into())))
+    );
+    assert!(f["pValue"].as_f64().unwrap() < 1e-6, "{f}");
+    // Undefined evidence is never healthy: nobody granted in either arm, or more grants than
+    // prompts (a unit may grant without a prompt event).
+    for (pilot, control) in [(mic(40, 0), mic(40, 0)), (mic(40, 41), mic(40, 40))] {
+        let (st, _, f) = one(rail(GuardrailAction::Fallback), &s, arms(pilot, control));
+        assert_eq!(st, GuardState::Undecided, "{f}");
+        assert!(f["pValue"].is_null());
+    }
+}
+
+/// The drop test at the margin's boundary (pilot exactly `1 − margin` times control): how often
+/// it rejects at level 0.01, by simulation, across rates from 5 % to 100 % and samples from 30
+/// to 1,000. A valid test rejects about 1 % (a little more or less from discreteness and the
+/// simulation's own noise).
+#[test]
+fn the_drop_test_holds_its_level_at_the_boundary_from_small_samples_to_large() {
+    use pilot_gate::core::control::stats::drop_p_value;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut uniform = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let margin = 0.10;
+    let runs = 4_000;
+    let mut worst = (0.0, 0.0, 0);
+    for control_rate in [0.05, 0.3, 0.6, 0.9, 1.0] {
+        for n in [30u64, 100, 1_000] {
+            let pilot_rate = (1.0 - margin) * control_rate;
+            let mut rejected = 0;
+            for _ in 0..runs {
+                let mut draw = |rate: f64| (0..n).filter(|_| uniform() < rate).count() as u64;
+                let (xa, xb) = (draw(pilot_rate), draw(control_rate));
+                if drop_p_value(xa, n, xb, n, margin).is_some_and(|p| p < 0.01) {
+                    rejected += 1;
+                }
+            }
+            let share = f64::from(rejected) / f64::from(runs);
+            println!(
+                "drop test at the boundary: control {control_rate:.2}, pilot {pilot_rate:.3}, \
+                 n = {n} per arm: rejects {:.2} % at level 1 %",
+                share * 100.0
+            );
+            if share > worst.0 {
+                worst = (share, control_rate, n);
+            }
+        }
+    }
+    assert!(
+        worst.0 <= 0.02,
+        "rejects {:.2} % at control rate {} with n = {}",
+        worst.0 * 100.0,
+        worst.1,
+        worst.2
+    );
+}
+
+#[test]
+fn the_sample_ratio_test_is_exact_at_small_counts() {
+    use pilot_gate::core::control::stats::{srm, SRM_EXACT_MAX};
+    // The χ² tail said 5.7e-7 here; the exact binomial tail is 1.9e-4.
+    let (_, p) = srm(9, 91, 0.02).unwrap();
+    assert!((1.7e-4..2.1e-4).contains(&p), "{p}");
+    // Exact and χ² agree where χ² is accurate, on either side of the switch.
+    let pilot = SRM_EXACT_MAX * 52 / 100;
+    let (_, exact) = srm(pilot, SRM_EXACT_MAX - pilot, 0.5).unwrap();
+    let (_, approx) = srm(pilot + 1, SRM_EXACT_MAX - pilot + 1, 0.5).unwrap();
+    println!("sample ratio: 52 % of {SRM_EXACT_MAX} at 50 %: exact p = {exact:.3e}, chi2 p one step above = {approx:.3e}");
+    assert!(
+        (exact.ln() - approx.ln()).abs() < 0.1,
+        "{exact} vs {approx}"
+    );
+    // A split as expected is no evidence of a mismatch.
+    let (_, p) = srm(10, 90, 0.1).unwrap();
+    assert!(p > 0.99, "{p}");
 }
 
 #[test]

@@ -145,6 +145,22 @@ fn each_bad_field_is_named_by_its_path() {
             "changes only by command (start, advance, pause, resume, rollback)",
         ),
         (
+            json!({"definition": boolean(), "plan": {"guards": {"comparative": {"r": 1.0}}}}),
+            "/plan/guards/comparative/r",
+            "must be a ratio above 1 and at most 100",
+        ),
+        (
+            json!({"definition": boolean(), "plan": {"guards": {"comparative": {"r": 1e9}}}}),
+            "/plan/guards/comparative/r",
+            "must be a ratio above 1 and at most 100",
+        ),
+        (
+            json!({"definition": boolean(),
+                   "plan": {"guards": {"comparative": {"alpha": 0.5, "beta": 0.5}}}}),
+            "/plan/guards/comparative",
+            "alpha and beta must be between 0 and 1, and alpha + beta below 1",
+        ),
+        (
             json!({"definition": boolean(), "plan": {"colour": "red"}}),
             "/plan/colour",
             "unknown field",

@@ -152,10 +152,13 @@ async function micPattern(url, rates, perArm = 50) {
 }
 
 describe('the e2_primer guardrail (mic grant more than 10 % below native: fall back to native)', () => {
-  test('fires on a constructed pattern: custom at 60 %, native at 90 %', async () => {
-    const w = await startWorker({ state: `guardrail-bad-${process.pid}`, vars: { FLAGS_CACHE_S: '1' }, flags: 'flags/demo.json' });
+  for (const [name, rates, perArm] of [
+    ['a realistic drop: custom at 60 %, native at 90 %, 50 visitors each', { custom: 0.6, native: 0.9 }, 50],
+    ['the extreme drop: custom never grants, native always does, 40 visitors each', { custom: 0, native: 1 }, 40],
+  ]) test(`fires on ${name}`, async () => {
+    const w = await startWorker({ state: `guardrail-bad-${process.pid}-${perArm}`, vars: { FLAGS_CACHE_S: '1' }, flags: 'flags/demo.json' });
     try {
-      const arms = await micPattern(w.url, { custom: 0.6, native: 0.9 });
+      const arms = await micPattern(w.url, rates, perArm);
       const flag = await until(async () => {
         const r = await admin(w.url, 'GET', '/flags/e2_primer');
         return r.body.plan.status === 'rolled_back' ? r.body : null;
@@ -168,7 +171,7 @@ describe('the e2_primer guardrail (mic grant more than 10 % below native: fall b
       // the figures it acted on must show the drop, each arm past its minimum.
       const { pilot, control, pValue, minTrials } = entry.evidence.figures;
       assert.ok(pilot.trials >= minTrials && control.trials >= minTrials, JSON.stringify(entry.evidence));
-      assert.ok(pilot.trials <= 50 && control.trials <= 50);
+      assert.ok(pilot.trials <= perArm && control.trials <= perArm);
       assert.ok(pilot.rate < 0.9 * control.rate && pValue < 0.01, JSON.stringify(entry.evidence));
       assert.match(entry.reason, /^guard guardrail:mic_grant_rate tripped: pilot 0\.\d{4} vs control [01]\.\d{4} \(p = \d\.\d\de-\d+, more than 10 % below\)$/);
       // A custom visitor gets native once the edge has the new set.

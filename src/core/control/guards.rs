@@ -712,8 +712,10 @@ fn guardrail(g: &Guardrail, p: &Arm, c: &Arm, off: &str, allowlist_tier: bool) -
     let state = match pv {
         _ if allowlist_tier => GuardState::NotApplicable,
         _ if !enough => GuardState::Undecided,
+        // Undefined (both rates 0, or more successes than trials) is never healthy.
+        None => GuardState::Undecided,
         Some(pv) if pv < g.p_value => GuardState::Tripped,
-        _ => GuardState::Healthy,
+        Some(_) => GuardState::Healthy,
     };
     let side = |successes: u64, trials: u64| KpiFigures {
         successes,

@@ -216,6 +216,10 @@ fn parse_plan(
     })
 }
 
+/// The largest ratio the comparative test may be set to detect (beyond it, the test would
+/// wait for a regression no pilot survives long enough to show).
+pub const MAX_R: f64 = 100.0;
+
 /// The plan's guards: `null` or absent is none, `{}` the defaults; every field checked.
 fn guards(
     v: Option<&Value>,
@@ -242,11 +246,17 @@ fn guards(
         |field: &str, detail: &str| Err(ControlError::invalid(format!("{path}/{field}"), detail));
     let unit = |x: f64| x > 0.0 && x < 1.0;
     if let Some(c) = &g.comparative {
-        if !(c.r > 1.0 && c.r.is_finite()) {
-            return bad("comparative/r", "must be a ratio above 1");
+        if !(c.r > 1.0 && c.r <= MAX_R) {
+            return bad(
+                "comparative/r",
+                &format!("must be a ratio above 1 and at most {MAX_R}"),
+            );
         }
-        if !unit(c.alpha) || !unit(c.beta) {
-            return bad("comparative", "alpha and beta must be between 0 and 1");
+        if !unit(c.alpha) || !unit(c.beta) || c.alpha + c.beta >= 1.0 {
+            return bad(
+                "comparative",
+                "alpha and beta must be between 0 and 1, and alpha + beta below 1",
+            );
         }
     }
     if let Some(b) = &g.breaker {

@@ -55,15 +55,25 @@ pub fn sprt_bounds(alpha: f64, beta: f64) -> (f64, f64) {
     ((beta / (1.0 - alpha)).ln(), (1.0 / alpha).ln())
 }
 
-/// The chi-squared statistic (1 degree of freedom) of `n_p` and `n_c` exposures against an
-/// expected pilot share, and its p-value. `None` without exposures or with a share of 0 or 1.
+/// Samples up to which [`srm`] computes the exact binomial p-value (above, the χ² one, which
+/// is then accurate).
+pub const SRM_EXACT_MAX: u64 = 20_000;
+
+/// A test of `n_p` pilot and `n_c` control exposures against an expected pilot share: the
+/// statistic (χ², 1 degree of freedom) and its p-value, two-sided. Up to [`SRM_EXACT_MAX`]
+/// exposures the p-value is the exact binomial one (the probability of every split no more
+/// likely than the one observed), because the χ² approximation is anti-conservative at small
+/// expected counts; above, the χ² tail. `None` without exposures or with a share of 0 or 1.
 ///
 /// ```
 /// use pilot_gate::core::control::stats::srm;
 /// let (chi2, p) = srm(500, 500, 0.5).unwrap();
-/// assert_eq!((chi2, p), (0.0, 1.0));
+/// assert_eq!(chi2, 0.0);
+/// assert!(p > 0.99);
 /// let (_, p) = srm(600, 400, 0.5).unwrap();
 /// assert!(p < 1e-9);
+/// let (_, p) = srm(9, 91, 0.02).unwrap(); // χ² would say 5.7e-7
+/// assert!((p - 1.9e-4).abs() < 0.2e-4, "{p}");
 /// ```
 pub fn srm(n_p: u64, n_c: u64, expected_share: f64) -> Option<(f64, f64)> {
     let n = (n_p + n_c) as f64;
@@ -72,7 +82,40 @@ pub fn srm(n_p: u64, n_c: u64, expected_share: f64) -> Option<(f64, f64)> {
     }
     let (e_p, e_c) = (n * expected_share, n * (1.0 - expected_share));
     let chi2 = (n_p as f64 - e_p).powi(2) / e_p + (n_c as f64 - e_c).powi(2) / e_c;
-    Some((chi2, chi2_sf_1(chi2)))
+    let p = if n_p + n_c <= SRM_EXACT_MAX {
+        binomial_two_sided(n_p, n_p + n_c, expected_share)
+    } else {
+        chi2_sf_1(chi2)
+    };
+    Some((chi2, p))
+}
+
+/// The exact two-sided binomial p-value of `x` successes in `n` trials at rate `p`: the sum of
+/// the probabilities of every outcome no more likely than `x` (computed in logs).
+fn binomial_two_sided(x: u64, n: u64, p: f64) -> f64 {
+    let ln_pmf = |k: u64| {
+        let (k, nf) = (k as f64, n as f64);
+        libm::lgamma(nf + 1.0) - libm::lgamma(k + 1.0) - libm::lgamma(nf - k + 1.0)
+            + k * p.ln()
+            + (nf - k) * (1.0 - p).ln()
+    };
+    // A relative tolerance, so that outcomes as likely as x (ties) are counted.
+    let observed = ln_pmf(x) + 1e-7;
+    let (mut as_likely, mut more_likely) = (0.0, 0.0);
+    for l in (0..=n).map(ln_pmf) {
+        if l <= observed {
+            as_likely += l.exp();
+        } else {
+            more_likely += l.exp();
+        }
+    }
+    // The smaller sum is the accurate one: a tail near 0 directly, a p-value near 1 as the
+    // complement of the few outcomes more likely than x.
+    if as_likely <= more_likely {
+        as_likely
+    } else {
+        (1.0 - more_likely).max(0.0)
+    }
 }
 
 /// The upper tail of the chi-squared distribution with 1 degree of freedom.
@@ -81,27 +124,43 @@ fn chi2_sf_1(chi2: f64) -> f64 {
 }
 
 /// One-sided p-value that proportion `a` (`x_a` of `n_a`) is below `(1 − margin)` times
-/// proportion `b` (`x_b` of `n_b`): a z-test of `p_a − (1 − margin)·p_b` with the unpooled
-/// standard error. `None` when either sample is empty or the error is zero.
+/// proportion `b` (`x_b` of `n_b`): the Farrington-Manning score test of the ratio
+/// (Farrington and Manning, Statistics in Medicine 9, 1990), whose variance is taken under the
+/// null (the restricted maximum-likelihood rates with `p_a = (1 − margin)·p_b`), so it holds
+/// at rates of 0 and 1 where a Wald test's standard error vanishes. `None` when the test is
+/// undefined: an empty sample, more successes than trials, or no variance even under the
+/// null (both rates 0); a guard reads `None` as undecided, never as healthy.
 ///
 /// ```
 /// use pilot_gate::core::control::stats::drop_p_value;
 /// assert!(drop_p_value(60, 100, 90, 100, 0.10).unwrap() < 0.01); // 60 % vs 90 %
 /// assert!(drop_p_value(88, 100, 90, 100, 0.10).unwrap() > 0.5);  // 88 % vs 90 %
+/// assert!(drop_p_value(0, 40, 40, 40, 0.10).unwrap() < 1e-6);    // 0 % vs 100 %
+/// assert_eq!(drop_p_value(0, 40, 0, 40, 0.10), None);            // nothing to compare
+/// assert_eq!(drop_p_value(120, 100, 90, 100, 0.10), None);       // not a proportion
 /// ```
 pub fn drop_p_value(x_a: u64, n_a: u64, x_b: u64, n_b: u64, margin: f64) -> Option<f64> {
-    if n_a == 0 || n_b == 0 {
+    if n_a == 0 || n_b == 0 || x_a > n_a || x_b > n_b || !(0.0..1.0).contains(&margin) {
         return None;
     }
-    let (pa, pb) = (x_a as f64 / n_a as f64, x_b as f64 / n_b as f64);
-    let k = 1.0 - margin;
-    let se = (pa * (1.0 - pa) / n_a as f64 + k * k * pb * (1.0 - pb) / n_b as f64).sqrt();
-    if se == 0.0 {
+    let (na, nb) = (n_a as f64, n_b as f64);
+    let (pa, pb) = (x_a as f64 / na, x_b as f64 / nb);
+    let rho = 1.0 - margin;
+    // The restricted MLE of p_b under p_a = ρ·p_b: the smaller root of A·p² + B·p + C = 0.
+    let a = rho * (na + nb);
+    let b = -(rho * na + x_a as f64 + nb + rho * x_b as f64);
+    let c = (x_a + x_b) as f64;
+    let disc = (b * b - 4.0 * a * c).max(0.0);
+    let rb = ((-b - disc.sqrt()) / (2.0 * a)).clamp(0.0, 1.0);
+    let ra = (rho * rb).clamp(0.0, 1.0);
+    let var = ra * (1.0 - ra) / na + rho * rho * rb * (1.0 - rb) / nb;
+    if var.is_nan() || var <= 0.0 {
         return None;
     }
-    let z = (pa - k * pb) / se;
+    let z = (pa - rho * pb) / var.sqrt();
     // P(Z <= z) for a standard normal.
-    Some(0.5 * libm::erfc(-z / std::f64::consts::SQRT_2))
+    let p = 0.5 * libm::erfc(-z / std::f64::consts::SQRT_2);
+    p.is_finite().then_some(p)
 }
 
 /// The exact `q`-quantile (nearest rank) of `sorted` values; `None` when empty.
