@@ -15,7 +15,7 @@ use crate::core::http::query;
 pub const MAX_STORED: u64 = 5_000;
 /// Most letters one list or one replay call handles (a replay sends each to its queue).
 pub const MAX_PER_CALL: usize = 100;
-/// Characters of a body shown in a listing.
+/// Characters of a body shown in a listing (SQLite's `substr` counts characters).
 pub const PREVIEW_CHARS: usize = 160;
 
 /// Which queue a dead letter belongs to.
@@ -196,9 +196,4 @@ impl Selection {
             _ => Ok(s),
         }
     }
-}
-
-/// The start of a body, for a listing.
-pub fn preview(body: &str) -> String {
-    body.chars().take(PREVIEW_CHARS).collect()
 }

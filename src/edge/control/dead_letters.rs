@@ -15,8 +15,7 @@ use crate::core::control::audit::AuditEntry;
 use crate::core::control::error::ControlError;
 use crate::core::control::state::Caller;
 use crate::core::events::dead_letter::{
-    admit, parse_query, preview, DeadCounts, DeadKind, DeadLetter, Selection, MAX_PER_CALL,
-    PREVIEW_CHARS,
+    admit, parse_query, DeadCounts, DeadKind, DeadLetter, Selection, MAX_PER_CALL, PREVIEW_CHARS,
 };
 use crate::edge::events::text_message;
 use crate::edge::log;
@@ -72,27 +71,26 @@ impl RolloutControl {
                 continue;
             }
             let kind = DeadKind::of(&letter.body);
+            self.count_dead(kind, "received", 1)?;
             let (kept, _) = admit(self.dead_stored()?, 1);
-            if kept == 1 {
-                sql.exec(
-                    "INSERT INTO dead_letters (id, kind, at_ms, body) VALUES (?, ?, ?, ?)",
-                    vec![
-                        letter.id.clone().into(),
-                        kind.as_str().into(),
-                        int(letter.at_ms),
-                        letter.body.clone().into(),
-                    ],
-                )?;
-                self.count_dead(kind, "received", 1)?;
-            } else {
+            if kept == 0 {
                 log::error(
                     &letter.id,
                     "dead_letter_dropped",
                     "the dead-letter store is full",
                 );
-                self.count_dead(kind, "received", 1)?;
                 self.count_dead(kind, "dropped", 1)?;
+                continue;
             }
+            sql.exec(
+                "INSERT INTO dead_letters (id, kind, at_ms, body) VALUES (?, ?, ?, ?)",
+                vec![
+                    letter.id.clone().into(),
+                    kind.as_str().into(),
+                    int(letter.at_ms),
+                    letter.body.clone().into(),
+                ],
+            )?;
         }
         Ok(())
     }
@@ -123,7 +121,7 @@ impl RolloutControl {
             .into_iter()
             .map(|r| {
                 json!({"id": r.id, "kind": r.kind, "atMs": r.at_ms, "bytes": r.bytes,
-                       "preview": preview(&r.head)})
+                       "preview": r.head})
             })
             .collect();
         Ok((
