@@ -142,13 +142,7 @@ pub fn parse_query(url: &str) -> Result<DeadQuery, String> {
     };
     for (k, v) in query::pairs(url) {
         match k.as_str() {
-            "limit" => {
-                q.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PER_CALL).contains(n))
-                    .ok_or_else(|| format!("limit must be an integer from 1 to {MAX_PER_CALL}"))?
-            }
+            "limit" => q.limit = query::limit(&v, MAX_PER_CALL)?,
             "kind" => {
                 q.kind = Some(
                     DeadKind::parse(&v)

@@ -34,13 +34,8 @@ pub fn parse_list_query(url: &str) -> Result<ListQuery, EventsError> {
     for (k, v) in query::pairs(url) {
         match k.as_str() {
             "limit" => {
-                q.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| EventsError::BadQuery {
-                        detail: format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-                    })?;
+                q.limit = query::limit(&v, MAX_LIMIT)
+                    .map_err(|detail| EventsError::BadQuery { detail })?;
             }
             "name" => q.name = Some(v),
             "count" => q.count_only = matches!(v.as_str(), "true" | "1"),

@@ -20,6 +20,21 @@ pub fn pairs(url: &str) -> impl Iterator<Item = (String, String)> + '_ {
     })
 }
 
+/// A `limit` parameter: an integer from 1 to `max`, else the reason to answer 400 with.
+///
+/// ```
+/// use pilot_gate::core::http::query::limit;
+/// assert_eq!(limit("20", 100), Ok(20));
+/// assert_eq!(limit("0", 100), Err("limit must be an integer from 1 to 100".into()));
+/// assert!(limit("x", 100).is_err());
+/// ```
+pub fn limit(v: &str, max: usize) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("limit must be an integer from 1 to {max}"))
+}
+
 /// Decodes `%XX` escapes and `+` (form encoding); invalid escapes stay as they are.
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();

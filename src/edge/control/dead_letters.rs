@@ -44,6 +44,13 @@ struct Row {
     body: String,
 }
 
+impl Row {
+    /// Its kind as stored (a name this module wrote).
+    fn kind(&self) -> DeadKind {
+        DeadKind::parse(&self.kind).unwrap_or(DeadKind::Unreadable)
+    }
+}
+
 #[derive(Deserialize)]
 struct Listed {
     id: String,
@@ -145,8 +152,7 @@ impl RolloutControl {
         };
         let (mut replayed, mut refused, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
-            let kind = DeadKind::parse(&row.kind).unwrap_or(DeadKind::Unreadable);
-            let Some(binding) = kind.replay_binding() else {
+            let Some(binding) = row.kind().replay_binding() else {
                 refused.push(json!({"id": row.id, "reason": "unreadable: discard it"}));
                 continue;
             };
@@ -155,14 +161,7 @@ impl RolloutControl {
                 Err(e) => Err(e),
             };
             match sent {
-                Ok(()) => {
-                    self.sql().exec(
-                        "DELETE FROM dead_letters WHERE id = ?",
-                        vec![row.id.clone().into()],
-                    )?;
-                    self.count_dead(kind, "replayed", 1)?;
-                    replayed.push(json!({"id": row.id, "kind": row.kind, "atMs": row.at_ms}));
-                }
+                Ok(()) => replayed.push(self.take_out(&row, "replayed")?),
                 Err(e) => {
                     log::error(&row.id, "dead_letter_replay_failed", &e.to_string());
                     failed.push(json!({"id": row.id, "reason": "the queue refused it"}));
@@ -187,13 +186,7 @@ impl RolloutControl {
         };
         let mut discarded = Vec::new();
         for row in rows {
-            let kind = DeadKind::parse(&row.kind).unwrap_or(DeadKind::Unreadable);
-            self.sql().exec(
-                "DELETE FROM dead_letters WHERE id = ?",
-                vec![row.id.clone().into()],
-            )?;
-            self.count_dead(kind, "discarded", 1)?;
-            discarded.push(json!({"id": row.id, "kind": row.kind, "atMs": row.at_ms}));
+            discarded.push(self.take_out(&row, "discarded")?);
         }
         let left = self.dead_stored()?;
         if !discarded.is_empty() {
@@ -240,6 +233,17 @@ impl RolloutControl {
             Vec::new(),
         )?;
         Ok(n.unwrap_or(0))
+    }
+
+    /// Deletes a letter from the store, counts it under `column` (`replayed` or `discarded`),
+    /// and answers what the audit entry and the answer show of it.
+    fn take_out(&self, row: &Row, column: &'static str) -> Result<Value> {
+        self.sql().exec(
+            "DELETE FROM dead_letters WHERE id = ?",
+            vec![row.id.clone().into()],
+        )?;
+        self.count_dead(row.kind(), column, 1)?;
+        Ok(json!({"id": row.id, "kind": row.kind, "atMs": row.at_ms}))
     }
 
     fn count_dead(&self, kind: DeadKind, column: &'static str, n: u64) -> Result<()> {

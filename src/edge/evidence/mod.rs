@@ -14,6 +14,7 @@ mod store;
 
 use store::Rows;
 
+use std::cell::Cell;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
@@ -41,6 +42,9 @@ pub const CHECK_MS: u64 = 60_000;
 pub struct FlagEvidence {
     state: State,
     env: Env,
+    /// Until when an injected outage lasts, ms (0: none; read from storage once per instance,
+    /// so the request path reads no row for a fault that tests alone inject).
+    down_until_ms: Cell<u64>,
 }
 
 /// The breaker's memory of one window.
@@ -83,7 +87,16 @@ impl DurableObject for FlagEvidence {
         if let Err(e) = state.storage().sql().exec(store::SCHEMA, None) {
             log::error("evidence", "evidence_schema_failed", &e.to_string());
         }
-        Self { state, env }
+        let this = Self {
+            state,
+            env,
+            down_until_ms: Cell::new(0),
+        };
+        match this.meta::<u64>("down_until_ms") {
+            Ok(t) => this.down_until_ms.set(t.unwrap_or(0)),
+            Err(e) => log::error("evidence", "evidence_meta_failed", &e.to_string()),
+        }
+        this
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -98,8 +111,7 @@ impl DurableObject for FlagEvidence {
         if route == "fault" {
             return self.fault(&text, now_ms);
         }
-        let down_until_ms: Option<u64> = self.meta("down_until_ms")?;
-        if down_until_ms.is_some_and(|t| now_ms < t) {
+        if now_ms < self.down_until_ms.get() {
             return Response::error("down: a fault was injected", 503);
         }
         let answer = match (method, route) {
@@ -144,8 +156,10 @@ impl FlagEvidence {
         let Ok(down) = serde_json::from_str::<Down>(text) else {
             return Response::error("fault: expected {\"seconds\"}", 400);
         };
-        self.set_meta("down_until_ms", &(now_ms + down.seconds * 1000))?;
-        json_response(&json!({"downUntilMs": now_ms + down.seconds * 1000}))
+        let until_ms = now_ms + down.seconds * 1000;
+        self.set_meta("down_until_ms", &until_ms)?;
+        self.down_until_ms.set(until_ms);
+        json_response(&json!({"downUntilMs": until_ms}))
     }
 
     /// The flag's watch as last told.
