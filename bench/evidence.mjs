@@ -110,6 +110,13 @@ async function measure(url) {
 }
 
 const w = await startWorker({ state: `bench-evidence-${process.pid}`, vars: { FLAGS_CACHE_S: '1', PILOT_GATE_FAULTS: 'true' }, flags: 'flags/demo.json' });
+// Interrupted (Ctrl-C, or a timeout's SIGTERM): the worker's process group goes too.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    await w.stop();
+    process.exit(130);
+  });
+}
 try {
   for (;;) {
     const f = await must(admin(w.url, 'GET', '/flags/pilot'), 'flag');
