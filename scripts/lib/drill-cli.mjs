@@ -50,10 +50,10 @@ async function guard(url, token, aa) {
   });
   console.log(`visitors in ${r.seconds.toFixed(0)} s: pilot ${r.visitors.on}, control ${r.visitors.off}; with an error: pilot ${r.errors.on}, control ${r.errors.off}`);
   const b = r.breaker;
-  if (b) console.log(`breaker at the end: ${b.state}, ${b.figures.pilotErrors} of ${b.figures.pilotExposures} pilot visitors in ${b.figures.windowMin} min with an error`);
+  if (b) console.log(`breaker at the end: ${b.state}, ${b.figures.windowErrors} of ${b.figures.windowExposures} pilot visitors with an error (ln e = ${b.figures.lnE?.toFixed(3) ?? '-'}, rolls back at ${b.figures.threshold?.toFixed(3) ?? '-'})`);
   if (aa) {
     const c = r.comparative;
-    if (c) console.log(`comparative guard at the end: ${c.state}, Λ = ${c.figures.lambda?.toFixed(3)} (rollback at ${c.figures.upper.toFixed(3)}, healthy at ${c.figures.lower.toFixed(3)})`);
+    if (c) console.log(`comparative guard at the end: ${c.state}, Λ = ${c.figures.lambda?.toFixed(3)} (rollback at ${c.figures.upper.toFixed(3)}); over the window ${c.figures.windowLambda?.toFixed(3)} (healthy at ${c.figures.lower.toFixed(3)})`);
     console.log(`A/A: ${r.rolledBackMs === null ? 'no rollback (goal: none): met' : `ROLLED BACK after ${s(r.rolledBackMs)}: NOT MET`}`);
     return r.rolledBackMs === null;
   }

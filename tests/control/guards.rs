@@ -2,7 +2,7 @@
 
 use pilot_gate::core::control::guards::{
     evaluate, Action, Breaker, Comparative, Evidence, GuardState, Guardrail, GuardrailAction,
-    Guards, Kpi, NoData, SampleRatio, Setting,
+    Guards, Kpi, Minute, NoData, SampleRatio, Setting,
 };
 use pilot_gate::core::control::tally::{Arm, Arms};
 
@@ -20,14 +20,16 @@ fn arm(exposures: u64, errors: u64) -> Arm {
     }
 }
 
-fn setting(tier: usize, share: Option<f64>, strikes: u32) -> Setting<'static> {
+/// The window began at minute 1,000 of the epoch; the default ladder (4 tiers above 0).
+fn setting(tier: usize, share: Option<f64>) -> Setting<'static> {
     Setting {
         pilot: "on",
         control: "off",
         off: "off",
         tier,
+        tiers: 4,
+        window_start_min: 1_000,
         expected_share: share,
-        breaker_strikes: strikes,
     }
 }
 
@@ -46,8 +48,18 @@ fn one(
     s: &Setting<'_>,
     since_tier: Arms,
 ) -> (GuardState, Option<Action>, serde_json::Value) {
+    one_with(guards, s, since_tier, vec![])
+}
+
+/// One guard's verdict over a window and its recent minutes.
+fn one_with(
+    guards: Guards,
+    s: &Setting<'_>,
+    since_tier: Arms,
+    recent: Vec<Minute>,
+) -> (GuardState, Option<Action>, serde_json::Value) {
     let e = Evidence {
-        breaker: since_tier.clone(),
+        recent,
         no_data: since_tier.clone(),
         since_tier,
     };
@@ -63,76 +75,153 @@ fn comparative_by_hand() {
         comparative: Some(Comparative::default()),
         ..none()
     };
-    let s = setting(2, Some(0.5), 0);
+    let s = setting(2, Some(0.5));
     // Equal arms, R = 3: each pilot error adds ln 1.5 = 0.4055, each control error ln 0.5.
-    // upper = ln 100 = 4.6052; lower = ln(0.1 / 0.99) = -2.2925.
-    let (st, act, f) = one(g(), &s, arms(arm(1000, 13), arm(1000, 1)));
+    // The tier's α is 0.01 / 3 (tiers 2 to 4); the whole window's share of it 1/2, so the
+    // threshold is ln 600 = 6.397; lower = ln(0.1 / 0.99) = -2.2925.
+    let (st, act, f) = one(g(), &s, arms(arm(1000, 17), arm(1000, 1)));
     assert_eq!(
         (st, act),
         (GuardState::Undecided, None),
-        "13 ln 1.5 + ln 0.5 = 4.578 < 4.605"
+        "17 ln 1.5 + ln 0.5 = 6.200 < 6.397"
     );
-    assert!((f["lambda"].as_f64().unwrap() - 4.5779).abs() < 1e-3);
-    let (st, act, f) = one(g(), &s, arms(arm(1000, 14), arm(1000, 1)));
+    assert!((f["lambda"].as_f64().unwrap() - 6.2004).abs() < 1e-3, "{f}");
+    assert!((f["upper"].as_f64().unwrap() - 600f64.ln()).abs() < 1e-9);
+    let (st, act, f) = one(g(), &s, arms(arm(1000, 18), arm(1000, 1)));
     assert_eq!(
         (st, act),
         (GuardState::Tripped, Some(Action::Rollback)),
-        "4.984 >= 4.605"
+        "6.605 >= 6.397"
     );
-    assert!((f["upper"].as_f64().unwrap() - 100f64.ln()).abs() < 1e-12);
+    assert!(f["fromMinute"].is_null(), "decided on the whole window");
     let (st, _, _) = one(g(), &s, arms(arm(1000, 1), arm(1000, 5)));
     assert_eq!(
         st,
         GuardState::Healthy,
         "ln 1.5 + 5 ln 0.5 = -3.06 <= -2.29"
     );
-    // Past the upper bound on a single pilot error: below M = 3 errors, no rollback.
+    // Past the threshold on a single pilot error: below M = 3 errors, no rollback.
     let big_r = Guards {
         comparative: Some(Comparative {
-            r: 200.0,
+            r: 100.0,
             ..Comparative::default()
         }),
         ..none()
     };
-    let (st, _, f) = one(big_r, &s, arms(arm(10, 1), arm(100_000, 0)));
-    assert!(f["lambda"].as_f64().unwrap() > f["upper"].as_f64().unwrap());
+    let (st, _, f) = one(big_r, &s, arms(arm(10, 2), arm(100_000, 0)));
+    assert!(f["windowLambda"].as_f64().unwrap() > f["upper"].as_f64().unwrap());
     assert_eq!(st, GuardState::Undecided);
     // Tier 1 is the allowlist, not a random sample.
     assert_eq!(
-        one(g(), &setting(1, None, 0), arms(arm(1000, 50), arm(1000, 1))).0,
+        one(g(), &setting(1, None), arms(arm(1000, 50), arm(1000, 1))).0,
         GuardState::NotApplicable
     );
 }
 
 #[test]
-fn breaker_by_hand_needs_two_consecutive_checks() {
+fn a_clean_pilot_is_healthy_on_an_upper_bound_of_its_error_rate() {
+    let g = || Guards {
+        comparative: Some(Comparative::default()),
+        ..none()
+    };
+    let s = setting(2, Some(0.5));
+    // No errors anywhere: Λ = 0 says nothing. The pilot's rate is below θ = 5 % when the
+    // likelihood ratio of 2.5 % against 5 % reaches 1/β = 10: n · ln(0.975/0.95) >= ln 10,
+    // that is from 89 clean units on.
+    let (st, _, f) = one(g(), &s, arms(arm(88, 0), arm(88, 0)));
+    assert_eq!(st, GuardState::Undecided, "{f}");
+    let (st, _, f) = one(g(), &s, arms(arm(89, 0), arm(89, 0)));
+    assert_eq!(st, GuardState::Healthy, "{f}");
+    assert!((f["cleanLnE"].as_f64().unwrap() - 89.0 * (0.975f64 / 0.95).ln()).abs() < 1e-9);
+    // Errors at θ are no evidence of being below it (here the arms' equal errors are: the
+    // SPRT's lower bound says healthy).
+    let (_, _, f) = one(g(), &s, arms(arm(2000, 100), arm(2000, 100)));
+    assert!(f["cleanLnE"].as_f64().unwrap() < 0.0, "{f}");
+    // Clean but for a pilot far worse than control: Λ > 0, so the clean bound does not speak.
+    let (st, _, f) = one(g(), &s, arms(arm(1000, 8), arm(1000, 1)));
+    assert!(f["cleanLnE"].as_f64().unwrap() > f["cleanThreshold"].as_f64().unwrap());
+    assert_eq!(st, GuardState::Undecided, "{f}");
+}
+
+#[test]
+fn a_regression_after_hours_of_health_is_judged_from_the_minute_it_began() {
+    let g = || Guards {
+        comparative: Some(Comparative::default()),
+        ..none()
+    };
+    let s = setting(3, Some(0.5));
+    // Seven hours of health at 1 %, then one minute (the 401st of the window) with 60 pilot
+    // and 10 control units with an error of 1,000 each.
+    let window = arms(arm(101_000, 1_060), arm(101_000, 1_010));
+    let recent = vec![Minute {
+        offset_min: 400,
+        pilot: arm(1_000, 60),
+        control: arm(1_000, 10),
+    }];
+    let (st, act, f) = one_with(g(), &s, window.clone(), recent.clone());
+    // The window's Λ is deep below 0: the old test would have needed hours to climb out.
+    assert!(f["windowLambda"].as_f64().unwrap() < -200.0, "{f}");
+    // The stretch from minute 400: Λ = 60 ln 1.5 + 10 ln 0.5 = 17.4 against
+    // ln(2 · 60 · 7 · 8 · 300) = 14.52.
+    assert_eq!(
+        (st, act),
+        (GuardState::Tripped, Some(Action::Rollback)),
+        "{f}"
+    );
+    assert_eq!(f["fromMinute"], 1_400);
+    assert!((f["upper"].as_f64().unwrap() - 2_016_000f64.ln()).abs() < 1e-9);
+    assert_eq!(
+        (f["pilotErrors"].as_u64(), f["controlErrors"].as_u64()),
+        (Some(60), Some(10))
+    );
+    // The same stretch with 30 pilot errors is not enough (Λ = 5.2).
+    let recent = vec![Minute {
+        offset_min: 400,
+        pilot: arm(1_000, 30),
+        control: arm(1_000, 10),
+    }];
+    assert_ne!(one_with(g(), &s, window, recent).0, GuardState::Tripped);
+}
+
+#[test]
+fn breaker_by_hand() {
     let g = || Guards {
         breaker: Some(Breaker::default()),
         ..none()
     };
-    // 80 errors in 1000: Wilson lower bound at z = 2.33 is 0.0627 > 0.05.
-    let (st, act, f) = one(g(), &setting(1, None, 0), arms(arm(1000, 80), arm(0, 0)));
-    assert_eq!((st, act), (GuardState::Warning, None));
-    assert!(
-        (f["wilsonLow"].as_f64().unwrap() - 0.0627).abs() < 5e-4,
-        "{f}"
-    );
-    let (st, act, _) = one(g(), &setting(1, None, 1), arms(arm(1000, 80), arm(0, 0)));
+    // 2θ against θ = 5 %: each unit with an error adds ln 2, each without ln(0.90/0.95). At
+    // tier 1 the tier's α is 0.01 / 4, the window's threshold ln 800 = 6.685: of 1,000 units,
+    // 82 with an error trip it (7.20), 81 do not (6.45).
+    let (st, act, f) = one(g(), &setting(1, None), arms(arm(1000, 82), arm(0, 0)));
     assert_eq!(
         (st, act),
         (GuardState::Tripped, Some(Action::Rollback)),
-        "applies at tier 1 too"
+        "applies at tier 1 too: {f}"
     );
-    // 60 in 1000: the rate is over 5 % but its lower bound (0.0446) is not.
+    assert!((f["threshold"].as_f64().unwrap() - 800f64.ln()).abs() < 1e-9);
+    let (st, _, f) = one(g(), &setting(1, None), arms(arm(1000, 81), arm(0, 0)));
+    assert_eq!(st, GuardState::Healthy, "{f}");
+    let l = f["lnE"].as_f64().unwrap();
+    assert!((l - (81.0 * 2f64.ln() + 919.0 * (0.9f64 / 0.95).ln())).abs() < 1e-9);
+    // Too few units, however bad.
     assert_eq!(
-        one(g(), &setting(2, None, 1), arms(arm(1000, 60), arm(0, 0))).0,
+        one(g(), &setting(2, None), arms(arm(50, 50), arm(0, 0))).0,
         GuardState::Healthy
     );
-    // Too few exposures, however bad.
-    assert_eq!(
-        one(g(), &setting(2, None, 1), arms(arm(50, 50), arm(0, 0))).0,
-        GuardState::Healthy
+    // A recent stretch decides when the window is diluted by hours of health.
+    let recent = vec![Minute {
+        offset_min: 30,
+        pilot: arm(200, 60),
+        control: arm(0, 0),
+    }];
+    let (st, _, f) = one_with(
+        g(),
+        &setting(2, None),
+        arms(arm(20_000, 260), arm(0, 0)),
+        recent,
     );
+    assert_eq!(st, GuardState::Tripped, "{f}");
+    assert_eq!(f["fromMinute"], 1_030);
 }
 
 #[test]
@@ -141,25 +230,27 @@ fn sample_ratio_and_no_data_hold_and_never_roll_back() {
         sample_ratio: Some(SampleRatio::default()),
         ..none()
     };
-    // 10 % expected: 150 of 1000 gives χ² = 25 + 2.78 = 27.8, p ≈ 1.4e-7.
+    // 10 % expected: 150 of 1000 gives a log Bayes factor of 9.87 (Beta(10, 90) prior), past
+    // ln(3 / 0.001) = 8.01.
     let (st, act, f) = one(
         srm(),
-        &setting(2, Some(0.1), 0),
+        &setting(2, Some(0.1)),
         arms(arm(150, 0), arm(850, 0)),
     );
     assert_eq!((st, act), (GuardState::Hold, None));
-    assert!((f["chi2"].as_f64().unwrap() - 27.777).abs() < 1e-2);
+    assert!((f["lnE"].as_f64().unwrap() - 9.8671).abs() < 1e-3, "{f}");
+    assert!((f["threshold"].as_f64().unwrap() - 3000f64.ln()).abs() < 1e-9);
     assert_eq!(
         one(
             srm(),
-            &setting(2, Some(0.1), 0),
+            &setting(2, Some(0.1)),
             arms(arm(103, 0), arm(897, 0))
         )
         .0,
         GuardState::Healthy
     );
     assert_eq!(
-        one(srm(), &setting(2, None, 0), arms(arm(150, 0), arm(850, 0))).0,
+        one(srm(), &setting(2, None), arms(arm(150, 0), arm(850, 0))).0,
         GuardState::NotApplicable
     );
     let nd = || Guards {
@@ -167,15 +258,15 @@ fn sample_ratio_and_no_data_hold_and_never_roll_back() {
         ..none()
     };
     assert_eq!(
-        one(nd(), &setting(2, None, 0), arms(arm(10, 0), arm(9, 0))).1,
+        one(nd(), &setting(2, None), arms(arm(10, 0), arm(9, 0))).1,
         None
     );
     assert_eq!(
-        one(nd(), &setting(2, None, 0), arms(arm(10, 0), arm(9, 0))).0,
+        one(nd(), &setting(2, None), arms(arm(10, 0), arm(9, 0))).0,
         GuardState::Hold
     );
     assert_eq!(
-        one(nd(), &setting(2, None, 0), arms(arm(10, 0), arm(10, 0))).0,
+        one(nd(), &setting(2, None), arms(arm(10, 0), arm(10, 0))).0,
         GuardState::Healthy
     );
 }
@@ -189,7 +280,7 @@ fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
             action,
             variant: Some("native".into()),
             min_trials: 30,
-            p_value: 0.01,
+            alpha: 0.01,
         }],
         ..none()
     };
@@ -198,17 +289,28 @@ fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
         mic_granted: granted,
         ..Arm::default()
     };
-    let s = setting(4, None, 0);
-    let (st, act, f) = one(
+    let s = setting(4, None);
+    // 60 % vs 90 %: the score is -0.21 (variance 0.0032 under the null); the mixture's log
+    // likelihood ratio 4.26 at 100 units each is short of ln(3 / 0.01) = 5.70, and 10.5 at
+    // 200 each is past it.
+    let (st, _, f) = one(
         rail(GuardrailAction::Fallback),
         &s,
         arms(mic(100, 60), mic(100, 90)),
+    );
+    assert_eq!(st, GuardState::Healthy, "{f}");
+    assert!((f["lnE"].as_f64().unwrap() - 4.2622).abs() < 1e-3, "{f}");
+    let (st, act, f) = one(
+        rail(GuardrailAction::Fallback),
+        &s,
+        arms(mic(200, 120), mic(200, 180)),
     );
     assert_eq!(
         (st, act),
         (GuardState::Tripped, Some(Action::Fallback("native".into())))
     );
     assert_eq!(f["pilot"]["rate"], 0.6);
+    assert!((f["lnE"].as_f64().unwrap() - 10.5065).abs() < 1e-3, "{f}");
     assert_eq!(
         one(
             rail(GuardrailAction::Fallback),
@@ -231,7 +333,7 @@ fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
         one(
             rail(GuardrailAction::Pause),
             &s,
-            arms(mic(100, 60), mic(100, 90))
+            arms(mic(200, 120), mic(200, 180))
         )
         .1,
         Some(Action::Pause)
@@ -331,7 +433,7 @@ fn server_errors_count_in_the_comparative_test_only_when_both_arms_reach_the_ups
         comparative: Some(Comparative::default()),
         ..none()
     };
-    let s = setting(3, Some(0.5), 0);
+    let s = setting(3, Some(0.5));
     // A gated route: the pilot's requests reach the upstream, control's are redirected. 30 of
     // 1,000 pilot units had a server error; control can show none, so they are left out.
     let pilot = Arm {
@@ -374,17 +476,17 @@ fn verdicts_cross_between_objects_typed_and_unchanged() {
             action: GuardrailAction::Fallback,
             variant: Some("off".into()),
             min_trials: 30,
-            p_value: 0.01,
+            alpha: 0.01,
         }],
         ..Guards::default()
     };
     let arms = arms(arm(500, 40), arm(500, 5));
     let e = Evidence {
-        breaker: arms.clone(),
+        recent: vec![],
         no_data: arms.clone(),
         since_tier: arms,
     };
-    let verdicts = evaluate(&guards, &setting(3, Some(0.5), 1), &e);
+    let verdicts = evaluate(&guards, &setting(3, Some(0.5)), &e);
     let kinds: Vec<GuardKind> = verdicts.iter().map(|v| v.guard).collect();
     assert_eq!(
         kinds,

@@ -87,7 +87,7 @@ describe('server errors from the origin, seen by the edge', () => {
     const f = entry.evidence.figures;
     // Every pilot visitor's request failed; the last few answers may still be in a buffer.
     assert.ok(f.pilotErrors >= 0.95 * f.pilotExposures, `${f.pilotErrors} of ${f.pilotExposures}`);
-    assert.ok(f.wilsonLow > f.maxErrorRate);
+    assert.ok(f.lnE >= f.threshold, 'the likelihood ratio of 2θ against θ reached its threshold');
     assert.ok(f.pilotExposures >= f.minExposures);
     assert.equal(await storedEvents(w.url), 0, 'no browser event was sent');
   });

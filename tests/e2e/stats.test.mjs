@@ -153,7 +153,7 @@ async function micPattern(url, rates, perArm = 50) {
 
 describe('the e2_primer guardrail (mic grant more than 10 % below native: fall back to native)', () => {
   for (const [name, rates, perArm] of [
-    ['a realistic drop: custom at 60 %, native at 90 %, 50 visitors each', { custom: 0.6, native: 0.9 }, 50],
+    ['a realistic drop: custom at 60 %, native at 90 %, 200 visitors each', { custom: 0.6, native: 0.9 }, 200],
     ['the extreme drop: custom never grants, native always does, 40 visitors each', { custom: 0, native: 1 }, 40],
   ]) test(`fires on ${name}`, async () => {
     const w = await startWorker({ state: `guardrail-bad-${process.pid}-${perArm}`, vars: { FLAGS_CACHE_S: '1' }, flags: 'flags/demo.json' });
@@ -169,10 +169,10 @@ describe('the e2_primer guardrail (mic grant more than 10 % below native: fall b
       assert.equal(entry.evidence.guard, 'guardrail:mic_grant_rate');
       // It acts as soon as the evidence suffices (on a delta, maybe before every event is in):
       // the figures it acted on must show the drop, each arm past its minimum.
-      const { pilot, control, pValue, minTrials } = entry.evidence.figures;
+      const { pilot, control, pValue, lnE, threshold, minTrials } = entry.evidence.figures;
       assert.ok(pilot.trials >= minTrials && control.trials >= minTrials, JSON.stringify(entry.evidence));
       assert.ok(pilot.trials <= perArm && control.trials <= perArm);
-      assert.ok(pilot.rate < 0.9 * control.rate && pValue < 0.01, JSON.stringify(entry.evidence));
+      assert.ok(pilot.rate < 0.9 * control.rate && pValue < 0.01 && lnE >= threshold, JSON.stringify(entry.evidence));
       assert.match(entry.reason, /^guard guardrail:mic_grant_rate tripped: pilot 0\.\d{4} vs control [01]\.\d{4} \(p = \d\.\d\de-\d+, more than 10 % below\)$/);
       // A custom visitor gets native once the edge has the new set.
       await sleep(1500);

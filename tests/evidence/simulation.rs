@@ -8,11 +8,11 @@
 
 use std::collections::VecDeque;
 
-use pilot_gate::core::control::automatic::BreakerMemory;
 use pilot_gate::core::control::guards::{
-    evaluate, Breaker, Comparative, Evidence, GuardKind, GuardState, Guards, Setting,
+    evaluate, Breaker, Comparative, Evidence, GuardState, Guards, Minute, Setting,
 };
 use pilot_gate::core::control::plan::Status;
+use pilot_gate::core::control::sequential::LOOKBACK_MIN;
 use pilot_gate::core::control::tally::{Arm, Arms};
 use pilot_gate::core::control::watch::Watch;
 use pilot_gate::core::evidence::record::Upstream;
@@ -112,6 +112,7 @@ fn watch() -> Watch {
         control: "off".into(),
         tier: 3,
         pct: 50,
+        tiers: 4,
         status: Status::Active,
         tier_revision: 1,
         tier_since_ms: 0,
@@ -134,14 +135,11 @@ fn watch() -> Watch {
 fn run(rng: &mut Rng, counting: Counting, pilot_error_share: f64) -> Option<u64> {
     let watch = watch();
     let guards = watch.guards.clone().unwrap_or_default();
-    let window_min = Breaker::default().window_min;
     let (mut p, mut c) = (Arm::default(), Arm::default());
     let mut window = Window::default();
     let mut next_unit = 0;
-    let mut recent: VecDeque<Arm> = VecDeque::new();
-    let mut memory = BreakerMemory::default();
-    for minute in 1..=MINUTES {
-        let strikes = memory.strikes_before(minute);
+    let mut recent: VecDeque<Minute> = VecDeque::new();
+    for minute in 0..MINUTES {
         let fresh_p = minute_of(
             rng,
             counting,
@@ -161,28 +159,27 @@ fn run(rng: &mut Rng, counting: Counting, pilot_error_share: f64) -> Option<u64>
             BASE_ERROR_SHARE,
         );
         let verdicts = if counting == Counting::Units {
-            watch.verdicts(window.tally(), window.series(), strikes, minute)
+            watch.verdicts(window.tally(), window.series(), minute)
         } else {
             for (arm, fresh) in [(&mut p, &fresh_p), (&mut c, &fresh_c)] {
                 arm.exposures += fresh.exposures;
                 arm.errors += fresh.errors;
                 arm.client_errors += fresh.client_errors;
             }
-            recent.push_back(fresh_p);
-            if recent.len() as u64 > window_min {
+            recent.push_back(Minute {
+                offset_min: minute,
+                pilot: fresh_p,
+                control: fresh_c,
+            });
+            if recent.len() as u64 > LOOKBACK_MIN {
                 recent.pop_front();
             }
-            let in_window = recent.iter().fold(Arm::default(), |mut a, m| {
-                a.exposures += m.exposures;
-                a.errors += m.errors;
-                a
-            });
             let e = Evidence {
                 since_tier: Arms::from([
                     ("on".to_owned(), p.clone()),
                     ("off".to_owned(), c.clone()),
                 ]),
-                breaker: Arms::from([("on".to_owned(), in_window)]),
+                recent: recent.iter().cloned().collect(),
                 no_data: Arms::new(),
             };
             let s = Setting {
@@ -190,18 +187,15 @@ fn run(rng: &mut Rng, counting: Counting, pilot_error_share: f64) -> Option<u64>
                 control: "off",
                 off: "off",
                 tier: 3,
+                tiers: 4,
+                window_start_min: 0,
                 expected_share: Some(0.5),
-                breaker_strikes: strikes,
             };
             evaluate(&guards, &s, &e)
         };
         if verdicts.iter().any(|v| v.state == GuardState::Tripped) {
-            return Some(minute);
+            return Some(minute + 1);
         }
-        let over = verdicts
-            .iter()
-            .any(|v| v.guard == GuardKind::Breaker && v.state == GuardState::Warning);
-        memory.record(minute, over);
     }
     None
 }

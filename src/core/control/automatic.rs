@@ -1,59 +1,12 @@
-//! What the guards do to the state: the breaker's memory of consecutive checks (kept by the
-//! evidence object that evaluates them), the objections to an advance, and the automatic
-//! rollback, pause or fallback with its audit entry.
+//! What the guards do to the state: the objections to an advance, and the automatic rollback,
+//! pause or fallback with its audit entry.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::core::control::command::{apply, Command, Order};
 use crate::core::control::guards::{Action, GuardKind, Verdict};
 use crate::core::control::plan::Plan;
 use crate::core::control::state::{Caller, Change, ControlState};
-
-/// The breaker's memory of one flag: its checks count once per minute.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BreakerMemory {
-    /// The minute of the last check.
-    pub minute: u64,
-    /// Consecutive minutes over the threshold before that minute.
-    pub before: u32,
-    /// Whether the last check was over the threshold.
-    pub over: bool,
-}
-
-impl BreakerMemory {
-    /// Consecutive minutes over the threshold before `minute`.
-    ///
-    /// ```
-    /// use pilot_gate::core::control::automatic::BreakerMemory;
-    /// let mut m = BreakerMemory::default();
-    /// m.record(10, true);
-    /// m.record(10, true); // the same minute counts once
-    /// assert_eq!(m.strikes_before(11), 1);
-    /// m.record(11, true);
-    /// assert_eq!(m.strikes_before(12), 2);
-    /// assert_eq!(m.strikes_before(13), 0, "a minute without a check breaks the run");
-    /// m.record(12, false);
-    /// assert_eq!(m.strikes_before(13), 0);
-    /// ```
-    pub fn strikes_before(&self, minute: u64) -> u32 {
-        match minute.checked_sub(self.minute) {
-            Some(0) => self.before,
-            Some(1) if self.over => self.before + 1,
-            _ => 0,
-        }
-    }
-
-    /// Records a check at `minute`.
-    pub fn record(&mut self, minute: u64, over: bool) {
-        let before = self.strikes_before(minute);
-        *self = BreakerMemory {
-            minute,
-            before,
-            over,
-        };
-    }
-}
 
 /// The actor of automatic decisions in the audit log.
 pub const GUARD_ACTOR: &str = "guard";

@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::core::control::stats::{drop_p_value, sprt_bounds, sprt_lambda, srm, wilson, Z_99};
+use crate::core::control::sequential::{
+    ln_normal_mixture, ln_rate_ratio, ln_split_factor, per_tier, scan, Counts, Crossing, Start,
+};
+use crate::core::control::stats::{drop_score, sprt_bounds, sprt_lambda, wilson};
 use crate::core::control::tally::{Arm, Arms};
 use crate::core::evidence::sketch::Sketch;
 
@@ -35,16 +38,17 @@ impl Default for Comparative {
     }
 }
 
-/// The absolute breaker: the Wilson lower bound (z = 2.33) of the pilot's error rate over the
-/// window above `max_error_rate`, with enough exposures, on two consecutive checks.
+/// The absolute breaker: the pilot's share of units with an error above `max_error_rate` (θ),
+/// by a likelihood ratio of 2θ against θ over the window and over each of its recent stretches
+/// (`core::control::sequential`), at `alpha` over the whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Breaker {
     /// θ, the error rate that must not be exceeded.
     pub max_error_rate: f64,
-    /// The window, in minutes.
-    pub window_min: u64,
-    /// Fewest pilot exposures in the window (N_min).
+    /// The chance of a rollback over the whole plan while the pilot's rate is θ or less.
+    pub alpha: f64,
+    /// Fewest pilot units in a stretch before it speaks.
     pub min_exposures: u64,
 }
 
@@ -52,27 +56,39 @@ impl Default for Breaker {
     fn default() -> Self {
         Self {
             max_error_rate: 0.05,
-            window_min: 60,
+            alpha: 0.01,
             min_exposures: 100,
         }
     }
 }
 
-/// The sample-ratio hold: exposures that do not match the tier's share (χ², p below
-/// `p_value`) hold the plan; they never roll it back.
+impl Breaker {
+    /// The error rate the breaker looks for: 2θ (or halfway to 1, for θ of a half or more).
+    pub fn alternative(&self) -> f64 {
+        (2.0 * self.max_error_rate).min((1.0 + self.max_error_rate) / 2.0)
+    }
+}
+
+/// How strongly the sample-ratio test's alternative share is drawn to the expected one: the
+/// Beta prior's total weight (Lindon and Malek's Dirichlet concentration).
+pub const SPLIT_PRIOR_STRENGTH: f64 = 100.0;
+
+/// The sample-ratio hold: units that do not match the expected share (a sequential Bayes-factor
+/// test, [`ln_split_factor`]) hold the plan; they never roll it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct SampleRatio {
-    /// The p-value under which the split is called wrong.
-    pub p_value: f64,
-    /// Fewest exposures before the test speaks.
+    /// The chance of a hold over the whole plan while the split is right.
+    #[serde(alias = "pValue")]
+    pub alpha: f64,
+    /// Fewest units before the test speaks.
     pub min_exposures: u64,
 }
 
 impl Default for SampleRatio {
     fn default() -> Self {
         Self {
-            p_value: 0.001,
+            alpha: 0.001,
             min_exposures: 100,
         }
     }
@@ -151,16 +167,16 @@ pub struct Guardrail {
     /// Fewest trials in each arm before it speaks.
     #[serde(default = "default_min_trials")]
     pub min_trials: u64,
-    /// The one-sided p-value under which the drop is taken as real.
-    #[serde(default = "default_guardrail_p")]
-    pub p_value: f64,
+    /// The chance of acting over the whole plan while the drop is within `max_drop_pct`.
+    #[serde(default = "default_guardrail_alpha", alias = "pValue")]
+    pub alpha: f64,
 }
 
 fn default_min_trials() -> u64 {
     30
 }
 
-fn default_guardrail_p() -> f64 {
+fn default_guardrail_alpha() -> f64 {
     0.01
 }
 
@@ -202,8 +218,6 @@ pub enum GuardState {
     Undecided,
     /// Holds the plan (no advance), never rolls back.
     Hold,
-    /// Over its threshold once; one more check trips it (the breaker).
-    Warning,
     /// Acts: see [`Verdict::action`].
     Tripped,
     /// Does not apply here (tier 1, no expected share).
@@ -229,7 +243,6 @@ impl GuardState {
             GuardState::Healthy => "healthy",
             GuardState::Undecided => "undecided",
             GuardState::Hold => "hold",
-            GuardState::Warning => "warning",
             GuardState::Tripped => "tripped",
             GuardState::NotApplicable => "not_applicable",
         }
@@ -292,13 +305,23 @@ impl<'de> Deserialize<'de> for GuardKind {
     }
 }
 
-/// The comparative test's figures: units and units with an error per arm, Λ and its bounds.
+/// Where a stretch of evidence begins: `null` for the whole window, else the minute (since the
+/// epoch) of the units first exposed earliest in it.
+fn from_minute(start: Start, window_start_min: u64) -> Option<u64> {
+    match start {
+        Start::Window => None,
+        Start::Minute(j) => Some(window_start_min + j),
+    }
+}
+
+/// The comparative test's figures: units and units with an error per arm over the stretch it
+/// decided on, its statistic and threshold, and the window's figures for "healthy".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ComparativeFigures {
-    /// Exposed pilot units.
+    /// Exposed pilot units in the stretch.
     pub pilot_exposures: u64,
-    /// Exposed control units.
+    /// Exposed control units in the stretch.
     pub control_exposures: u64,
     /// Pilot units with an error (comparable with control's: see `errorKind`).
     pub pilot_errors: u64,
@@ -307,44 +330,62 @@ pub struct ComparativeFigures {
     /// `all` when an upstream answered both arms, else `client` (server errors are left out
     /// when only one arm's requests reach the upstream, as on a gated route).
     pub error_kind: String,
-    /// Λ, the log-likelihood ratio (`None` while an arm has no units).
+    /// The stretch's first minute (`None`: the whole window).
+    pub from_minute: Option<u64>,
+    /// Λ over the stretch, the log-likelihood ratio (`None` while an arm has no units).
     pub lambda: Option<f64>,
-    /// Healthy at or below.
-    pub lower: f64,
-    /// Rolls back at or above.
+    /// Rolls back at or above (the stretch's share of the tier's α).
     pub upper: f64,
+    /// Λ over the whole window.
+    pub window_lambda: Option<f64>,
+    /// Healthy when the window's Λ is at or below: ln(β/(1−α)).
+    pub lower: f64,
+    /// The log e-value that the pilot's error rate is below θ (θ/2 against θ, over the window).
+    pub clean_ln_e: Option<f64>,
+    /// Healthy as well when that reaches ln(1/β).
+    pub clean_threshold: f64,
+    /// θ of that bound (the breaker's, or its default).
+    pub max_error_rate: f64,
     /// The ratio looked for.
     pub r: f64,
-    /// False-rollback rate.
+    /// False-rollback rate over the whole plan.
     pub alpha: f64,
+    /// This tier's share of it.
+    pub alpha_tier: f64,
     /// Missed-regression rate.
     pub beta: f64,
-    /// Fewest pilot errors for a rollback.
+    /// Fewest pilot errors in a stretch for a rollback.
     pub min_errors: u64,
 }
 
-/// The breaker's figures over its window.
+/// The breaker's figures over the stretch it decided on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BreakerFigures {
-    /// Pilot units first exposed in the window.
+    /// Pilot units first exposed in the stretch.
     pub pilot_exposures: u64,
     /// Of them, with an error.
     pub pilot_errors: u64,
-    /// The Wilson interval's lower bound.
-    pub wilson_low: f64,
-    /// Its upper bound.
-    pub wilson_high: f64,
-    /// Its z.
-    pub z: f64,
+    /// The stretch's first minute (`None`: the whole window).
+    pub from_minute: Option<u64>,
+    /// The log-likelihood ratio of 2θ against θ over it (`None`: too few units anywhere).
+    pub ln_e: Option<f64>,
+    /// Rolls back at or above (the stretch's share of the tier's α).
+    pub threshold: Option<f64>,
+    /// Pilot units in the whole window.
+    pub window_exposures: u64,
+    /// Of them, with an error.
+    pub window_errors: u64,
     /// θ.
     pub max_error_rate: f64,
-    /// Fewest pilot units in the window.
+    /// The rate looked for (2θ).
+    pub alternative: f64,
+    /// False-rollback rate over the whole plan.
+    pub alpha: f64,
+    /// This tier's share of it.
+    pub alpha_tier: f64,
+    /// Fewest pilot units in a stretch.
     pub min_exposures: u64,
-    /// The window, in minutes.
-    pub window_min: u64,
-    /// Consecutive checks over θ before this one.
-    pub strikes_before: u32,
 }
 
 /// The sample-ratio hold's figures.
@@ -357,12 +398,12 @@ pub struct SampleRatioFigures {
     pub control_exposures: u64,
     /// The pilot's expected share, when known.
     pub expected_share: Option<f64>,
-    /// χ².
-    pub chi2: Option<f64>,
-    /// Its p-value.
-    pub p_value: Option<f64>,
-    /// The p-value under which the split is called wrong.
+    /// The log Bayes factor of a mismatched split.
+    pub ln_e: Option<f64>,
+    /// Holds at or above: ln(1/α) of the tier.
     pub threshold: f64,
+    /// The chance of a hold over the whole plan while the split is right.
+    pub alpha: f64,
     /// Fewest units before it speaks.
     pub min_exposures: u64,
 }
@@ -401,10 +442,16 @@ pub struct GuardrailFigures {
     pub control: KpiFigures,
     /// The drop allowed, in percent of control's.
     pub max_drop_pct: f64,
-    /// The one-sided p-value of a larger drop.
+    /// The Farrington-Manning score of a larger drop (negative: below the margin).
+    pub z: Option<f64>,
+    /// The log of the mixture likelihood ratio of a larger drop.
+    pub ln_e: Option<f64>,
+    /// `1/e`, capped at 1: an always-valid p-value at this look.
     pub p_value: Option<f64>,
-    /// The p-value under which it trips.
+    /// Trips at or above: ln(1/α) of the tier.
     pub threshold: f64,
+    /// The chance of acting over the whole plan while the drop is within the margin.
+    pub alpha: f64,
     /// Fewest trials in each arm.
     pub min_trials: u64,
 }
@@ -433,11 +480,16 @@ fn num(x: Option<f64>) -> String {
 impl Figures {
     /// The deciding figures in one line, for the audit log's reason.
     pub fn summary(&self) -> String {
+        let since = |m: Option<u64>| match m {
+            None => "the tier's window".to_owned(),
+            Some(m) => format!("units first seen from minute {m}"),
+        };
         match self {
             Figures::Comparative(f) => format!(
-                "Λ = {} ≥ ln(1/α) = {} with {} pilot and {} control units with an error ({}) of {} and {} exposed units",
+                "Λ = {} ≥ {} over {}: {} pilot and {} control units with an error ({}) of {} and {} exposed units",
                 num(f.lambda),
                 num(Some(f.upper)),
+                since(f.from_minute),
                 f.pilot_errors,
                 f.control_errors,
                 f.error_kind,
@@ -445,18 +497,22 @@ impl Figures {
                 f.control_exposures
             ),
             Figures::Breaker(f) => format!(
-                "Wilson lower bound {} > {} with {} of {} pilot units with an error, two checks running",
-                num(Some(f.wilson_low)),
+                "ln e = {} ≥ {} for an error rate of {} against {} over {}: {} of {} pilot units with an error",
+                num(f.ln_e),
+                num(f.threshold),
+                num(Some(f.alternative)),
                 num(Some(f.max_error_rate)),
+                since(f.from_minute),
                 f.pilot_errors,
                 f.pilot_exposures
             ),
             Figures::SampleRatio(f) => format!(
-                "{} pilot and {} control units against a share of {} (p = {})",
+                "{} pilot and {} control units against a share of {} (ln e = {} ≥ {})",
                 f.pilot_exposures,
                 f.control_exposures,
                 num(f.expected_share),
-                num(f.p_value)
+                num(f.ln_e),
+                num(Some(f.threshold))
             ),
             Figures::NoData(f) => format!(
                 "{} units in {} min (fewest {})",
@@ -527,13 +583,25 @@ impl Verdict {
     }
 }
 
-/// The counts a flag's guards look at, each over its own window.
+/// One recent minute's figures of both arms (the units first exposed in it).
+#[derive(Debug, Clone, Default)]
+pub struct Minute {
+    /// Minutes after the window began (0: its first minute).
+    pub offset_min: u64,
+    /// The pilot arm's figures.
+    pub pilot: Arm,
+    /// The control arm's figures.
+    pub control: Arm,
+}
+
+/// The counts a flag's guards look at.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
-    /// Since the current tier began.
+    /// The whole window (since the current tier's revision was served).
     pub since_tier: Arms,
-    /// The breaker's window.
-    pub breaker: Arms,
+    /// The last [`LOOKBACK_MIN`](crate::core::control::sequential::LOOKBACK_MIN) minutes,
+    /// oldest first (minutes without units may be missing).
+    pub recent: Vec<Minute>,
     /// The no-data window.
     pub no_data: Arms,
 }
@@ -549,18 +617,30 @@ pub struct Setting<'a> {
     pub off: &'a str,
     /// The current tier (tier 1 is the allowlist: only the breaker applies).
     pub tier: usize,
+    /// The ladder's tiers above 0: a test's α is shared among the tiers it applies to.
+    pub tiers: usize,
+    /// The minute (since the epoch) the window began.
+    pub window_start_min: u64,
     /// The pilot's expected share of exposures, when known (a flag without rules of its own).
     pub expected_share: Option<f64>,
-    /// Consecutive breaker checks over the threshold before this one.
-    pub breaker_strikes: u32,
 }
 
-/// How far back the breaker's and the no-data hold's windows reach, in minutes (1 when off).
-pub fn window_lengths(guards: &Guards) -> (u64, u64) {
-    (
-        guards.breaker.as_ref().map_or(1, |b| b.window_min),
-        guards.no_data.as_ref().map_or(1, |n| n.window_min),
-    )
+impl Setting<'_> {
+    /// The tier's share of a plan's `alpha`: the breaker's over every tier above 0, the other
+    /// tests' over the tiers above the allowlist.
+    fn alpha_tier(&self, alpha: f64, breaker: bool) -> f64 {
+        let tiers = if breaker {
+            self.tiers
+        } else {
+            self.tiers.saturating_sub(1)
+        };
+        per_tier(alpha, tiers)
+    }
+}
+
+/// How far back the no-data hold's window reaches, in minutes (1 when off).
+pub fn no_data_window(guards: &Guards) -> u64 {
+    guards.no_data.as_ref().map_or(1, |n| n.window_min)
 }
 
 /// Every guard's verdict.
@@ -571,18 +651,25 @@ pub fn evaluate(guards: &Guards, s: &Setting<'_>, e: &Evidence) -> Vec<Verdict> 
     let allowlist_tier = s.tier <= 1;
     let mut out = Vec::new();
     if let Some(g) = &guards.comparative {
-        out.push(comparative(g, &p, &c, allowlist_tier));
+        let theta = guards
+            .breaker
+            .as_ref()
+            .map_or(Breaker::default().max_error_rate, |b| b.max_error_rate);
+        out.push(comparative(
+            g,
+            theta,
+            s,
+            (&p, &c),
+            &e.recent,
+            allowlist_tier,
+        ));
     }
     if let Some(g) = &guards.breaker {
-        out.push(breaker(g, &arm(&e.breaker, s.pilot), s.breaker_strikes));
+        out.push(breaker(g, s, &p, &e.recent));
     }
     if let Some(g) = &guards.sample_ratio {
-        out.push(sample_ratio(
-            g,
-            &p,
-            &c,
-            s.expected_share.filter(|_| !allowlist_tier),
-        ));
+        let share = s.expected_share.filter(|_| !allowlist_tier);
+        out.push(sample_ratio(g, s, &p, &c, share));
     }
     if let Some(g) = &guards.no_data {
         let n: u64 = e.no_data.values().map(|a| a.exposures).sum();
@@ -603,41 +690,96 @@ pub fn evaluate(guards: &Guards, s: &Setting<'_>, e: &Evidence) -> Vec<Verdict> 
         });
     }
     for g in &guards.guardrails {
-        out.push(guardrail(g, &p, &c, s.off, allowlist_tier));
+        out.push(guardrail(g, s, &p, &c, allowlist_tier));
     }
     out
 }
+
+/// The units with an error of both arms (pilot, control) over a stretch.
+type ErrorCounts = (Counts, Counts);
 
 /// The comparative test: units with an error in each arm. Server errors count only when an
 /// upstream answered both arms: on a gated route, control visitors are redirected and never
 /// reach it, so their server errors cannot be seen and the pilot's alone would look like a
 /// regression. The breaker, which needs no control, watches those.
-fn comparative(g: &Comparative, p: &Arm, c: &Arm, allowlist_tier: bool) -> Verdict {
+///
+/// Rolls back when Λ over the window or over one of its recent stretches reaches that
+/// stretch's threshold (with at least `min_errors` pilot errors in it); healthy when Λ over
+/// the window is at or below ln(β/(1−α)) (the SPRT's lower bound: evidence that the ratio is
+/// below R), or when Λ is at most 0 and the pilot's error rate is below θ by a likelihood
+/// ratio of θ/2 against θ of at least 1/β (a clean pilot, whose Λ stays 0 when nobody errs).
+fn comparative(
+    g: &Comparative,
+    theta: f64,
+    s: &Setting<'_>,
+    (p, c): (&Arm, &Arm),
+    recent: &[Minute],
+    allowlist_tier: bool,
+) -> Verdict {
     let both_observed = p.observed > 0 && c.observed > 0;
-    let (xp, xc, kind) = if both_observed {
-        (p.errors, c.errors, "all")
-    } else {
-        (p.client_errors, c.client_errors, "client")
+    let kind = if both_observed { "all" } else { "client" };
+    let counts = |p: &Arm, c: &Arm| -> ErrorCounts {
+        let x = |a: &Arm| {
+            if both_observed {
+                a.errors
+            } else {
+                a.client_errors
+            }
+        };
+        (
+            Counts::new(p.exposures, x(p)),
+            Counts::new(c.exposures, x(c)),
+        )
     };
-    let (lower, upper) = sprt_bounds(g.alpha, g.beta);
-    let lambda = sprt_lambda(p.exposures, c.exposures, xp, xc, g.r);
-    let state = match lambda {
+    let whole = counts(p, c);
+    let minutes: Vec<(u64, ErrorCounts)> = recent
+        .iter()
+        .map(|m| (m.offset_min, counts(&m.pilot, &m.control)))
+        .collect();
+    let lambda = |(p, c): ErrorCounts| sprt_lambda(p.units, c.units, p.hits, c.hits, g.r);
+    let alpha_tier = s.alpha_tier(g.alpha, false);
+    let plus = |a: ErrorCounts, b: ErrorCounts| (a.0.plus(b.0), a.1.plus(b.1));
+    let stat = |e: ErrorCounts| lambda(e).filter(|_| e.0.hits >= g.min_errors);
+    let crossing = scan(whole, &minutes, plus, stat, alpha_tier);
+    let (lower, _) = sprt_bounds(g.alpha, g.beta);
+    let window_lambda = lambda(whole);
+    let clean_ln_e = ln_rate_ratio(Counts::new(p.exposures, p.errors), theta, theta / 2.0);
+    let clean_threshold = (1.0 / g.beta).ln();
+    // The clean bound speaks only where Λ shows nothing against the pilot (Λ ≤ 0).
+    let healthy = window_lambda.is_some_and(|l| {
+        l <= lower || (l <= 0.0 && clean_ln_e.is_some_and(|c| c >= clean_threshold))
+    });
+    let state = match &crossing {
         _ if allowlist_tier => GuardState::NotApplicable,
-        Some(l) if l >= upper && xp >= g.min_errors => GuardState::Tripped,
-        Some(l) if l <= lower => GuardState::Healthy,
+        Some(x) if x.crossed() => GuardState::Tripped,
+        _ if healthy && c.exposures > 0 => GuardState::Healthy,
         _ => GuardState::Undecided,
     };
+    // The stretch shown: the one that decided, else the whole window.
+    let shown = crossing.unwrap_or(Crossing {
+        start: Start::Window,
+        counts: whole,
+        ln_e: f64::NAN,
+        threshold: scan_threshold(alpha_tier),
+    });
+    let (sp, sc) = shown.counts;
     let figures = Figures::Comparative(ComparativeFigures {
-        pilot_exposures: p.exposures,
-        control_exposures: c.exposures,
-        pilot_errors: xp,
-        control_errors: xc,
+        pilot_exposures: sp.units,
+        control_exposures: sc.units,
+        pilot_errors: sp.hits,
+        control_errors: sc.hits,
         error_kind: kind.to_owned(),
-        lambda,
+        from_minute: from_minute(shown.start, s.window_start_min),
+        lambda: Some(shown.ln_e).filter(|l| l.is_finite()).or(window_lambda),
+        upper: shown.threshold,
+        window_lambda,
         lower,
-        upper,
+        clean_ln_e,
+        clean_threshold,
+        max_error_rate: theta,
         r: g.r,
         alpha: g.alpha,
+        alpha_tier,
         beta: g.beta,
         min_errors: g.min_errors,
     });
@@ -650,24 +792,46 @@ fn comparative(g: &Comparative, p: &Arm, c: &Arm, allowlist_tier: bool) -> Verdi
     }
 }
 
-fn breaker(g: &Breaker, p: &Arm, strikes: u32) -> Verdict {
-    let (low, high) = wilson(p.errors, p.exposures, Z_99);
-    let over = p.exposures >= g.min_exposures && low > g.max_error_rate;
-    let state = match (over, strikes) {
-        (false, _) => GuardState::Healthy,
-        (true, 0) => GuardState::Warning,
-        (true, _) => GuardState::Tripped,
+/// The whole window's threshold at a tier's α.
+fn scan_threshold(alpha_tier: f64) -> f64 {
+    crate::core::control::sequential::threshold(alpha_tier, Start::Window).unwrap_or(f64::NAN)
+}
+
+/// The breaker: rolls back when the likelihood ratio of 2θ against θ over the window or one of
+/// its recent stretches (each with at least `min_exposures` pilot units) reaches that
+/// stretch's threshold. It applies at every tier above 0, tier 1 included.
+fn breaker(g: &Breaker, s: &Setting<'_>, p: &Arm, recent: &[Minute]) -> Verdict {
+    let errors = |a: &Arm| Counts::new(a.exposures, a.errors);
+    let minutes: Vec<(u64, Counts)> = recent
+        .iter()
+        .map(|m| (m.offset_min, errors(&m.pilot)))
+        .collect();
+    let alt = g.alternative();
+    let alpha_tier = s.alpha_tier(g.alpha, true);
+    let stat =
+        |c: Counts| ln_rate_ratio(c, g.max_error_rate, alt).filter(|_| c.units >= g.min_exposures);
+    let crossing = scan(errors(p), &minutes, Counts::plus, stat, alpha_tier);
+    let state = match &crossing {
+        Some(x) if x.crossed() => GuardState::Tripped,
+        _ if p.errors > p.exposures => GuardState::Undecided,
+        _ => GuardState::Healthy,
     };
+    let shown = crossing.map_or((Start::Window, errors(p), None, None), |x| {
+        (x.start, x.counts, Some(x.ln_e), Some(x.threshold))
+    });
     let figures = Figures::Breaker(BreakerFigures {
-        pilot_exposures: p.exposures,
-        pilot_errors: p.errors,
-        wilson_low: low,
-        wilson_high: high,
-        z: Z_99,
+        pilot_exposures: shown.1.units,
+        pilot_errors: shown.1.hits,
+        from_minute: from_minute(shown.0, s.window_start_min),
+        ln_e: shown.2,
+        threshold: shown.3,
+        window_exposures: p.exposures,
+        window_errors: p.errors,
         max_error_rate: g.max_error_rate,
+        alternative: alt,
+        alpha: g.alpha,
+        alpha_tier,
         min_exposures: g.min_exposures,
-        window_min: g.window_min,
-        strikes_before: strikes,
     });
     let action = (state == GuardState::Tripped).then_some(Action::Rollback);
     Verdict {
@@ -678,22 +842,30 @@ fn breaker(g: &Breaker, p: &Arm, strikes: u32) -> Verdict {
     }
 }
 
-fn sample_ratio(g: &SampleRatio, p: &Arm, c: &Arm, expected: Option<f64>) -> Verdict {
+fn sample_ratio(
+    g: &SampleRatio,
+    s: &Setting<'_>,
+    p: &Arm,
+    c: &Arm,
+    expected: Option<f64>,
+) -> Verdict {
     let n = p.exposures + c.exposures;
-    let test = expected.and_then(|share| srm(p.exposures, c.exposures, share));
-    let state = match test {
+    let ln_e = expected
+        .and_then(|share| ln_split_factor(p.exposures, c.exposures, share, SPLIT_PRIOR_STRENGTH));
+    let threshold = (1.0 / s.alpha_tier(g.alpha, false)).ln();
+    let state = match ln_e {
         None => GuardState::NotApplicable,
         Some(_) if n < g.min_exposures => GuardState::Undecided,
-        Some((_, pv)) if pv < g.p_value => GuardState::Hold,
+        Some(l) if l >= threshold => GuardState::Hold,
         Some(_) => GuardState::Healthy,
     };
     let figures = Figures::SampleRatio(SampleRatioFigures {
         pilot_exposures: p.exposures,
         control_exposures: c.exposures,
         expected_share: expected,
-        chi2: test.map(|t| t.0),
-        p_value: test.map(|t| t.1),
-        threshold: g.p_value,
+        ln_e,
+        threshold,
+        alpha: g.alpha,
         min_exposures: g.min_exposures,
     });
     Verdict {
@@ -704,17 +876,25 @@ fn sample_ratio(g: &SampleRatio, p: &Arm, c: &Arm, expected: Option<f64>) -> Ver
     }
 }
 
-fn guardrail(g: &Guardrail, p: &Arm, c: &Arm, off: &str, allowlist_tier: bool) -> Verdict {
+/// A guardrail: the Farrington-Manning score of the pilot's KPI against `(1 − margin)` times
+/// control's, made always valid by Johari et al.'s normal mixture ([`ln_normal_mixture`], the
+/// mixture's scale the margin itself: `margin · control's rate`). Trips when the mixture's
+/// likelihood ratio of a larger drop reaches `1/α` of the tier.
+fn guardrail(g: &Guardrail, s: &Setting<'_>, p: &Arm, c: &Arm, allowlist_tier: bool) -> Verdict {
     let ((xp, np), (xc, nc)) = (g.kpi.of(p), g.kpi.of(c));
     let margin = g.max_drop_pct / 100.0;
-    let pv = drop_p_value(xp, np, xc, nc, margin);
+    let score = drop_score(xp, np, xc, nc, margin);
+    let tau = margin * xc as f64 / nc.max(1) as f64;
+    // Only a drop counts: a pilot above the margin is no evidence against it.
+    let ln_e = score.and_then(|sc| ln_normal_mixture(sc.difference.min(0.0), sc.variance, tau));
+    let threshold = (1.0 / s.alpha_tier(g.alpha, false)).ln();
     let enough = np >= g.min_trials && nc >= g.min_trials;
-    let state = match pv {
+    let state = match ln_e {
         _ if allowlist_tier => GuardState::NotApplicable,
         _ if !enough => GuardState::Undecided,
         // Undefined (both rates 0, or more successes than trials) is never healthy.
         None => GuardState::Undecided,
-        Some(pv) if pv < g.p_value => GuardState::Tripped,
+        Some(l) if l >= threshold => GuardState::Tripped,
         Some(_) => GuardState::Healthy,
     };
     let side = |successes: u64, trials: u64| KpiFigures {
@@ -726,14 +906,17 @@ fn guardrail(g: &Guardrail, p: &Arm, c: &Arm, off: &str, allowlist_tier: bool) -
         pilot: side(xp, np),
         control: side(xc, nc),
         max_drop_pct: g.max_drop_pct,
-        p_value: pv,
-        threshold: g.p_value,
+        z: score.map(|sc| sc.z),
+        ln_e,
+        p_value: ln_e.map(|l| (-l).exp().min(1.0)),
+        threshold,
+        alpha: g.alpha,
         min_trials: g.min_trials,
     });
     let action = (state == GuardState::Tripped).then(|| match g.action {
         GuardrailAction::Pause => Action::Pause,
         GuardrailAction::Fallback => {
-            Action::Fallback(g.variant.clone().unwrap_or_else(|| off.to_owned()))
+            Action::Fallback(g.variant.clone().unwrap_or_else(|| s.off.to_owned()))
         }
     });
     Verdict {

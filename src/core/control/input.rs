@@ -260,24 +260,21 @@ fn guards(
         }
     }
     if let Some(b) = &g.breaker {
-        if !unit(b.max_error_rate) || b.window_min == 0 {
-            return bad(
-                "breaker",
-                "maxErrorRate must be between 0 and 1 and windowMin at least 1",
-            );
+        if !unit(b.max_error_rate) || !unit(b.alpha) {
+            return bad("breaker", "maxErrorRate and alpha must be between 0 and 1");
         }
     }
-    if g.sample_ratio.as_ref().is_some_and(|s| !unit(s.p_value)) {
-        return bad("sampleRatio/pValue", "must be between 0 and 1");
+    if g.sample_ratio.as_ref().is_some_and(|s| !unit(s.alpha)) {
+        return bad("sampleRatio/alpha", "must be between 0 and 1");
     }
     if g.no_data.as_ref().is_some_and(|n| n.window_min == 0) {
         return bad("noData/windowMin", "must be at least 1");
     }
     for (i, r) in g.guardrails.iter().enumerate() {
-        if !(r.max_drop_pct > 0.0 && r.max_drop_pct < 100.0 && unit(r.p_value)) {
+        if !(r.max_drop_pct > 0.0 && r.max_drop_pct < 100.0 && unit(r.alpha)) {
             return bad(
                 &format!("guardrails/{i}"),
-                "maxDropPct must be between 0 and 100, pValue between 0 and 1",
+                "maxDropPct must be between 0 and 100, alpha between 0 and 1",
             );
         }
         if let Some(v) = &r.variant {

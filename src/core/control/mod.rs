@@ -17,6 +17,7 @@ pub mod input;
 pub mod plan;
 pub mod publish;
 pub mod report;
+pub mod sequential;
 pub mod state;
 pub mod stats;
 pub mod tally;

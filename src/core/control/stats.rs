@@ -1,9 +1,8 @@
-//! The statistics the guards and the stats API rest on: Wilson intervals, the sequential
-//! probability ratio test of the error share, the chi-squared test of the sample ratio, a
-//! one-sided test of two proportions, and exact quantiles. Pure functions of counts.
-
-/// z of the one-sided 99 % bound that the absolute breaker uses.
-pub const Z_99: f64 = 2.33;
+//! The single-look statistics the guards and the stats API rest on: Wilson intervals (shown,
+//! never acted on), the likelihood ratio of the error share, the exact test of the sample
+//! ratio, the Farrington-Manning score of a drop, and exact quantiles. Pure functions of
+//! counts; `core::control::sequential` makes the guards' tests valid under continuous
+//! monitoring.
 
 /// The Wilson score interval of `x` successes in `n` trials at `z`, as `(low, high)`; `(0, 1)`
 /// without trials.
@@ -123,23 +122,26 @@ fn chi2_sf_1(chi2: f64) -> f64 {
     libm::erfc((chi2 / 2.0).sqrt())
 }
 
-/// One-sided p-value that proportion `a` (`x_a` of `n_a`) is below `(1 − margin)` times
-/// proportion `b` (`x_b` of `n_b`): the Farrington-Manning score test of the ratio
-/// (Farrington and Manning, Statistics in Medicine 9, 1990), whose variance is taken under the
-/// null (the restricted maximum-likelihood rates with `p_a = (1 − margin)·p_b`), so it holds
-/// at rates of 0 and 1 where a Wald test's standard error vanishes. `None` when the test is
-/// undefined: an empty sample, more successes than trials, or no variance even under the
-/// null (both rates 0); a guard reads `None` as undecided, never as healthy.
-///
-/// ```
-/// use pilot_gate::core::control::stats::drop_p_value;
-/// assert!(drop_p_value(60, 100, 90, 100, 0.10).unwrap() < 0.01); // 60 % vs 90 %
-/// assert!(drop_p_value(88, 100, 90, 100, 0.10).unwrap() > 0.5);  // 88 % vs 90 %
-/// assert!(drop_p_value(0, 40, 40, 40, 0.10).unwrap() < 1e-6);    // 0 % vs 100 %
-/// assert_eq!(drop_p_value(0, 40, 0, 40, 0.10), None);            // nothing to compare
-/// assert_eq!(drop_p_value(120, 100, 90, 100, 0.10), None);       // not a proportion
-/// ```
-pub fn drop_p_value(x_a: u64, n_a: u64, x_b: u64, n_b: u64, margin: f64) -> Option<f64> {
+/// The Farrington-Manning score of proportion `a` (`x_a` of `n_a`) against `(1 − margin)`
+/// times proportion `b` (`x_b` of `n_b`), see [`drop_score`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropScore {
+    /// `p_a − (1 − margin)·p_b` (negative: `a` is further below than the margin).
+    pub difference: f64,
+    /// Its variance under the null (the restricted maximum-likelihood rates).
+    pub variance: f64,
+    /// `difference / sqrt(variance)`.
+    pub z: f64,
+}
+
+/// The Farrington-Manning score test of the ratio (Farrington and Manning, Statistics in
+/// Medicine 9, 1990) that proportion `a` is below `(1 − margin)` times proportion `b`: its
+/// variance is taken under the null (the restricted maximum-likelihood rates with
+/// `p_a = (1 − margin)·p_b`), so it holds at rates of 0 and 1 where a Wald test's standard
+/// error vanishes. `None` when it is undefined: an empty sample, more successes than trials,
+/// or no variance even under the null (both rates 0); a guard reads `None` as undecided,
+/// never as healthy.
+pub fn drop_score(x_a: u64, n_a: u64, x_b: u64, n_b: u64, margin: f64) -> Option<DropScore> {
     if n_a == 0 || n_b == 0 || x_a > n_a || x_b > n_b || !(0.0..1.0).contains(&margin) {
         return None;
     }
@@ -153,13 +155,34 @@ pub fn drop_p_value(x_a: u64, n_a: u64, x_b: u64, n_b: u64, margin: f64) -> Opti
     let disc = (b * b - 4.0 * a * c).max(0.0);
     let rb = ((-b - disc.sqrt()) / (2.0 * a)).clamp(0.0, 1.0);
     let ra = (rho * rb).clamp(0.0, 1.0);
-    let var = ra * (1.0 - ra) / na + rho * rho * rb * (1.0 - rb) / nb;
-    if var.is_nan() || var <= 0.0 {
+    let variance = ra * (1.0 - ra) / na + rho * rho * rb * (1.0 - rb) / nb;
+    if variance.is_nan() || variance <= 0.0 {
         return None;
     }
-    let z = (pa - rho * pb) / var.sqrt();
-    // P(Z <= z) for a standard normal.
-    let p = 0.5 * libm::erfc(-z / std::f64::consts::SQRT_2);
+    let difference = pa - rho * pb;
+    let z = difference / variance.sqrt();
+    z.is_finite().then_some(DropScore {
+        difference,
+        variance,
+        z,
+    })
+}
+
+/// The single-look one-sided p-value of [`drop_score`]: `P(Z ≤ z)` for a standard normal.
+/// (The guardrails do not use it: checked every minute, a single-look p-value is not valid;
+/// they make the score always valid, see `core::control::sequential`.)
+///
+/// ```
+/// use pilot_gate::core::control::stats::drop_p_value;
+/// assert!(drop_p_value(60, 100, 90, 100, 0.10).unwrap() < 0.01); // 60 % vs 90 %
+/// assert!(drop_p_value(88, 100, 90, 100, 0.10).unwrap() > 0.5);  // 88 % vs 90 %
+/// assert!(drop_p_value(0, 40, 40, 40, 0.10).unwrap() < 1e-6);    // 0 % vs 100 %
+/// assert_eq!(drop_p_value(0, 40, 0, 40, 0.10), None);            // nothing to compare
+/// assert_eq!(drop_p_value(120, 100, 90, 100, 0.10), None);       // not a proportion
+/// ```
+pub fn drop_p_value(x_a: u64, n_a: u64, x_b: u64, n_b: u64, margin: f64) -> Option<f64> {
+    let s = drop_score(x_a, n_a, x_b, n_b, margin)?;
+    let p = 0.5 * libm::erfc(-s.z / std::f64::consts::SQRT_2);
     p.is_finite().then_some(p)
 }
 

@@ -5,10 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::control::guards::{evaluate, window_lengths, Evidence, Guards, Setting, Verdict};
+use crate::core::control::guards::{
+    evaluate, no_data_window, Evidence, Guards, Minute, Setting, Verdict,
+};
 use crate::core::control::plan::Status;
+use crate::core::control::sequential::LOOKBACK_MIN;
 use crate::core::control::state::ControlState;
-use crate::core::control::tally::arms_of;
+use crate::core::control::tally::{arms_of, Arm};
 use crate::core::evidence::tally::{arms_since, Series, Tally};
 
 /// A flag's plan as its evidence object sees it.
@@ -25,6 +28,9 @@ pub struct Watch {
     pub tier: usize,
     /// Its share, in percent.
     pub pct: u8,
+    /// The ladder's tiers above 0 (a guard's α is shared among them).
+    #[serde(default = "default_tiers")]
+    pub tiers: usize,
     /// The plan's status.
     pub status: Status,
     /// The flag set's revision that began the tier: exposures served under an older one are
@@ -53,6 +59,7 @@ impl Watch {
             control: plan.off.clone(),
             tier: plan.tier,
             pct: plan.pct(),
+            tiers: plan.top(),
             status: plan.status,
             tier_revision: plan.tier_revision,
             tier_since_ms: plan.tier_since_ms,
@@ -72,36 +79,67 @@ impl Watch {
         self.guards.is_some() && self.tier > 0 && !self.killed
     }
 
+    /// The minute (since the epoch) the window began.
+    pub fn window_start_min(&self) -> u64 {
+        self.tier_since_ms / 60_000
+    }
+
+    /// The first minute of the series a check at `now_minute` reads: the guards' recent
+    /// stretches and the no-data window.
+    pub fn series_from(&self, now_minute: u64) -> u64 {
+        let reach = self
+            .guards
+            .as_ref()
+            .map_or(1, no_data_window)
+            .max(LOOKBACK_MIN);
+        now_minute.saturating_sub(reach - 1)
+    }
+
     /// Every guard's verdict at `now_minute` over the window's tally and per-minute series
-    /// (empty when [`Watch::guarded`] is false), the breaker having been over its threshold
-    /// `strikes` checks running.
-    pub fn verdicts(
-        &self,
-        tally: &Tally,
-        series: &Series,
-        strikes: u32,
-        now_minute: u64,
-    ) -> Vec<Verdict> {
+    /// (from at least [`Watch::series_from`]; empty when [`Watch::guarded`] is false).
+    pub fn verdicts(&self, tally: &Tally, series: &Series, now_minute: u64) -> Vec<Verdict> {
         let Some(guards) = self.guards.as_ref().filter(|_| self.guarded()) else {
             return Vec::new();
         };
-        let (breaker_min, no_data_min) = window_lengths(guards);
         let back = |w: u64| now_minute.saturating_sub(w.saturating_sub(1));
+        let start = self.window_start_min();
+        let mut recent: Vec<Minute> = Vec::new();
+        for ((minute, variant), t) in series.range((back(LOOKBACK_MIN), String::new())..) {
+            let offset_min = minute.saturating_sub(start);
+            if recent.last().is_none_or(|m| m.offset_min != offset_min) {
+                recent.push(Minute {
+                    offset_min,
+                    ..Minute::default()
+                });
+            }
+            if let Some(m) = recent.last_mut() {
+                if *variant == self.pilot {
+                    m.pilot = Arm::of(t);
+                } else if *variant == self.control {
+                    m.control = Arm::of(t);
+                }
+            }
+        }
         let evidence = Evidence {
             since_tier: arms_of(&tally.arms),
-            breaker: arms_of(&arms_since(series, back(breaker_min))),
-            no_data: arms_of(&arms_since(series, back(no_data_min))),
+            recent,
+            no_data: arms_of(&arms_since(series, back(no_data_window(guards)))),
         };
         let setting = Setting {
             pilot: &self.pilot,
             control: &self.control,
             off: &self.control,
             tier: self.tier,
+            tiers: self.tiers,
+            window_start_min: start,
             expected_share: self.expected_share,
-            breaker_strikes: strikes,
         };
         evaluate(guards, &setting, &evidence)
     }
+}
+
+fn default_tiers() -> usize {
+    4
 }
 
 /// What an evidence object tells the control plane: the verdicts on one window of its flag.

@@ -22,8 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
-use crate::core::control::automatic::BreakerMemory;
-use crate::core::control::guards::{window_lengths, GuardKind, GuardState, Verdict};
+use crate::core::control::guards::{GuardKind, GuardState, Verdict};
 use crate::core::control::report::{bucket_minutes, series_of, Report, Window};
 use crate::core::control::tally::arms_of;
 use crate::core::control::watch::{Acted, GuardReport, Watch};
@@ -45,13 +44,6 @@ pub struct FlagEvidence {
     /// Until when an injected outage lasts, ms (0: none; read from storage once per instance,
     /// so the request path reads no row for a fault that tests alone inject).
     down_until_ms: Cell<u64>,
-}
-
-/// The breaker's memory of one window.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct Breaker {
-    epoch: u64,
-    memory: BreakerMemory,
 }
 
 /// The guards' states last reported to the control plane, in one window.
@@ -167,8 +159,8 @@ impl FlagEvidence {
         self.meta("watch")
     }
 
-    /// Keeps `watch` when it is newer than the one known; a new window starts the breaker
-    /// afresh and marks the old window for pruning.
+    /// Keeps `watch` when it is newer than the one known; a new window marks the old one for
+    /// pruning.
     fn keep_watch(&self, watch: &Watch) -> Result<()> {
         let known = self.watch()?;
         if known.as_ref().is_some_and(|k| k.revision > watch.revision) {
@@ -258,39 +250,22 @@ impl FlagEvidence {
         Ok(changed)
     }
 
-    /// Every guard's verdict on the window of `watch` at `now_ms`, with the breaker's strikes
-    /// before this minute (and the breaker's memory, updated with this check).
-    fn verdicts(&self, watch: &Watch, now_ms: u64) -> Result<(Vec<Verdict>, Breaker)> {
+    /// Every guard's verdict on the window of `watch` at `now_ms`.
+    fn verdicts(&self, watch: &Watch, now_ms: u64) -> Result<Vec<Verdict>> {
+        if watch.guards.is_none() {
+            return Ok(Vec::new());
+        }
         let epoch = watch.tier_revision;
         let now_minute = now_ms / 60_000;
-        let mut breaker: Breaker = self
-            .meta::<Breaker>("breaker")?
-            .filter(|b| b.epoch == epoch)
-            .unwrap_or(Breaker {
-                epoch,
-                memory: BreakerMemory::default(),
-            });
-        let Some(guards) = watch.guards.as_ref() else {
-            return Ok((Vec::new(), breaker));
-        };
-        let (b, n) = window_lengths(guards);
-        let from = now_minute.saturating_sub(b.max(n).saturating_sub(1));
         let tally = self.tally(epoch)?;
-        let series = self.series(epoch, from)?;
-        let strikes = breaker.memory.strikes_before(now_minute);
-        let verdicts = watch.verdicts(&tally, &series, strikes, now_minute);
-        if let Some(v) = verdicts.iter().find(|v| v.guard == GuardKind::Breaker) {
-            let over = matches!(v.state, GuardState::Warning | GuardState::Tripped);
-            breaker.memory.record(now_minute, over);
-        }
-        Ok((verdicts, breaker))
+        let series = self.series(epoch, watch.series_from(now_minute))?;
+        Ok(watch.verdicts(&tally, &series, now_minute))
     }
 
     /// Checks the guards: acts through the control plane when one trips, else tells it when
     /// their states changed.
     async fn check(&self, watch: &Watch, now_ms: u64) -> Result<()> {
-        let (verdicts, breaker) = self.verdicts(watch, now_ms)?;
-        self.set_meta("breaker", &breaker)?;
+        let verdicts = self.verdicts(watch, now_ms)?;
         let report = GuardReport {
             flag: watch.flag.clone(),
             tier_revision: watch.tier_revision,
@@ -326,7 +301,7 @@ impl FlagEvidence {
             Err(e) => return Response::error(format!("watch: {e}"), 400),
         };
         self.keep_watch(&watch)?;
-        let (verdicts, _) = self.verdicts(&watch, now_ms)?;
+        let verdicts = self.verdicts(&watch, now_ms)?;
         let sent = Sent::of(&watch, &verdicts);
         self.set_meta("sent", &sent)?;
         self.keep_alarm(now_ms).await?;
@@ -360,7 +335,7 @@ impl FlagEvidence {
             Window::Tier => arms_of(&tally.arms),
             _ => in_window,
         };
-        let (verdicts, _) = self.verdicts(watch, now_ms)?;
+        let verdicts = self.verdicts(watch, now_ms)?;
         let report = Report {
             watch,
             window,
