@@ -34,6 +34,7 @@ fn main() {
                     unit: Unit::of(black_box(SECRET), black_box(k)),
                     minute: 29_000_000 + round as u64,
                     revision: 7,
+                    outside: false,
                 };
                 buffer.add(key, Upstream::default(), round as u64);
                 pending += 1;

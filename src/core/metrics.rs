@@ -63,6 +63,8 @@ pub struct Snapshot {
     pub arms: Vec<ArmGauge>,
     /// Units exposed to two variants of a flag in the tier: (flag, units).
     pub mixed: Vec<(String, u64)>,
+    /// Units placed outside a flag's random split in the tier: (flag, units).
+    pub outside: Vec<(String, u64)>,
     /// Each flag's evidence object's storage: (flag, bytes).
     pub evidence_storage_bytes: Vec<(String, u64)>,
     /// Each guard's state now: (flag, guard, state).
@@ -209,6 +211,14 @@ pub fn render(s: &Snapshot) -> String {
     );
     for (flag, n) in &s.mixed {
         o.sample("pilot_gate_mixed_units", &[("flag", flag)], n);
+    }
+    o.family(
+        "pilot_gate_outside_units",
+        "gauge",
+        "Units an allow- or deny-list or a required flag placed outside the random split in the tier (counted apart).",
+    );
+    for (flag, n) in &s.outside {
+        o.sample("pilot_gate_outside_units", &[("flag", flag)], n);
     }
     o.family(
         "pilot_gate_evidence_storage_bytes",

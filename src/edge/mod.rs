@@ -124,14 +124,12 @@ fn gated_page(
         Action::PassThrough(_) => Some(sightings::expose_passed(
             secret,
             &e.targeting_key,
-            &e.flag,
-            &e.variant,
+            &e.handed,
             revision,
             now_ms,
         )),
         _ => {
-            let handed = [(e.flag.as_str(), e.variant.as_str())];
-            sightings::expose(secret, &e.targeting_key, handed, revision, now_ms);
+            sightings::expose(secret, &e.targeting_key, [&e.handed], revision, now_ms);
             None
         }
     };

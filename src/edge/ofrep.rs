@@ -6,7 +6,7 @@ use serde_json::Value;
 use worker::{Env, Request};
 
 use crate::core::flags::config::FlagsConfig;
-use crate::core::flags::evaluate::Context;
+use crate::core::flags::evaluate::{Context, Handed};
 use crate::core::flags::model::FlagSet;
 use crate::core::flags::ofrep::{self, OfrepError};
 use crate::core::flags::source::Published;
@@ -112,28 +112,21 @@ async fn evaluate(
     let empty = FlagSet::empty();
     let set = published.as_deref().map_or(&empty, |p| &p.set);
     let revision = published.as_deref().map_or(0, Published::revision);
-    let expose = |body: &Value| {
+    let expose = |handed: &[Handed]| {
         if let Some(key) = &targeting_key {
-            let handed = ofrep::answered_variants(body);
-            let pairs = handed.iter().map(|(f, v)| (f.as_str(), v.as_str()));
-            sightings::expose(
-                &ctx.gate.identity.cookie_secret,
-                key,
-                pairs,
-                revision,
-                ctx.now_ms,
-            );
+            let secret = &ctx.gate.identity.cookie_secret;
+            sightings::expose(secret, key, handed, revision, ctx.now_ms);
         }
     };
     match key {
         Some(key) => {
-            let (status, body) = ofrep::single(set, key, &mut context);
-            expose(&body);
+            let (status, body, handed) = ofrep::single(set, key, &mut context);
+            expose(handed.as_slice());
             Ok((Action::Json(status, body), None))
         }
         None => {
-            let body = ofrep::bulk(set, &mut context);
-            expose(&body);
+            let (body, handed) = ofrep::bulk(set, &mut context);
+            expose(&handed);
             let tag = ofrep::etag(&body.to_string());
             let none_match = ctx.facts.header("if-none-match");
             if ofrep::not_modified(none_match.as_deref(), &tag) {
@@ -156,15 +149,20 @@ pub async fn config(ctx: Ctx<'_>) -> Outcome {
         None => (Value::Object(Default::default()), Vec::new()),
     };
     if let Some(r) = decider.rollout {
-        let (cohort, variant) = decider.decide(r.flag, &identity, &mut context);
+        let (cohort, by_vars) = decider.decide(r.flag, &identity, &mut context);
         values[r.flag] = Value::Bool(cohort == Cohort::Pilot);
-        handed.retain(|(f, _)| f != r.flag);
-        handed.extend(variant.map(|v| (r.flag.to_owned(), v)));
+        handed.retain(|h| h.flag != r.flag);
+        handed.extend(by_vars);
     }
     let revision = published.as_deref().map_or(0, Published::revision);
-    let pairs = handed.iter().map(|(f, v)| (f.as_str(), v.as_str()));
     let secret = &ctx.gate.identity.cookie_secret;
-    sightings::expose(secret, &identity.targeting_key, pairs, revision, ctx.now_ms);
+    sightings::expose(
+        secret,
+        &identity.targeting_key,
+        &handed,
+        revision,
+        ctx.now_ms,
+    );
     let mut out = Outcome::api(
         Ok::<_, OfrepError>(Action::Json(200, values)),
         ctx.request_id,

@@ -11,6 +11,7 @@ use worker::{Context, Env};
 
 use crate::core::evidence::record::{Buffer, Sighting, SightingKey, Upstream, FLUSH_RECORDS};
 use crate::core::evidence::unit::Unit;
+use crate::core::flags::evaluate::Handed;
 use crate::edge::events::text_message;
 use crate::edge::log;
 
@@ -22,13 +23,12 @@ thread_local! {
     static BUFFER: RefCell<Buffer> = RefCell::new(Buffer::default());
 }
 
-/// Records that the visitor with `targeting_key` was handed each `(flag, variant)` under the
-/// flag set's `revision`, at `now_ms`. An empty key (a bot's: bots are no visitors) records
-/// nothing.
+/// Records that the visitor with `targeting_key` was handed each variant under the flag set's
+/// `revision`, at `now_ms`. An empty key (a bot's: bots are no visitors) records nothing.
 pub fn expose<'a>(
     secret: &[u8],
     targeting_key: &str,
-    handed: impl IntoIterator<Item = (&'a str, &'a str)>,
+    handed: impl IntoIterator<Item = &'a Handed>,
     revision: u64,
     now_ms: u64,
 ) {
@@ -38,23 +38,20 @@ pub fn expose<'a>(
     let unit = Unit::of(secret, targeting_key);
     BUFFER.with(|b| {
         let mut b = b.borrow_mut();
-        for (flag, variant) in handed {
-            b.add(
-                key(flag, variant, unit, revision, now_ms),
-                Upstream::default(),
-                now_ms,
-            );
+        for h in handed {
+            b.add(key(h, unit, revision, now_ms), Upstream::default(), now_ms);
         }
     });
 }
 
-fn key(flag: &str, variant: &str, unit: Unit, revision: u64, now_ms: u64) -> SightingKey {
+fn key(h: &Handed, unit: Unit, revision: u64, now_ms: u64) -> SightingKey {
     SightingKey {
-        flag: flag.to_owned(),
-        variant: variant.to_owned(),
+        flag: h.flag.clone(),
+        variant: h.variant.clone(),
         unit,
         minute: now_ms / 60_000,
         revision,
+        outside: h.outside,
     }
 }
 
@@ -63,21 +60,19 @@ fn key(flag: &str, variant: &str, unit: Unit, revision: u64, now_ms: u64) -> Sig
 pub fn expose_passed(
     secret: &[u8],
     targeting_key: &str,
-    flag: &str,
-    variant: &str,
+    handed: &Handed,
     revision: u64,
     now_ms: u64,
 ) -> String {
-    let k = key(
-        flag,
-        variant,
-        Unit::of(secret, targeting_key),
-        revision,
-        now_ms,
-    );
+    let k = key(handed, Unit::of(secret, targeting_key), revision, now_ms);
     let token = format!(
-        "{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}{}",
-        k.flag, k.variant, k.unit.0, k.minute, k.revision
+        "{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}{}",
+        k.flag,
+        k.variant,
+        k.unit.0,
+        k.minute,
+        k.revision,
+        u8::from(k.outside)
     );
     BUFFER.with(|b| b.borrow_mut().add(k, Upstream::default(), now_ms));
     token
@@ -88,8 +83,8 @@ pub fn expose_passed(
 pub fn upstream(token: &str, status: u16, ttfb_ms: f64, now_ms: u64) {
     let mut parts = token.split(SEPARATOR);
     let mut next = || parts.next();
-    let (Some(flag), Some(variant), Some(unit), Some(minute), Some(revision)) =
-        (next(), next(), next(), next(), next())
+    let (Some(flag), Some(variant), Some(unit), Some(minute), Some(revision), Some(outside)) =
+        (next(), next(), next(), next(), next(), next())
     else {
         return;
     };
@@ -103,6 +98,7 @@ pub fn upstream(token: &str, status: u16, ttfb_ms: f64, now_ms: u64) {
         unit: Unit(unit),
         minute,
         revision,
+        outside: outside == "1",
     };
     let status = (status != 0).then_some(status);
     let ttfb_ms = ttfb_ms.clamp(0.0, f64::from(u32::MAX)) as u32;

@@ -242,3 +242,49 @@ fn every_change_publishes_a_new_version() {
     let v2 = compile(&state)["metadata"]["version"].clone();
     assert_ne!(v1, v2);
 }
+
+fn outside(set: &FlagSet, flag: &str, key: &str) -> bool {
+    set.evaluate(flag, &mut Context::new(json!({"targetingKey": key}), 0))
+        .outside
+}
+
+#[test]
+fn visitors_an_allow_or_deny_list_or_requires_placed_are_outside_the_random_split() {
+    // dependent (10 %) requires base (50 %); qa-1 is allowlisted, banned denied.
+    let s = set(&imported(&[
+        ("base", json!({"tier": 3, "status": "active"})),
+        (
+            "dependent",
+            json!({"tier": 2, "status": "active", "requires": ["base"],
+                   "allow": ["qa-1"], "deny": ["banned"]}),
+        ),
+    ]));
+    assert!(outside(&s, "dependent", "qa-1"), "allowlisted");
+    assert!(outside(&s, "dependent", "banned"), "denied");
+    let (mut eligible, mut pilot, mut required_off) = (0u32, 0u32, 0u32);
+    for key in keys() {
+        let base_on = on(&s, "base", &key);
+        let out = outside(&s, "dependent", &key);
+        // base's own split placed every visitor: nobody is outside base's.
+        assert!(!outside(&s, "base", &key), "{key}");
+        assert_eq!(
+            out, !base_on,
+            "{key}: outside exactly where the required flag is off"
+        );
+        if out {
+            required_off += 1;
+            assert!(!on(&s, "dependent", &key), "{key}");
+        } else {
+            eligible += 1;
+            pilot += u32::from(on(&s, "dependent", &key));
+        }
+    }
+    // The expected share of the eligible visitors is the tier's: 10 %, not 5 %.
+    let share = f64::from(pilot) / f64::from(eligible);
+    println!("requires: {required_off} outside, {eligible} eligible, of them {pilot} in the pilot ({share:.3})");
+    assert!((share - 0.10).abs() < 0.02, "{share}");
+    assert!(
+        required_off > 2_000 && required_off < 3_000,
+        "{required_off}"
+    );
+}

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { admin, ev, pool, postEvents, sleep, startOrigin, startWorker, storedEvents, toHalf, total, units, until, visit, visitor } from './harness.mjs';
+import { OFREP_TOKEN, admin, ev, pool, postEvents, sleep, startOrigin, startWorker, storedEvents, toHalf, total, units, until, visit, visitor } from './harness.mjs';
 
 describe('exposures come from the edge', () => {
   let w;
@@ -47,6 +47,25 @@ describe('exposures come from the edge', () => {
     }
     assert.ok(got.pilot.on > 5 && got.pilot.off > 5, 'both arms of pilot at 50 %');
     assert.equal(await storedEvents(w.url), 0, 'no browser event was sent');
+  });
+
+  test('visitors the allowlist placed are counted apart, outside the arms', async () => {
+    const before = await units(w.url, 'pilot');
+    // A server-side SDK (the OFREP token) evaluates pilot for the two allowlisted QA keys.
+    for (const targetingKey of ['qa-internal-1', 'qa-internal-2']) {
+      const res = await fetch(`${w.url}/ofrep/v1/evaluate/flags/pilot`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${OFREP_TOKEN}` },
+        body: JSON.stringify({ context: { targetingKey } }),
+      });
+      assert.deepEqual([res.status, (await res.json()).value], [200, true]);
+    }
+    const stats = await until(async () => {
+      const s = (await admin(w.url, 'GET', '/stats/pilot')).body;
+      return s.outside >= 2 ? s : null;
+    }, 'the allowlisted visitors counted');
+    assert.equal(stats.outside, 2);
+    assert.deepEqual(await units(w.url, 'pilot'), before, 'the arms are unchanged');
   });
 });
 

@@ -17,6 +17,7 @@ fn a_letter_goes_back_to_the_queue_it_came_from() {
             unit: Unit(7),
             minute: 29_000_000,
             revision: 3,
+            outside: false,
         },
         upstream: Upstream::default(),
     }];

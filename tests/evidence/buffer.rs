@@ -14,6 +14,7 @@ fn key(unit: u64, minute: u64) -> SightingKey {
         unit: Unit(unit),
         minute,
         revision: 7,
+        outside: false,
     }
 }
 

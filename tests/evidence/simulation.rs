@@ -85,6 +85,7 @@ fn minute_of(
                             variant,
                             minute,
                             upstream,
+                            outside: false,
                         },
                     );
                 }

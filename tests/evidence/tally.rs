@@ -12,6 +12,7 @@ fn exposed(variant: &str) -> Fact<'_> {
         variant,
         minute: 1,
         upstream: Upstream::default(),
+        outside: false,
     }
 }
 
@@ -55,6 +56,7 @@ fn redelivered_and_reordered_facts_give_the_same_tally() {
                 variant: "on",
                 minute: 1,
                 upstream: Upstream::one(Some(503), 80),
+                outside: false,
             },
         ),
         (Unit(4), exposed("off")),
@@ -129,6 +131,7 @@ fn a_server_error_is_an_error_and_the_first_ttv_and_ttfb_are_kept() {
             variant: "on",
             minute: 1,
             upstream: Upstream::one(Some(200), 40),
+            outside: false,
         },
     );
     w.apply(
@@ -137,6 +140,7 @@ fn a_server_error_is_an_error_and_the_first_ttv_and_ttfb_are_kept() {
             variant: "on",
             minute: 2,
             upstream: Upstream::one(None, 900),
+            outside: false,
         },
     );
     for ms in [1_000.0, 9_000.0] {
@@ -152,4 +156,29 @@ fn a_server_error_is_an_error_and_the_first_ttv_and_ttfb_are_kept() {
     assert_eq!((on.error_units, on.server_error_units), (1, 1));
     assert!((on.ttfb.quantile(1.0).unwrap() - 40.0).abs() <= 0.4);
     assert!((on.ttv.quantile(1.0).unwrap() - 1_000.0).abs() <= 10.0);
+}
+
+#[test]
+fn a_unit_placed_outside_the_split_is_counted_apart_with_its_errors() {
+    let mut w = Window::default();
+    let (inside, outside) = (Unit(10), Unit(11));
+    w.apply(inside, exposed("on"));
+    let allowlisted = Fact::Exposed {
+        variant: "on",
+        minute: 1,
+        upstream: Upstream::default(),
+        outside: true,
+    };
+    assert!(w.apply(outside, allowlisted));
+    assert!(w.apply(outside, ERROR));
+    let t = w.tally();
+    assert_eq!((t.arms["on"].units, t.arms["on"].error_units), (1, 0));
+    assert_eq!((t.outside, t.mixed), (1, 0));
+    // Outside and then in a second variant: mixed wins (it holds the plan).
+    w.apply(outside, exposed("off"));
+    assert_eq!((w.tally().outside, w.tally().mixed), (0, 1));
+    assert!(
+        w.series().values().all(|a| a.error_units == 0),
+        "outside units are in no series"
+    );
 }

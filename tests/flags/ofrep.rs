@@ -1,10 +1,9 @@
 //! OFREP's bodies and statuses (flagd's answers), the bulk ETag, the token rule, `/api/config`.
 
-use pilot_gate::core::flags::evaluate::Context;
+use pilot_gate::core::flags::evaluate::{Context, Handed};
 use pilot_gate::core::flags::model::FlagSet;
 use pilot_gate::core::flags::ofrep::{
-    answered_variants, bulk, caller_context, etag, not_modified, parse_request, single, values,
-    OfrepError,
+    bulk, caller_context, etag, not_modified, parse_request, single, values, OfrepError,
 };
 use pilot_gate::core::http::problem::{reply, Problem};
 use serde_json::{json, Value};
@@ -20,26 +19,26 @@ fn ctx(v: Value) -> Context {
 #[test]
 fn single_evaluations_answer_as_flagd_does() {
     let s = set();
-    let (status, body) = single(&s, "static-string", &mut ctx(json!({})));
+    let (status, body, _) = single(&s, "static-string", &mut ctx(json!({})));
     assert_eq!(status, 200);
     assert_eq!(
         body,
         json!({"key": "static-string", "value": "2", "variant": "two", "reason": "STATIC",
                "metadata": {"flagSetId": "operators", "team": "edge"}})
     );
-    let (status, body) = single(&s, "disabled", &mut ctx(json!({})));
+    let (status, body, _) = single(&s, "disabled", &mut ctx(json!({})));
     assert_eq!((status, &body["reason"]), (200, &json!("DISABLED")));
     assert!(body.get("value").is_none() && body.get("variant").is_none());
-    let (status, body) = single(&s, "no-default-variant", &mut ctx(json!({"country": "DE"})));
+    let (status, body, _) = single(&s, "no-default-variant", &mut ctx(json!({"country": "DE"})));
     assert_eq!((status, &body["reason"]), (200, &json!("DEFAULT")));
     assert!(body.get("value").is_none());
-    let (status, body) = single(&s, "nope", &mut ctx(json!({})));
+    let (status, body, _) = single(&s, "nope", &mut ctx(json!({})));
     assert_eq!(status, 404);
     assert_eq!(body["errorCode"], "FLAG_NOT_FOUND");
     assert_eq!(body["errorDetails"], "flag `nope` does not exist");
-    let (status, body) = single(&s, "unknown-operator", &mut ctx(json!({})));
+    let (status, body, _) = single(&s, "unknown-operator", &mut ctx(json!({})));
     assert_eq!((status, &body["errorCode"]), (400, &json!("PARSE_ERROR")));
-    let (status, body) = single(
+    let (status, body, _) = single(
         &s,
         "missing-variant",
         &mut ctx(json!({"user": {"name": "x"}})),
@@ -50,7 +49,7 @@ fn single_evaluations_answer_as_flagd_does() {
 #[test]
 fn bulk_lists_every_flag_with_the_set_metadata_and_a_stable_etag() {
     let s = set();
-    let body = bulk(&s, &mut ctx(json!({"targetingKey": "k"})));
+    let (body, _) = bulk(&s, &mut ctx(json!({"targetingKey": "k"})));
     let flags = body["flags"].as_array().unwrap();
     assert_eq!(flags.len(), s.flags.len());
     assert!(flags.iter().all(|f| f["key"].is_string()));
@@ -59,11 +58,19 @@ fn bulk_lists_every_flag_with_the_set_metadata_and_a_stable_etag() {
     let tag = etag(&body.to_string());
     assert_eq!(
         tag,
-        etag(&bulk(&s, &mut ctx(json!({"targetingKey": "k"}))).to_string())
+        etag(
+            &bulk(&s, &mut ctx(json!({"targetingKey": "k"})))
+                .0
+                .to_string()
+        )
     );
     assert_ne!(
         tag,
-        etag(&bulk(&s, &mut ctx(json!({"targetingKey": "other", "age": 40}))).to_string())
+        etag(
+            &bulk(&s, &mut ctx(json!({"targetingKey": "other", "age": 40})))
+                .0
+                .to_string()
+        )
     );
     assert!(tag.starts_with('"') && tag.ends_with('"'));
     assert!(not_modified(Some(&tag), &tag));
@@ -115,12 +122,14 @@ fn config_values_are_the_callers_own() {
     let (v, variants) = values(&s, &mut ctx(json!({"targetingKey": "qa-internal-1"})));
     assert_eq!(v["pilot"], true);
     // The exposures it makes: every flag that resolved to a variant, with it.
+    let pilot = Handed {
+        flag: "pilot".into(),
+        variant: "on".into(),
+        outside: true,
+    };
+    assert!(variants.contains(&pilot), "{variants:?}");
     assert!(
-        variants.contains(&("pilot".to_owned(), "on".to_owned())),
-        "{variants:?}"
-    );
-    assert!(
-        variants.iter().all(|(k, _)| k != "legacyExport"),
+        variants.iter().all(|h| h.flag != "legacyExport"),
         "{variants:?}"
     );
     assert_eq!(
@@ -138,20 +147,40 @@ fn config_values_are_the_callers_own() {
 }
 
 #[test]
-fn the_variants_an_answer_handed_out_are_read_back_from_it() {
+fn an_answer_hands_out_what_evaluation_gives_and_says_whom_the_split_placed() {
     let s = demo_set();
     let mut c = ctx(json!({"targetingKey": "qa-internal-1"}));
-    let body = bulk(&s, &mut c);
-    let handed = answered_variants(&body);
+    let (body, handed) = bulk(&s, &mut c);
     let (_, evaluated) = values(&s, &mut c);
     assert_eq!(handed, evaluated, "bulk hands out what evaluation gives");
-    let (_, one) = single(&s, "pilot", &mut c);
+    let answered = body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f.get("variant").is_some())
+        .count();
     assert_eq!(
-        answered_variants(&one),
-        [("pilot".to_owned(), "on".to_owned())]
+        handed.len(),
+        answered,
+        "every success with a variant, no other"
     );
-    let (_, missing) = single(&s, "nope", &mut c);
-    assert_eq!(answered_variants(&missing), []);
+    // The allowlist placed qa-internal-1 in the pilot: outside the random split.
+    let (_, _, one) = single(&s, "pilot", &mut c);
+    assert_eq!(
+        one,
+        Some(Handed {
+            flag: "pilot".into(),
+            variant: "on".into(),
+            outside: true
+        })
+    );
+    // A visitor the tier's share placed (in or out) is inside it.
+    for key in ["visitor-1", "visitor-2", "visitor-3"] {
+        let (_, _, h) = single(&s, "pilot", &mut ctx(json!({"targetingKey": key})));
+        assert_eq!(h.map(|h| h.outside), Some(false), "{key}");
+    }
+    let (_, _, missing) = single(&s, "nope", &mut c);
+    assert_eq!(missing, None);
 }
 
 /// The demo set as the control plane publishes it (its plans compiled).

@@ -8,12 +8,10 @@ use serde_json::{json, Map, Value};
 use crate::core::control::error::ControlError;
 use crate::core::control::plan::{is_rule, ControlledFlag, Status};
 use crate::core::control::state::{Caller, ControlState};
+use crate::core::flags::split::{ROLLOUT_SALT, SHARE_BUCKETS};
 
 /// flagd's schema URL, stamped on every compiled set.
 pub const FLAGD_SCHEMA: &str = "https://flagd.dev/schema/v0/flags.json";
-/// Between the flag key and the targeting key in the rollout's bucketing key of a flag that has
-/// its own targeting.
-pub const ROLLOUT_SALT: &str = "/rollout/";
 /// How deep `requires` may chain (validation refuses cycles; this bounds the inlining).
 pub const MAX_REQUIRES_DEPTH: usize = 8;
 
@@ -225,10 +223,10 @@ fn share(key: &str, pct: u8, salted: bool) -> Value {
         p => json!({"==": [
             {"fractional": [
                 bucketing,
-                ["in", p],
-                ["out", 100 - p]
+                [SHARE_BUCKETS[0], p],
+                [SHARE_BUCKETS[1], 100 - p]
             ]},
-            "in"
+            SHARE_BUCKETS[0]
         ]}),
     }
 }

@@ -131,6 +131,8 @@ pub struct Report<'a> {
     pub arms: &'a Arms,
     /// Units exposed to more than one variant in the tier.
     pub mixed: u64,
+    /// Units placed outside the random split in the tier.
+    pub outside: u64,
     /// Its series, and minutes per point.
     pub series: (&'a BTreeMap<u64, Arms>, u64),
     /// Every guard's verdict now.
@@ -170,6 +172,7 @@ impl Report<'_> {
             "tierRevision": w.tier_revision,
             "arms": arms,
             "mixed": self.mixed,
+            "outside": self.outside,
             "thresholds": {
                 "ttvP50Ms": THRESHOLDS.ttv_p50_ms, "ttvP90Ms": THRESHOLDS.ttv_p90_ms,
                 "micGrantRate": THRESHOLDS.mic_grant_rate, "activationRate": THRESHOLDS.activation_rate,

@@ -70,6 +70,14 @@ pub struct SightingKey {
     /// Revision of the flag set the edge evaluated.
     #[serde(rename = "r")]
     pub revision: u64,
+    /// Placed outside the flag's random split (denied, allowlisted, a required flag off): the
+    /// guards count the unit apart (`core::flags::split`).
+    #[serde(rename = "o", default, skip_serializing_if = "is_false")]
+    pub outside: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 /// One merged record: a unit exposed to a variant in a minute, and what the upstream answered.

@@ -6,7 +6,8 @@
 //! - a unit with a hundred errors is one unit with an error (facts that change nothing add
 //!   nothing, which also makes redeliveries and re-sends harmless);
 //! - a unit belongs to the arm of its first exposure in the window; one exposed to a second
-//!   variant leaves its arm and is counted apart as mixed;
+//!   variant leaves its arm and is counted apart as mixed; one that an allow- or deny-list or
+//!   `requires` placed (outside the random split) is counted apart as outside;
 //! - a client event counts only for a unit exposed in the window (it may arrive first: it is
 //!   kept on the unit and counts once the exposure does), once per name, and a TTV is the
 //!   unit's first.
@@ -35,6 +36,8 @@ pub enum Fact<'a> {
         minute: u64,
         /// What the upstream answered, for a passed-through gated route.
         upstream: Upstream,
+        /// Placed outside the flag's random split (denied, allowlisted, a required flag off).
+        outside: bool,
     },
     /// It sent a client event that a metric names (its value, for `ttv`).
     Event {
@@ -57,6 +60,9 @@ pub struct UnitState {
     /// Exposed to a second variant in the window.
     #[serde(rename = "x", skip_serializing_if = "is_false", default)]
     pub mixed: bool,
+    /// Placed outside the random split (by an allow- or deny-list or `requires`).
+    #[serde(rename = "o", skip_serializing_if = "is_false", default)]
+    pub outside: bool,
     /// An upstream answered it 5xx or failed.
     #[serde(rename = "s", skip_serializing_if = "is_false", default)]
     pub server_error: bool,
@@ -84,7 +90,9 @@ impl UnitState {
                 variant,
                 minute,
                 upstream,
+                outside,
             } => {
+                self.outside |= outside;
                 match &self.arm {
                     None => {
                         self.arm = Some(variant.to_owned());
@@ -125,7 +133,8 @@ impl UnitState {
         let arm = self.arm.clone()?;
         let client_error = self.events.contains(ERROR_EVENT);
         Some(Contribution {
-            arm: if self.mixed { None } else { Some(arm) },
+            arm: (!self.mixed && !self.outside).then_some(arm),
+            outside: self.outside && !self.mixed,
             minute: self.first_minute.unwrap_or(0),
             error: self.server_error || client_error,
             client_error,
@@ -141,8 +150,10 @@ impl UnitState {
 /// What one exposed unit adds to its arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contribution {
-    /// Its arm (`None`: mixed, counted apart).
+    /// Its arm (`None`: mixed or outside the split, counted apart).
     pub arm: Option<String>,
+    /// Outside the random split (and not mixed).
+    pub outside: bool,
     /// The minute of its first exposure.
     pub minute: u64,
     /// It had an error (a client `error` event or a server error).
@@ -183,13 +194,16 @@ pub struct ArmTally {
     pub ttfb: Sketch,
 }
 
-/// A flag's arms (by variant) over one window, and its mixed units.
+/// A flag's arms (by variant) over one window, and the units counted apart.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
-    /// The arms.
+    /// The arms: units the random split placed.
     pub arms: BTreeMap<String, ArmTally>,
     /// Units exposed to more than one variant.
     pub mixed: u64,
+    /// Units placed outside the random split (denied, allowlisted, a required flag off).
+    #[serde(default)]
+    pub outside: u64,
 }
 
 /// What a flag's evidence object reports for `/metrics`: its tally over the current window and
@@ -258,10 +272,15 @@ impl Tally {
         }
         for (c, add) in [(before, false), (after, true)] {
             let Some(c) = c else { continue };
+            let apart = if c.outside {
+                &mut self.outside
+            } else {
+                &mut self.mixed
+            };
             match &c.arm {
                 Some(arm) => self.arms.entry(arm.clone()).or_default().step(c, add),
-                None if add => self.mixed += 1,
-                None => self.mixed = self.mixed.saturating_sub(1),
+                None if add => *apart += 1,
+                None => *apart = apart.saturating_sub(1),
             }
         }
     }
@@ -350,6 +369,7 @@ pub fn facts_of(delta: &FlagDelta, tier_revision: u64) -> impl Iterator<Item = (
                 variant: &s.key.variant,
                 minute: s.key.minute,
                 upstream: s.upstream,
+                outside: s.key.outside,
             };
             (s.key.unit, fact)
         });

@@ -1,5 +1,7 @@
 //! Resolving a flag for a context, with flagd's reasons and error codes.
 
+use std::cell::Cell;
+
 use serde_json::{Map, Value};
 
 use crate::core::flags::logic::Env;
@@ -69,9 +71,35 @@ pub struct Resolution<'s> {
     pub error: Option<(ErrorCode, String)>,
     /// The flag's metadata (the set's, for an unknown flag).
     pub metadata: &'s Map<String, Value>,
+    /// The visitor was placed outside the flag's random split (denied, allowlisted, a required
+    /// flag off): its rule holds a rollout share that this evaluation did not reach.
+    pub outside: bool,
+}
+
+/// A variant handed to a caller, as the edge records its exposure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handed {
+    /// The flag.
+    pub flag: String,
+    /// The variant.
+    pub variant: String,
+    /// Placed outside the flag's random split (see [`Resolution::outside`]).
+    pub outside: bool,
 }
 
 impl<'s> Resolution<'s> {
+    /// What `key`'s resolution hands the caller: a variant with its value, unless disabled.
+    pub fn handed(&self, key: &str) -> Option<Handed> {
+        if self.error.is_some() || self.reason == Reason::Disabled || self.value.is_none() {
+            return None;
+        }
+        Some(Handed {
+            flag: key.to_owned(),
+            variant: self.variant.clone()?,
+            outside: self.outside,
+        })
+    }
+
     fn error(code: ErrorCode, message: String, metadata: &'s Map<String, Value>) -> Self {
         Resolution {
             value: None,
@@ -79,6 +107,7 @@ impl<'s> Resolution<'s> {
             reason: Reason::Error,
             error: Some((code, message)),
             metadata,
+            outside: false,
         }
     }
 }
@@ -148,8 +177,10 @@ impl Flag {
                 reason: Reason::Disabled,
                 error: None,
                 metadata: meta,
+                outside: false,
             };
         }
+        let reached = Cell::new(false);
         let (variant, reason) = match &self.targeting {
             Targeting::None => (self.default_variant.clone(), Reason::Static),
             Targeting::Broken(detail) => {
@@ -161,6 +192,7 @@ impl Flag {
                     data: ctx.for_flag(key),
                     flag_key: key,
                     fractional_v3: self.fractional_v3,
+                    share_reached: &reached,
                 };
                 match rule.eval(&env) {
                     Err(e) => {
@@ -181,6 +213,7 @@ impl Flag {
                 reason: Reason::Default,
                 error: None,
                 metadata: meta,
+                outside: false,
             };
         };
         match self.variants.get(&variant) {
@@ -195,6 +228,7 @@ impl Flag {
                 reason,
                 error: None,
                 metadata: meta,
+                outside: self.share && !reached.get(),
             },
         }
     }

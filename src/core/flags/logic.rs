@@ -6,6 +6,8 @@
 //! adds about 235 KB gzip to the worker (5.4, the newest that builds on this toolchain), over
 //! the whole budget. The operators here are what flag rules use.
 
+use std::cell::Cell;
+
 use serde_json::{Map, Value};
 
 use crate::core::flags::coerce::{
@@ -133,6 +135,8 @@ pub struct Env<'a> {
     pub flag_key: &'a str,
     /// Whether `fractional` uses flagd's v3 bucketing (CBOR input) for this flag.
     pub fractional_v3: bool,
+    /// Set when the flag's rollout share is evaluated (`core::flags::split`).
+    pub share_reached: &'a Cell<bool>,
 }
 
 impl Rule {

@@ -15,3 +15,4 @@ pub mod ofrep;
 pub mod ops;
 pub mod semver;
 pub mod source;
+pub mod split;

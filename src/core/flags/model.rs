@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::core::flags::logic::{Rule, MAX_RULE_DEPTH};
+use crate::core::flags::split::holds_share;
 
 /// A loaded flag set: every rule compiled once.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +58,9 @@ pub struct Flag {
     pub fractional_v3: bool,
     /// A structural fault (state, variants, default variant): the flag answers `GENERAL`.
     pub fault: Option<String>,
+    /// Its rule holds its rollout share (`core::flags::split`): an evaluation that does not
+    /// reach it placed the visitor outside the random split.
+    pub share: bool,
 }
 
 /// A fault of one flag, found while loading.
@@ -131,7 +135,7 @@ impl FlagSet {
         let flags = flags
             .iter()
             .map(|(key, def)| {
-                let flag = load_flag(def, &metadata, &evaluators, |field, detail| {
+                let flag = load_flag(key, def, &metadata, &evaluators, |field, detail| {
                     issues.push(LoadIssue {
                         flag: key.clone(),
                         field,
@@ -150,6 +154,7 @@ impl FlagSet {
 }
 
 fn load_flag(
+    key: &str,
     def: &Value,
     set_metadata: &Map<String, Value>,
     evaluators: &Map<String, Value>,
@@ -200,6 +205,7 @@ fn load_flag(
             None
         }
     };
+    let mut share = false;
     let targeting = match def.get("targeting") {
         None | Some(Value::Null) => Targeting::None,
         Some(Value::Object(t)) if t.is_empty() => Targeting::None,
@@ -209,7 +215,10 @@ fn load_flag(
                 Targeting::Broken(detail)
             }
             Ok(t) => match Rule::compile(&t) {
-                Ok(rule) => Targeting::Rule(rule),
+                Ok(rule) => {
+                    share = holds_share(&t, key);
+                    Targeting::Rule(rule)
+                }
                 Err(e) => {
                     let detail = e.detail.clone();
                     issue(format!("targeting{}", e.path), e.detail);
@@ -231,6 +240,7 @@ fn load_flag(
         metadata,
         fractional_v3,
         fault,
+        share,
     }
 }
 

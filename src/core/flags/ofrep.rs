@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::core::flags::evaluate::{Context, ErrorCode, Reason, Resolution};
+use crate::core::flags::evaluate::{Context, ErrorCode, Handed, Reason, Resolution};
 use crate::core::flags::model::FlagSet;
 use crate::core::hex::hex;
 use crate::core::http::cors::CorsPolicy;
@@ -131,19 +131,28 @@ fn answer(key: &str, r: &Resolution<'_>) -> (u16, Value) {
     (200, body)
 }
 
-/// `POST /ofrep/v1/evaluate/flags/{key}`: the status and body.
-pub fn single(set: &FlagSet, key: &str, ctx: &mut Context) -> (u16, Value) {
-    answer(key, &set.evaluate(key, ctx))
+/// `POST /ofrep/v1/evaluate/flags/{key}`: the status and body, and the variant it hands out.
+pub fn single(set: &FlagSet, key: &str, ctx: &mut Context) -> (u16, Value, Option<Handed>) {
+    let r = set.evaluate(key, ctx);
+    let (status, body) = answer(key, &r);
+    (status, body, r.handed(key))
 }
 
-/// `POST /ofrep/v1/evaluate/flags`: every flag, and the flag set's metadata.
-pub fn bulk(set: &FlagSet, ctx: &mut Context) -> Value {
+/// `POST /ofrep/v1/evaluate/flags`: every flag, and the flag set's metadata; and the variants
+/// it hands out.
+pub fn bulk(set: &FlagSet, ctx: &mut Context) -> (Value, Vec<Handed>) {
+    let mut handed = Vec::new();
     let flags: Vec<Value> = set
         .flags
         .keys()
-        .map(|key| answer(key, &set.evaluate(key, ctx)).1)
+        .map(|key| {
+            let r = set.evaluate(key, ctx);
+            handed.extend(r.handed(key));
+            answer(key, &r).1
+        })
         .collect();
-    json!({"flags": flags, "metadata": Value::Object(set.metadata.clone())})
+    let body = json!({"flags": flags, "metadata": Value::Object(set.metadata.clone())});
+    (body, handed)
 }
 
 /// The `ETag` of a bulk answer: a strong tag over its bytes.
@@ -161,33 +170,16 @@ pub fn not_modified(if_none_match: Option<&str>, etag: &str) -> bool {
 }
 
 /// `GET /api/config`: `{flagKey: value}` of every flag that resolves to a value, and the
-/// `(flag, variant)` of each that resolves to a variant (the exposures it makes).
-pub fn values(set: &FlagSet, ctx: &mut Context) -> (Value, Vec<(String, String)>) {
+/// variants it hands out (the exposures it makes).
+pub fn values(set: &FlagSet, ctx: &mut Context) -> (Value, Vec<Handed>) {
     let mut out = Map::new();
-    let mut variants = Vec::new();
+    let mut handed = Vec::new();
     for key in set.flags.keys() {
         let r = set.evaluate(key, ctx);
+        handed.extend(r.handed(key));
         if let Some(v) = r.value {
             out.insert(key.clone(), v);
         }
-        if let Some(variant) = r.variant {
-            variants.push((key.clone(), variant));
-        }
     }
-    (Value::Object(out), variants)
-}
-
-/// The `(flag, variant)` of every success in an OFREP answer (single or bulk): what the caller
-/// was handed.
-pub fn answered_variants(body: &Value) -> Vec<(String, String)> {
-    let one = |a: &Value| {
-        Some((
-            a.get("key")?.as_str()?.to_owned(),
-            a.get("variant")?.as_str()?.to_owned(),
-        ))
-    };
-    match body.get("flags").and_then(Value::as_array) {
-        Some(all) => all.iter().filter_map(one).collect(),
-        None => one(body).into_iter().collect(),
-    }
+    (Value::Object(out), handed)
 }

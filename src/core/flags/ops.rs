@@ -7,6 +7,7 @@ use crate::core::flags::cbor;
 use crate::core::flags::coerce::to_js_string;
 use crate::core::flags::logic::{var, Env};
 use crate::core::flags::semver;
+use crate::core::flags::split::is_share;
 use crate::core::gate::bucket::{murmur3_x86_32, pick};
 
 /// The largest sum of `fractional` weights (flagd: `math.MaxInt32`).
@@ -48,6 +49,17 @@ fn fractional_variant(args: &[Value], env: &Env<'_>) -> Option<Value> {
         };
         (input, args)
     };
+    if let Value::String(input) = &input {
+        let names = buckets.iter().map(|b| b.get(0).and_then(Value::as_str));
+        let key = var(
+            env.data,
+            &Value::String("targetingKey".into()),
+            &Value::Null,
+        );
+        if is_share(input, names, env.flag_key, key.as_str().unwrap_or_default()) {
+            env.share_reached.set(true);
+        }
+    }
     let hash = if env.fractional_v3 {
         murmur3_x86_32(&cbor::encode(&input)?, 0)
     } else {

@@ -5,6 +5,8 @@
 
 use serde_json::json;
 
+use crate::core::flags::evaluate::Handed;
+
 use crate::core::gate::cohort::{Cohort, Decider, Rollout, COHORT_COOKIE};
 use crate::core::gate::config::{GateConfig, GateFallback};
 use crate::core::gate::cookie::{self, SameSite, SetCookie, MAX_AGE_400_DAYS_S};
@@ -31,10 +33,8 @@ pub struct PageAnswer {
 /// A visitor handed their own variant of a flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exposure {
-    /// The flag.
-    pub flag: String,
-    /// The variant handed out.
-    pub variant: String,
+    /// The flag, the variant handed out, and whether the random split placed the visitor.
+    pub handed: Handed,
     /// The visitor's targeting key (hashed into a unit before anything stores it).
     pub targeting_key: String,
 }
@@ -68,10 +68,9 @@ pub fn page(
     };
     let identity = identity::resolve(&cfg.identity, req, &rnd.uid);
     let mut ctx = decider.context(&identity, req.path);
-    let (cohort, variant) = decider.decide(&route.flag, &identity, &mut ctx);
-    let exposure = variant.map(|variant| Exposure {
-        flag: route.flag.clone(),
-        variant,
+    let (cohort, handed) = decider.decide(&route.flag, &identity, &mut ctx);
+    let exposure = handed.map(|handed| Exposure {
+        handed,
         targeting_key: identity.targeting_key.clone(),
     });
     let action = match cohort {

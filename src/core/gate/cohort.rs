@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::core::flags::evaluate::Context;
+use crate::core::flags::evaluate::{Context, Handed};
 use crate::core::flags::model::FlagSet;
 use crate::core::flags::source::Published;
 use crate::core::gate::bucket::{in_rollout, MAX_BASIS_POINTS};
@@ -133,28 +133,31 @@ impl<'a> Decider<'a> {
         flag: &str,
         identity: &Identity,
         ctx: &mut Context,
-    ) -> (Cohort, Option<String>) {
-        let (on, variant) = if identity.source == KeySource::Bot {
+    ) -> (Cohort, Option<Handed>) {
+        let (on, handed) = if identity.source == KeySource::Bot {
             (false, None)
         } else {
             match (self.rollout, self.set) {
                 (Some(r), _) if r.source == RolloutSource::KillSwitch => (false, None),
                 (Some(r), _) if flag == r.flag => {
                     let on = in_rollout(r.flag, &identity.targeting_key, r.basis_points);
-                    (on, Some(if on { "on" } else { "off" }.to_owned()))
+                    let handed = Handed {
+                        flag: flag.to_owned(),
+                        variant: if on { "on" } else { "off" }.to_owned(),
+                        outside: false,
+                    };
+                    (on, Some(handed))
                 }
                 (_, Some(set)) => {
                     let res = set.evaluate(flag, ctx);
-                    (
-                        passes(res.value.as_ref(), res.variant.as_deref()),
-                        res.variant,
-                    )
+                    let on = passes(res.value.as_ref(), res.variant.as_deref());
+                    (on, res.handed(flag))
                 }
                 (_, None) => (false, None),
             }
         };
         let cohort = if on { Cohort::Pilot } else { Cohort::Control };
-        (cohort, variant)
+        (cohort, handed)
     }
 
     /// The variant of every flag for a visitor (`pilot` as `on`/`off` when the vars decide it),

@@ -155,6 +155,7 @@ impl RolloutControl {
             .collect();
         let mut arms = Vec::new();
         let mut mixed = Vec::new();
+        let mut outside = Vec::new();
         let mut storage = Vec::new();
         for key in state.flags.keys() {
             let figures = async {
@@ -171,6 +172,7 @@ impl RolloutControl {
                 }) => {
                     storage.push((key.clone(), storage_bytes));
                     mixed.push((key.clone(), t.mixed));
+                    outside.push((key.clone(), t.outside));
                     arms.extend(t.arms.into_iter().map(|(variant, tally)| ArmGauge {
                         flag: key.clone(),
                         variant,
@@ -199,6 +201,7 @@ impl RolloutControl {
             killed: state.kill.is_some(),
             arms,
             mixed,
+            outside,
             evidence_storage_bytes: storage,
             guards,
             decisions: decisions

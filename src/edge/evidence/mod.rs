@@ -342,6 +342,7 @@ impl FlagEvidence {
             minutes: (from, now_minute),
             arms: &arms,
             mixed: tally.mixed,
+            outside: tally.outside,
             series: (&points, bucket),
             verdicts: &verdicts,
         };
