@@ -64,6 +64,17 @@ fn reasons_are_flagds() {
 }
 
 #[test]
+fn substr_takes_huge_offsets_and_lengths_as_javascript_does() {
+    // A length of 1e300 is "to the end", an offset of -1e300 "from the start", of 1e300 "past
+    // the end": no overflow (the differential test compares the same flag with flagd-core).
+    let s = set();
+    for name in ["jack", "q", ""] {
+        let r = eval(&s, "substr-extremes", json!({"user": {"name": name}}));
+        assert_eq!(r.value, Some(json!("consistent")), "{name:?}");
+    }
+}
+
+#[test]
 fn errors_are_flagds_and_touch_one_flag() {
     let s = set();
     let code = |key: &str, ctx: Value| {

@@ -599,15 +599,16 @@ fn substr(s: &Value, from: &Value, len: Option<&Value>) -> Value {
     let chars: Vec<char> = to_js_string(s).chars().collect();
     let n = chars.len() as i64;
     let start = to_number(from).unwrap_or(0.0) as i64;
+    // Offsets and lengths saturate (`as` clamps a huge f64; the sums must not overflow).
     let start = if start < 0 {
-        (n + start).max(0)
+        n.saturating_add(start).max(0)
     } else {
         start.min(n)
     };
     let end = match len.and_then(to_number) {
         None => n,
-        Some(l) if l < 0.0 => (n + l as i64).max(start),
-        Some(l) => (start + l as i64).min(n),
+        Some(l) if l < 0.0 => n.saturating_add(l as i64).max(start),
+        Some(l) => start.saturating_add(l as i64).min(n),
     };
     Value::String(
         chars[start as usize..end.max(start) as usize]
