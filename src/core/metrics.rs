@@ -97,11 +97,25 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+/// One sample: its labels and value.
+type Sample<'a> = (Vec<(&'a str, &'a str)>, String);
+
+/// The exposition text, one family at a time.
 struct Out(String);
 
 impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
+    /// A family: its `HELP` and `TYPE` lines, then every sample of `name`.
+    fn family<'a>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = Sample<'a>>,
+    ) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (l, value) in samples {
+            self.sample(name, &l, value);
+        }
     }
 
     fn sample(&mut self, name: &str, l: &[(&str, &str)], value: impl std::fmt::Display) {
@@ -112,6 +126,45 @@ impl Out {
         };
         let _ = writeln!(self.0, "{name}{l} {value}");
     }
+
+    /// A histogram family in seconds over [`TTV_BUCKETS_MS`]: per flag and variant, the sketch
+    /// that `pick` takes from its arm.
+    fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        arms: &[ArmGauge],
+        pick: fn(&ArmTally) -> &Sketch,
+    ) {
+        self.family(name, "histogram", help, []);
+        for a in arms {
+            let (buckets, count, sum_ms) = histogram(pick(&a.tally), &TTV_BUCKETS_MS);
+            let (flag, variant) = (("flag", a.flag.as_str()), ("variant", a.variant.as_str()));
+            let bounds = TTV_BUCKETS_MS
+                .iter()
+                .map(|b| format!("{}", *b as f64 / 1000.0));
+            for (le, n) in bounds
+                .chain(["+Inf".to_owned()])
+                .zip(buckets.iter().chain([&count]))
+            {
+                self.sample(&format!("{name}_bucket"), &[flag, variant, ("le", &le)], n);
+            }
+            self.sample(&format!("{name}_sum"), &[flag, variant], sum_ms / 1000.0);
+            self.sample(&format!("{name}_count"), &[flag, variant], count);
+        }
+    }
+}
+
+/// A sample labelled by flag.
+fn by_flag<'a>(flag: &'a str, value: impl ToString) -> Sample<'a> {
+    (vec![("flag", flag)], value.to_string())
+}
+
+/// A sample labelled by flag and variant (and more).
+fn by_arm<'a>(a: &'a ArmGauge, more: &[(&'a str, &'a str)], value: impl ToString) -> Sample<'a> {
+    let mut l = vec![("flag", a.flag.as_str()), ("variant", a.variant.as_str())];
+    l.extend_from_slice(more);
+    (l, value.to_string())
 }
 
 /// The exposition text of `s`.
@@ -123,176 +176,134 @@ impl Out {
 /// ```
 pub fn render(s: &Snapshot) -> String {
     let mut o = Out(String::new());
+    let flags = &s.flags;
     o.family(
         "pilot_gate_flag_tier",
         "gauge",
         "Current tier of each flag's rollout plan.",
+        flags.iter().map(|f| by_flag(&f.flag, f.tier)),
     );
-    for f in &s.flags {
-        o.sample("pilot_gate_flag_tier", &[("flag", &f.flag)], f.tier);
-    }
     o.family(
         "pilot_gate_flag_rollout_ratio",
         "gauge",
         "Share of visitors admitted at the current tier (0 to 1).",
+        flags
+            .iter()
+            .map(|f| by_flag(&f.flag, f64::from(f.pct) / 100.0)),
     );
-    for f in &s.flags {
-        o.sample(
-            "pilot_gate_flag_rollout_ratio",
-            &[("flag", &f.flag)],
-            f64::from(f.pct) / 100.0,
-        );
-    }
     o.family(
         "pilot_gate_flag_status",
         "gauge",
         "Status of each flag's plan (1 for the current one).",
+        flags.iter().map(|f| {
+            (
+                vec![("flag", f.flag.as_str()), ("status", f.status)],
+                "1".into(),
+            )
+        }),
     );
-    for f in &s.flags {
-        o.sample(
-            "pilot_gate_flag_status",
-            &[("flag", &f.flag), ("status", f.status)],
-            1,
-        );
-    }
     o.family(
         "pilot_gate_kill_switch",
         "gauge",
         "1 while the kill switch turns every flag off.",
+        [(vec![], u8::from(s.killed).to_string())],
     );
-    o.sample("pilot_gate_kill_switch", &[], u8::from(s.killed));
     o.family(
         "pilot_gate_exposed_units",
         "gauge",
         "Units (visitors) the edge exposed to each variant in the current tier's window.",
+        s.arms.iter().map(|a| by_arm(a, &[], a.tally.units)),
     );
-    for a in &s.arms {
-        let l = [("flag", a.flag.as_str()), ("variant", a.variant.as_str())];
-        o.sample("pilot_gate_exposed_units", &l, a.tally.units);
-    }
     o.family(
         "pilot_gate_error_units",
         "gauge",
         "Exposed units with an error, by kind: any (client or server), client (an error event), server (the upstream answered 5xx or failed).",
+        s.arms.iter().flat_map(|a| {
+            let t = &a.tally;
+            [
+                ("any", t.error_units),
+                ("client", t.client_error_units),
+                ("server", t.server_error_units),
+            ]
+            .map(|(kind, n)| by_arm(a, &[("kind", kind)], n))
+        }),
     );
-    for a in &s.arms {
-        for (kind, n) in [
-            ("any", a.tally.error_units),
-            ("client", a.tally.client_error_units),
-            ("server", a.tally.server_error_units),
-        ] {
-            let l = [
-                ("flag", a.flag.as_str()),
-                ("variant", a.variant.as_str()),
-                ("kind", kind),
-            ];
-            o.sample("pilot_gate_error_units", &l, n);
-        }
-    }
     o.family(
         "pilot_gate_event_units",
         "gauge",
         "Exposed units that sent each counted event (once per unit).",
+        s.arms.iter().flat_map(|a| {
+            a.tally
+                .event_units
+                .iter()
+                .map(move |(name, n)| by_arm(a, &[("name", name.as_str())], n))
+        }),
     );
-    for a in &s.arms {
-        for (name, n) in &a.tally.event_units {
-            let l = [
-                ("flag", a.flag.as_str()),
-                ("variant", a.variant.as_str()),
-                ("name", name.as_str()),
-            ];
-            o.sample("pilot_gate_event_units", &l, n);
-        }
-    }
-    o.family(
-        "pilot_gate_mixed_units",
-        "gauge",
-        "Units exposed to more than one variant in the tier (counted apart; they hold the plan).",
-    );
-    for (flag, n) in &s.mixed {
-        o.sample("pilot_gate_mixed_units", &[("flag", flag)], n);
-    }
-    o.family(
-        "pilot_gate_outside_units",
-        "gauge",
-        "Units an allow- or deny-list or a required flag placed outside the random split in the tier (counted apart).",
-    );
-    for (flag, n) in &s.outside {
-        o.sample("pilot_gate_outside_units", &[("flag", flag)], n);
-    }
-    o.family(
-        "pilot_gate_evidence_storage_bytes",
-        "gauge",
-        "The SQLite storage of each flag's evidence object, in bytes (an object may hold 10 GB).",
-    );
-    for (flag, n) in &s.evidence_storage_bytes {
-        o.sample("pilot_gate_evidence_storage_bytes", &[("flag", flag)], n);
-    }
-    for (name, help, pick) in [
+    for (name, help, per_flag) in [
         (
-            "pilot_gate_ttv_seconds",
-            "Time to value, one per unit (its first ttv event), by flag and variant.",
-            (|t: &ArmTally| &t.ttv) as fn(&ArmTally) -> &Sketch,
+            "pilot_gate_mixed_units",
+            "Units exposed to more than one variant in the tier (counted apart; they hold the plan).",
+            &s.mixed,
         ),
         (
-            "pilot_gate_ttfb_seconds",
-            "The upstream's time to first byte, one per unit (its first passed-through request).",
-            |t: &ArmTally| &t.ttfb,
+            "pilot_gate_outside_units",
+            "Units an allow- or deny-list or a required flag placed outside the random split in the tier (counted apart).",
+            &s.outside,
+        ),
+        (
+            "pilot_gate_evidence_storage_bytes",
+            "The SQLite storage of each flag's evidence object, in bytes (an object may hold 10 GB).",
+            &s.evidence_storage_bytes,
         ),
     ] {
-        o.family(name, "histogram", help);
-        for a in &s.arms {
-            let (buckets, count, sum_ms) = histogram(pick(&a.tally), &TTV_BUCKETS_MS);
-            let (flag, variant) = (("flag", a.flag.as_str()), ("variant", a.variant.as_str()));
-            for (bound, n) in TTV_BUCKETS_MS.iter().zip(&buckets) {
-                let le = format!("{}", *bound as f64 / 1000.0);
-                o.sample(&format!("{name}_bucket"), &[flag, variant, ("le", &le)], n);
-            }
-            o.sample(
-                &format!("{name}_bucket"),
-                &[flag, variant, ("le", "+Inf")],
-                count,
-            );
-            o.sample(&format!("{name}_sum"), &[flag, variant], sum_ms / 1000.0);
-            o.sample(&format!("{name}_count"), &[flag, variant], count);
-        }
+        o.family(name, "gauge", help, per_flag.iter().map(|(f, n)| by_flag(f, n)));
     }
+    o.histogram(
+        "pilot_gate_ttv_seconds",
+        "Time to value, one per unit (its first ttv event), by flag and variant.",
+        &s.arms,
+        |t| &t.ttv,
+    );
+    o.histogram(
+        "pilot_gate_ttfb_seconds",
+        "The upstream's time to first byte, one per unit (its first passed-through request).",
+        &s.arms,
+        |t| &t.ttfb,
+    );
     o.family(
         "pilot_gate_guard_state",
         "gauge",
         "Each guard's current state (1 for the current one).",
+        s.guards.iter().map(|(flag, guard, state)| {
+            let l = vec![
+                ("flag", flag.as_str()),
+                ("guard", guard.as_str()),
+                ("state", state.as_str()),
+            ];
+            (l, "1".to_owned())
+        }),
     );
-    for (flag, guard, state) in &s.guards {
-        o.sample(
-            "pilot_gate_guard_state",
-            &[("flag", flag), ("guard", guard), ("state", state)],
-            1,
-        );
-    }
     o.family(
         "pilot_gate_guard_decisions_total",
         "counter",
         "Automatic decisions by flag, action and the guard that took them.",
+        s.decisions.iter().map(|(flag, action, guard, n)| {
+            let l = vec![
+                ("flag", flag.as_str()),
+                ("action", action.as_str()),
+                ("reason", guard.as_str()),
+            ];
+            (l, n.to_string())
+        }),
     );
-    for (flag, action, guard, n) in &s.decisions {
-        o.sample(
-            "pilot_gate_guard_decisions_total",
-            &[("flag", flag), ("action", action), ("reason", guard)],
-            n,
-        );
-    }
     o.family(
         "pilot_gate_beacon_requests_total",
         "counter",
         "Beacon requests by outcome: accepted, or the rejection's error code.",
+        s.beacon
+            .iter()
+            .map(|(outcome, n)| (vec![("outcome", outcome.as_str())], n.to_string())),
     );
-    for (outcome, n) in &s.beacon {
-        o.sample(
-            "pilot_gate_beacon_requests_total",
-            &[("outcome", outcome)],
-            n,
-        );
-    }
     for (name, kind, help, pick) in [
         (
             "pilot_gate_dead_letters_total",
@@ -325,34 +336,30 @@ pub fn render(s: &Snapshot) -> String {
             |c: &DeadCounts| c.stored,
         ),
     ] {
-        o.family(name, kind, help);
-        for (k, counts) in &s.dead_letters {
-            o.sample(name, &[("kind", k.as_str())], pick(counts));
-        }
+        let samples = s
+            .dead_letters
+            .iter()
+            .map(|(k, c)| (vec![("kind", k.as_str())], pick(c).to_string()));
+        o.family(name, kind, help, samples);
     }
-    o.family(
-        "pilot_gate_flagset_revision",
-        "gauge",
-        "The control plane's revision of the flag set.",
-    );
-    o.sample("pilot_gate_flagset_revision", &[], s.revision);
-    o.family(
-        "pilot_gate_flagset_published_revision",
-        "gauge",
-        "The revision written to CONFIG_KV.",
-    );
-    o.sample(
-        "pilot_gate_flagset_published_revision",
-        &[],
-        s.published_revision,
-    );
-    if let Some(age) = s.published_age_s {
-        o.family(
-            "pilot_gate_flagset_published_age_seconds",
-            "gauge",
-            "Seconds since the flag set was last written to CONFIG_KV.",
-        );
-        o.sample("pilot_gate_flagset_published_age_seconds", &[], age);
+    let age = s.published_age_s.map(|a| {
+        let help = "Seconds since the flag set was last written to CONFIG_KV.";
+        ("pilot_gate_flagset_published_age_seconds", help, a)
+    });
+    let scalars = [
+        (
+            "pilot_gate_flagset_revision",
+            "The control plane's revision of the flag set.",
+            s.revision,
+        ),
+        (
+            "pilot_gate_flagset_published_revision",
+            "The revision written to CONFIG_KV.",
+            s.published_revision,
+        ),
+    ];
+    for (name, help, v) in scalars.into_iter().chain(age) {
+        o.family(name, "gauge", help, [(vec![], v.to_string())]);
     }
     o.0
 }
