@@ -1,6 +1,7 @@
-// The admin page in headless Chromium: an operator signs in, advances `pilot`, rolls it back
-// with a reason; a pilot visitor in another browser context ends on / after the edge's flag
-// cache time; the audit log shows both entries. Saves a screenshot (tests/.tmp/admin.png).
+// The admin page in headless Chromium: an operator signs in, advances `pilot`, steps it back and
+// advances it again, rolls it back with a reason; a pilot visitor in another browser context ends
+// on / after the edge's flag cache time; the audit log shows every entry. Saves a screenshot
+// (tests/.tmp/admin.png).
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -66,6 +67,18 @@ describe('admin page', () => {
       await page.getByText('Advance: pilot done.').waitFor();
       assert.match(await row.innerText(), /active\s+2 of 4 \(20 %\)/);
 
+      // Step back: the dialog offers the tiers below (here only tier 1) and wants a reason.
+      await page.getByRole('button', { name: 'Step back pilot', exact: true }).click();
+      const choices = await page.getByLabel('Step back to').locator('option').allInnerTexts();
+      assert.deepEqual(choices, ['tier 1 (10 %)']);
+      await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+      await command(page, 'pilot', 'Step back', 'TTV p90 above 5 s for 10 minutes');
+      await page.getByText('Step back: pilot done.').waitFor();
+      assert.match(await row.innerText(), /active\s+1 of 4 \(10 %\)/);
+      assert.ok(await page.getByRole('button', { name: 'Step back pilot', exact: true }).isDisabled(), 'nothing below tier 1');
+      await command(page, 'pilot', 'Advance', 'cause fixed');
+      await page.getByText('Advance: pilot done.').waitFor();
+
       // Rollback refuses an empty reason in the dialog itself.
       await page.getByRole('button', { name: 'Roll back pilot', exact: true }).click();
       await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
@@ -77,7 +90,8 @@ describe('admin page', () => {
 
       const audit = await page.locator('#audit tbody tr').allInnerTexts();
       assert.match(audit[0], /Ops Olga\s+rollback\s+pilot\s+active t2 \(20 %\) → rolled_back t0 \(0 %\)\s+mic permission errors on Safari/);
-      assert.match(audit[1], /Ops Olga\s+advance\s+pilot\s+active t1 \(10 %\) → active t2 \(20 %\)\s+dashboards green for a day/);
+      assert.match(audit[2], /Ops Olga\s+back\s+pilot\s+active t2 \(20 %\) → active t1 \(10 %\)\s+TTV p90 above 5 s for 10 minutes/);
+      assert.match(audit[3], /Ops Olga\s+advance\s+pilot\s+active t1 \(10 %\) → active t2 \(20 %\)\s+dashboards green for a day/);
       await page.screenshot({ path: path.join(ROOT, 'tests/.tmp/admin.png'), fullPage: true });
 
       // The visitor, a pilot a moment ago, ends on / once the edge's cache has expired.

@@ -240,3 +240,70 @@ fn rollback_needs_a_reason() {
         Err("400 rollback needs a reason: {\"reason\": \"...\"}".into())
     );
 }
+
+#[test]
+fn back_steps_down_from_every_status_that_has_a_tier_above_0() {
+    use Command::Back;
+    use Status::*;
+    let why = reason("TTV p90 above 5 s");
+    let none = Order::default();
+    let later = NOW + 1_000; // no dwell time applies to going down
+    let table: Vec<Row> = vec![
+        (Active, 3, Back { to: 1 }, &why, Ok((Active, 1))),
+        (Paused, 3, Back { to: 2 }, &why, Ok((Paused, 2))),
+        (Complete, 4, Back { to: 2 }, &why, Ok((Active, 2))),
+        (
+            Active,
+            2,
+            Back { to: 2 },
+            &why,
+            Err("409 tier 2 is not below the current tier 2 (10 %)"),
+        ),
+        (
+            Active,
+            2,
+            Back { to: 3 },
+            &why,
+            Err("409 tier 3 is not below the current tier 2 (10 %)"),
+        ),
+        (
+            Active,
+            2,
+            Back { to: 0 },
+            &why,
+            Err("409 back goes to a tier above 0; rollback turns everyone off"),
+        ),
+        (
+            Draft,
+            0,
+            Back { to: 1 },
+            &why,
+            Err("409 nothing to step back from (draft at tier 0)"),
+        ),
+        (
+            RolledBack,
+            0,
+            Back { to: 1 },
+            &why,
+            Err("409 nothing to step back from (rolled_back at tier 0)"),
+        ),
+        (
+            Active,
+            3,
+            Back { to: 1 },
+            &none,
+            Err("400 back needs a reason: {\"reason\": \"...\"}"),
+        ),
+    ];
+    for (status, tier, command, order, want) in table {
+        let got = outcome(&plan(status, tier), command, order, later);
+        assert_eq!(
+            got,
+            want.map_err(str::to_owned),
+            "{command:?} from {status:?}@{tier}"
+        );
+    }
+    // A step back restarts the tier's clock (and, in the control plane, its window).
+    let p = apply(&plan(Status::Active, 3), Back { to: 1 }, &why, later).unwrap();
+    assert_eq!(p.tier_since_ms, later);
+}

@@ -19,6 +19,7 @@ const ROUTES = [
   ['PUT', '/flags/auth_probe', { definition: boolean }], ['DELETE', '/flags/auth_probe'],
   ['POST', '/flags/pilot/start'], ['POST', '/flags/pilot/advance'], ['POST', '/flags/pilot/pause'],
   ['POST', '/flags/pilot/resume'], ['POST', '/flags/pilot/rollback', { reason: 'x' }],
+  ['POST', '/flags/pilot/back', { to: 1, reason: 'x' }],
   ['POST', '/kill', { reason: 'x' }], ['POST', '/unkill'], ['GET', '/flagset'], ['PUT', '/flagset', { flags: {} }],
   ['GET', '/audit'],
 ];
@@ -158,6 +159,14 @@ describe('control plane', () => {
     assert.equal(paused.status, 1);
     assert.match(paused.stderr, /refused: 409 conflict\n {2}- paused; resume first/);
     assert.equal(pilot('resume', 'pilot').status, 0);
+    assert.equal(pilot('back', 'pilot', '--to', '1').status, 2, 'back: no reason');
+    assert.equal(pilot('back', 'pilot', '--to', '1', '--reason', 'ttv p90 over 5 s').status, 2, 'back: not confirmed');
+    const back = pilot('back', 'pilot', '--to', '1', '--reason', 'ttv p90 over 5 s', '--yes');
+    assert.equal(back.status, 0, back.stderr);
+    assert.match(pilot('flags').stdout, /^pilot +active +1\/4 +10%/m);
+    const notLower = pilot('back', 'pilot', '--to', '2', '--reason', 'x', '--yes');
+    assert.equal(notLower.status, 1);
+    assert.match(notLower.stderr, /tier 2 is not below the current tier 1/);
     assert.equal(pilot('rollback', 'pilot').status, 2, 'no reason');
     assert.equal(pilot('rollback', 'pilot', '--reason', 'cli drill').status, 2, 'not confirmed without a terminal');
     assert.equal(pilot('rollback', 'pilot', '--reason', 'cli drill', '--yes').status, 0);
@@ -168,6 +177,7 @@ describe('control plane', () => {
     assert.equal(audit.status, 0);
     assert.match(audit.stdout, /cli-test +start +pilot +rolled_back t0 \(0%\) -> active t1 \(10%\)/);
     assert.match(audit.stdout, /cli-test +rollback +pilot .* cli drill$/m);
+    assert.match(audit.stdout, /cli-test +back +pilot +active t3 \(50%\) -> active t1 \(10%\) .*ttv p90 over 5 s$/m);
     const down = spawnSync(path.join(ROOT, 'scripts/pilot'), ['--url', 'http://127.0.0.1:9', 'status'], { encoding: 'utf8', env });
     assert.equal(down.status, 3);
     const wrong = spawnSync(path.join(ROOT, 'scripts/pilot'), ['--url', w.url, 'status'], { encoding: 'utf8', env: { ...env, PILOT_ADMIN_TOKEN: 'nope' } });

@@ -60,6 +60,7 @@ fn every_endpoint_and_method_resolves_to_its_route() {
             "/api/admin/flags/k/rollback",
             Route::Admin(A::Rollback),
         ),
+        ("POST", "/api/admin/flags/k/back", Route::Admin(A::Back)),
         ("POST", "/api/admin/kill", Route::Admin(A::Kill)),
         ("POST", "/api/admin/unkill", Route::Admin(A::Unkill)),
         ("GET", "/api/admin/flagset", Route::Admin(A::GetFlagset)),

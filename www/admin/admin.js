@@ -10,6 +10,7 @@ const COMMANDS = [
   ['advance', 'Advance', ['active', 'paused'], false],
   ['pause', 'Pause', ['active'], false],
   ['resume', 'Resume', ['paused'], false],
+  ['back', 'Step back', ['active', 'paused', 'complete'], true],
   ['rollback', 'Roll back', ['active', 'paused', 'complete'], true],
 ];
 
@@ -84,7 +85,8 @@ function renderFlags(list) {
       b.textContent = label;
       b.dataset.command = command;
       b.setAttribute('aria-label', `${label} ${f.key}`);
-      b.disabled = !from.includes(f.plan.status);
+      // Step back goes to a lower tier above 0: not from tier 1.
+      b.disabled = !from.includes(f.plan.status) || (command === 'back' && f.plan.tier <= 1);
       if (command === 'rollback') b.classList.add('danger');
       b.addEventListener('click', () => confirmCommand(b, f, command, label, needsReason));
       actions.append(b);
@@ -165,7 +167,22 @@ function ask({ title, text, reasonRequired, danger }) {
   });
 }
 
+/** Shows the tiers below the flag's current one (back's target), or hides the field. */
+function tierChoice(flag, shown) {
+  const select = $('#to-tier');
+  select.replaceChildren();
+  $('#tier-field').hidden = !shown;
+  if (!shown) return;
+  for (let tier = flag.plan.tier - 1; tier >= 1; tier--) {
+    const o = document.createElement('option');
+    o.value = String(tier);
+    o.textContent = `tier ${tier} (${flag.plan.ladderPct[tier]} %)`;
+    select.append(o);
+  }
+}
+
 async function confirmCommand(button, flag, command, label, needsReason) {
+  tierChoice(flag, command === 'back');
   const reason = await ask({
     title: `${label} ${flag.key}?`,
     text: command === 'rollback'
@@ -174,11 +191,13 @@ async function confirmCommand(button, flag, command, label, needsReason) {
     reasonRequired: needsReason,
     danger: command === 'rollback',
   });
+  const to = command === 'back' ? Number($('#to-tier').value) : undefined;
+  tierChoice(flag, false);
   button.focus();
   if (reason === null) return;
   // If-Match: the command applies to the flag as shown, or is refused (409).
   const done = api('POST', `/flags/${encodeURIComponent(flag.key)}/${command}`, {
-    body: reason ? { reason } : {},
+    body: { ...(reason ? { reason } : {}), ...(to === undefined ? {} : { to }) },
     headers: { 'if-match': flag.etag, 'idempotency-key': crypto.randomUUID() },
   });
   await report(done, `${label}: ${flag.key} done.`, `${label} ${flag.key} refused`);

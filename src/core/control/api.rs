@@ -29,15 +29,35 @@ pub fn is_change(route: AdminRoute) -> bool {
 
 /// A command's body: `{"reason": "...", "force": true}`, both optional; an empty body is `{}`.
 pub fn parse_order(body: &Value) -> Result<Order, ControlError> {
+    parse_body(body, &[])
+}
+
+/// `back`'s body: `{"to": tier, "reason": "..."}`.
+pub fn parse_back(body: &Value) -> Result<(Command, Order), ControlError> {
+    let order = parse_body(body, &["to"])?;
+    let to = body.get("to").and_then(Value::as_u64);
+    let Some(to) = to.and_then(|t| usize::try_from(t).ok()) else {
+        return Err(ControlError::BadRequest(
+            "back needs the tier to go to: {\"to\": 1, \"reason\": \"...\"}".into(),
+        ));
+    };
+    Ok((Command::Back { to }, order))
+}
+
+/// A command's body with `extra` fields besides reason and force.
+fn parse_body(body: &Value, extra: &[&str]) -> Result<Order, ControlError> {
     let bad = |d: &str| Err(ControlError::BadRequest(d.to_owned()));
     let obj = match body {
         Value::Null => return Ok(Order::default()),
         Value::Object(o) => o,
         _ => return bad("expected {\"reason\": \"...\", \"force\": false}"),
     };
-    if let Some(field) = obj.keys().find(|k| *k != "reason" && *k != "force") {
+    let known = |k: &str| k == "reason" || k == "force" || extra.contains(&k);
+    if let Some(field) = obj.keys().find(|k| !known(k)) {
+        let takes = ["reason", "force"].iter().chain(extra).copied();
         return bad(&format!(
-            "unknown field {field:?}; a command takes reason and force"
+            "unknown field {field:?}; a command takes {}",
+            takes.collect::<Vec<_>>().join(", ")
         ));
     }
     let reason = match obj.get("reason") {
@@ -101,6 +121,10 @@ fn answer<'k>(
         AdminRoute::Pause => command(Command::Pause),
         AdminRoute::Resume => command(Command::Resume),
         AdminRoute::Rollback => command(Command::Rollback),
+        AdminRoute::Back => {
+            let (back, order) = parse_back(body)?;
+            state.command(key()?, back, &order, caller)
+        }
         AdminRoute::ListFlags => Ok(read(state.list_view(caller.now_ms))),
         AdminRoute::GetFlag => state.flag_view(key()?, caller.now_ms).map(read),
         AdminRoute::PutFlag => state.put(key()?, body, caller),

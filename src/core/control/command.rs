@@ -17,6 +17,12 @@ pub enum Command {
     Resume,
     /// Back to tier 0 (everyone off); needs a reason.
     Rollback,
+    /// Down to a lower tier above 0 (the launch runbook's "back to 10 % and investigate");
+    /// needs a reason. A paused plan stays paused.
+    Back {
+        /// The tier to step back to.
+        to: usize,
+    },
 }
 
 impl Command {
@@ -37,12 +43,13 @@ impl Command {
             Command::Pause => "pause",
             Command::Resume => "resume",
             Command::Rollback => "rollback",
+            Command::Back { .. } => "back",
         }
     }
 
     /// Whether the command needs a reason whatever the state.
     pub fn needs_reason(self) -> bool {
-        self == Command::Rollback
+        matches!(self, Command::Rollback | Command::Back { .. })
     }
 }
 
@@ -120,6 +127,29 @@ pub fn apply(
         }
         (Command::Rollback, s) => {
             return refuse(format!("nothing to roll back ({} at tier 0)", s.as_str()))
+        }
+        (Command::Back { to }, Status::Active | Status::Paused | Status::Complete) => {
+            if to == 0 {
+                return refuse("back goes to a tier above 0; rollback turns everyone off".into());
+            }
+            if to >= plan.tier {
+                return refuse(format!(
+                    "tier {to} is not below the current tier {} ({} %)",
+                    plan.tier,
+                    plan.pct()
+                ));
+            }
+            next.tier = to;
+            next.tier_since_ms = now_ms;
+            if plan.status == Status::Complete {
+                next.status = Status::Active;
+            }
+        }
+        (Command::Back { .. }, s) => {
+            return refuse(format!(
+                "nothing to step back from ({} at tier 0)",
+                s.as_str()
+            ))
         }
     }
     Ok(next)

@@ -59,6 +59,8 @@ pub enum AdminRoute {
     Resume,
     /// `POST /api/admin/flags/{key}/rollback`.
     Rollback,
+    /// `POST /api/admin/flags/{key}/back`: down to a lower tier.
+    Back,
     /// `POST /api/admin/kill`: every flag off at once.
     Kill,
     /// `POST /api/admin/unkill`.
@@ -188,6 +190,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         path: "/api/admin/flags/{key}/rollback",
         methods: &[("POST", Route::Admin(AdminRoute::Rollback))],
+    },
+    Endpoint {
+        path: "/api/admin/flags/{key}/back",
+        methods: &[("POST", Route::Admin(AdminRoute::Back))],
     },
     Endpoint {
         path: "/api/admin/kill",
