@@ -307,3 +307,24 @@ fn back_steps_down_from_every_status_that_has_a_tier_above_0() {
     let p = apply(&plan(Status::Active, 3), Back { to: 1 }, &why, later).unwrap();
     assert_eq!(p.tier_since_ms, later);
 }
+
+#[test]
+fn the_commands_available_are_the_state_machines() {
+    use pilot_gate::core::control::command::available;
+    use Status::*;
+    for (status, tier, want) in [
+        (Draft, 0, vec!["start"]),
+        (Active, 1, vec!["advance", "pause", "rollback"]),
+        (Active, 3, vec!["advance", "pause", "rollback", "back"]),
+        (Paused, 2, vec!["advance", "resume", "rollback", "back"]),
+        (Complete, 4, vec!["rollback", "back"]),
+        (RolledBack, 0, vec!["start"]),
+    ] {
+        // Before the dwell time: advance is still offered (a forced advance may go).
+        assert_eq!(
+            available(&plan(status, tier), NOW),
+            want,
+            "{status:?}@{tier}"
+        );
+    }
+}

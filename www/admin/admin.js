@@ -3,43 +3,23 @@
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
-const store = window.sessionStorage;
+const { api, when, signInError, token, actor } = window.PilotAdmin;
+// The commands the page offers: command, label, whether a reason is required. Which of them a
+// flag allows comes from the API (`commands` of each flag).
 const COMMANDS = [
-  // command, label, allowed from these statuses, whether a reason is required
-  ['start', 'Start', ['draft', 'rolled_back'], false],
-  ['advance', 'Advance', ['active', 'paused'], false],
-  ['pause', 'Pause', ['active'], false],
-  ['resume', 'Resume', ['paused'], false],
-  ['back', 'Step back', ['active', 'paused', 'complete'], true],
-  ['rollback', 'Roll back', ['active', 'paused', 'complete'], true],
+  ['start', 'Start', false],
+  ['advance', 'Advance', false],
+  ['pause', 'Pause', false],
+  ['resume', 'Resume', false],
+  ['back', 'Step back', true],
+  ['rollback', 'Roll back', true],
 ];
-
-class ApiError extends Error {
-  constructor(status, body) {
-    const reasons = body.reasons ? `: ${body.reasons.join('; ')}` : body.detail ? `: ${body.detail}` : '';
-    super(`${status} ${body.error ?? 'error'}${reasons}`);
-    this.status = status;
-  }
-}
-
-async function api(method, route, { body, headers = {} } = {}) {
-  const h = { authorization: `Bearer ${store.getItem('pg-token')}`, 'x-pilot-actor': store.getItem('pg-actor') || 'admin page', ...headers };
-  if (body !== undefined) h['content-type'] = 'application/json';
-  const res = await fetch(`/api/admin${route}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-  const json = await res.json().catch(() => ({ error: 'not_json' }));
-  if (!res.ok) throw new ApiError(res.status, json);
-  return { body: json, etag: res.headers.get('etag') };
-}
 
 function cell(row, content) {
   const td = document.createElement('td');
   if (content instanceof Node) td.append(content); else td.textContent = content;
   row.append(td);
   return td;
-}
-
-function when(ms) {
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
 }
 
 function describeState(s) {
@@ -79,14 +59,13 @@ function renderFlags(list) {
     cell(tr, f.plan.allow.length ? f.plan.allow.join(', ') : '—');
     cell(tr, f.blockers.length ? f.blockers.join('; ') : 'ready');
     const actions = cell(tr, '');
-    for (const [command, label, from, needsReason] of COMMANDS) {
+    for (const [command, label, needsReason] of COMMANDS) {
       const b = document.createElement('button');
       b.type = 'button';
       b.textContent = label;
       b.dataset.command = command;
       b.setAttribute('aria-label', `${label} ${f.key}`);
-      // Step back goes to a lower tier above 0: not from tier 1.
-      b.disabled = !from.includes(f.plan.status) || (command === 'back' && f.plan.tier <= 1);
+      b.disabled = !f.commands.includes(command);
       if (command === 'rollback') b.classList.add('danger');
       b.addEventListener('click', () => confirmCommand(b, f, command, label, needsReason));
       actions.append(b);
@@ -238,8 +217,8 @@ async function killSwitch(on) {
 async function signIn(ev) {
   ev?.preventDefault();
   if (ev) {
-    store.setItem('pg-token', $('#token').value);
-    store.setItem('pg-actor', $('#actor').value.trim());
+    token.set($('#token').value);
+    actor.set($('#actor').value.trim());
   }
   try {
     await refresh();
@@ -247,10 +226,10 @@ async function signIn(ev) {
     $('#console').hidden = false;
     $('#flags-title').focus?.();
   } catch (e) {
-    store.removeItem('pg-token');
+    token.clear();
     $('#login').hidden = false;
     $('#console').hidden = true;
-    $('#login-error').textContent = e.status === 401 ? 'That token is not the admin token.' : `Could not reach the control plane: ${e.message}`;
+    $('#login-error').textContent = signInError(e);
     $('#token').focus();
   }
 }
@@ -261,9 +240,9 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#unkill').addEventListener('click', () => killSwitch(false));
   $('#refresh').addEventListener('click', () => refresh().catch((e) => say(e.message, true)));
   $('#logout').addEventListener('click', () => {
-    store.removeItem('pg-token');
+    token.clear();
     window.location.reload();
   });
-  $('#actor').value = store.getItem('pg-actor') ?? '';
-  if (store.getItem('pg-token')) signIn();
+  $('#actor').value = actor.get() ?? '';
+  if (token.get()) signIn();
 });

@@ -1,25 +1,17 @@
 // The dashboard: per flag, KPI cards against the launch's thresholds, time series per arm with
 // the threshold lines (uPlot), the guards and the last automatic decisions; refreshed every 5 s.
-// Reads the admin API with the token kept in this tab (sessionStorage).
+// Reads the admin API through www/js/admin-api.js (the token kept in this tab).
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
-const store = window.sessionStorage;
+const { signInError, token, when } = window.PilotAdmin;
 const REFRESH_MS = 5000;
 const COLORS = ['#1f5fbf', '#d97706', '#7c3aed', '#059669'];
 const charts = {};
 let timer = null;
 
-async function api(route) {
-  const res = await fetch(`/api/admin${route}`, { headers: { authorization: `Bearer ${store.getItem('pg-token')}` } });
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    const e = new Error(`${res.status} ${body.error ?? ''}: ${body.detail ?? ''}`);
-    e.status = res.status;
-    throw e;
-  }
-  return body;
-}
+/** GET `/api/admin{route}`: its body. */
+const api = async (route) => (await window.PilotAdmin.api('GET', route)).body;
 
 const pct = (x) => (x === null || x === undefined ? null : x * 100);
 const fmt = (x, unit, digits = 1) => (x === null || x === undefined ? '—' : `${x.toFixed(digits)}${unit}`);
@@ -124,7 +116,7 @@ function renderDecisions(audit) {
   const auto = audit.entries.filter((e) => e.actor === 'guard').slice(0, 10);
   for (const e of auto) {
     const li = document.createElement('li');
-    li.textContent = `${new Date(e.atMs).toISOString().replace('T', ' ').slice(0, 19)} UTC: ${e.action}. ${e.reason}`;
+    li.textContent = `${when(e.atMs)} UTC: ${e.action}. ${e.reason}`;
     list.append(li);
   }
   if (!auto.length) list.innerHTML = '<li>None.</li>';
@@ -158,7 +150,7 @@ function schedule() {
 
 async function signIn(ev) {
   ev?.preventDefault();
-  if (ev) store.setItem('pg-token', $('#token').value);
+  if (ev) token.set($('#token').value);
   try {
     const { flags } = await api('/flags');
     const select = $('#flag');
@@ -171,8 +163,8 @@ async function signIn(ev) {
     await refresh();
     schedule();
   } catch (e) {
-    store.removeItem('pg-token');
-    $('#login-error').textContent = e.status === 401 ? 'That token is not the admin token.' : `Could not load: ${e.message}`;
+    token.clear();
+    $('#login-error').textContent = signInError(e);
     $('#token').focus();
   }
 }
@@ -182,5 +174,5 @@ document.addEventListener('DOMContentLoaded', () => {
   for (const id of ['#flag', '#window']) {
     $(id).addEventListener('change', () => refresh().catch((e) => { $('#updated').textContent = e.message; }));
   }
-  if (store.getItem('pg-token')) signIn();
+  if (token.get()) signIn();
 });

@@ -155,6 +155,25 @@ pub fn apply(
     Ok(next)
 }
 
+/// The commands the state machine allows from `plan`'s status and tier (what the admin page
+/// offers): `advance` while the dwell time or the guards still refuse it counts (a forced
+/// advance may go), and `back` when a tier above 0 is below the current one.
+pub fn available(plan: &Plan, now_ms: u64) -> Vec<&'static str> {
+    let order = Order {
+        reason: Some("available?".into()),
+        force: true,
+    };
+    let back = Command::Back {
+        to: plan.tier.saturating_sub(1),
+    };
+    Command::ALL
+        .into_iter()
+        .chain([back])
+        .filter(|c| apply(plan, *c, &order, now_ms).is_ok())
+        .map(Command::as_str)
+        .collect()
+}
+
 /// Why `advance` must wait, the reasons that `force` overrides: the pause, the dwell time and
 /// the guards' objections (empty: it may go).
 pub fn advance_refusals(plan: &Plan, now_ms: u64) -> Vec<String> {

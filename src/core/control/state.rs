@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::core::control::audit::AuditEntry;
-use crate::core::control::command::{advance_refusals, apply, Command, Order};
+use crate::core::control::command::{advance_refusals, apply, available, Command, Order};
 use crate::core::control::error::ControlError;
 use crate::core::control::input::{parse_flag, valid_key, Origin};
 use crate::core::control::plan::{ControlledFlag, Plan};
@@ -74,6 +74,7 @@ impl ControlState {
             "pct": flag.plan.pct(),
             "etag": flag.etag(),
             "blockers": blockers(&flag.plan, now_ms),
+            "commands": available(&flag.plan, now_ms),
         }))
     }
 

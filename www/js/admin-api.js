@@ -1,0 +1,50 @@
+// What the admin page and the dashboard share: the admin API client (the token kept in this tab,
+// sessionStorage), its error with the API's reasons, and UTC times. A classic script: it defines
+// `PilotAdmin` for the page's own script, loaded after it.
+'use strict';
+
+(() => {
+  const store = window.sessionStorage;
+
+  /** An answer of the admin API that is not 2xx, with its status and reasons. */
+  class ApiError extends Error {
+    constructor(status, body) {
+      const reasons = body.reasons ? `: ${body.reasons.join('; ')}` : body.detail ? `: ${body.detail}` : '';
+      super(`${status} ${body.error ?? 'error'}${reasons}`);
+      this.status = status;
+    }
+  }
+
+  /** Calls `/api/admin{route}` with the tab's token (and name, for the audit log); resolves to
+   *  the body and the ETag, or rejects with an ApiError. */
+  async function api(method, route, { body, headers = {} } = {}) {
+    const h = { authorization: `Bearer ${store.getItem('pg-token')}`, 'x-pilot-actor': store.getItem('pg-actor') || 'admin page', ...headers };
+    if (body !== undefined) h['content-type'] = 'application/json';
+    const res = await fetch(`/api/admin${route}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const json = await res.json().catch(() => ({ error: 'not_json' }));
+    if (!res.ok) throw new ApiError(res.status, json);
+    return { body: json, etag: res.headers.get('etag') };
+  }
+
+  /** A time in ms since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC). */
+  const when = (ms) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+
+  /** The sign-in error to show for a failed first call. */
+  const signInError = (e) => (e.status === 401 ? 'That token is not the admin token.' : `Could not reach the control plane: ${e.message}`);
+
+  window.PilotAdmin = {
+    api,
+    ApiError,
+    when,
+    signInError,
+    token: {
+      get: () => store.getItem('pg-token'),
+      set: (t) => store.setItem('pg-token', t),
+      clear: () => store.removeItem('pg-token'),
+    },
+    actor: {
+      get: () => store.getItem('pg-actor'),
+      set: (a) => store.setItem('pg-actor', a),
+    },
+  };
+})();
