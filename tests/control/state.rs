@@ -126,3 +126,68 @@ fn the_revision_rises_with_every_change_and_never_on_a_refusal() {
         .unwrap();
     assert_eq!(s.revision, r0 + 1);
 }
+
+#[test]
+fn an_import_keeps_a_flag_whose_rule_does_not_compile_as_flagd_does() {
+    use pilot_gate::core::control::compile::compile;
+    use pilot_gate::core::control::state::ControlState;
+    use pilot_gate::core::flags::evaluate::{Context, ErrorCode};
+    use pilot_gate::core::flags::model::FlagSet;
+    let broken = json!({"state": "ENABLED", "variants": {"on": true, "off": false},
+        "defaultVariant": "off", "targeting": {"if": [{"no_such_op": [1]}, "on", "off"]}});
+    let doc = json!({"flags": {"good": crate::boolean(), "broken": broken}});
+    let mut s = ControlState::default();
+    let change = s.import(&doc, &caller(NOW)).expect("imported");
+    assert_eq!(change.status, 200);
+    let errors = change.body["parseErrors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["flag"], "broken");
+    assert!(
+        errors[0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/flags/broken/targeting"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        change.audit[0].evidence["parseErrors"],
+        change.body["parseErrors"]
+    );
+    // The compiled set: the broken flag answers PARSE_ERROR, alone.
+    let set = FlagSet::from_value(&compile(&s)).unwrap();
+    let mut ctx = Context::new(json!({"targetingKey": "k"}), 0);
+    let r = set.evaluate("broken", &mut ctx);
+    assert_eq!(r.error.map(|e| e.0), Some(ErrorCode::ParseError));
+    let r = set.evaluate("good", &mut ctx);
+    assert_eq!((r.error, r.value), (None, Some(json!(false))));
+    // A PUT of one flag with a bad rule is still refused, with the path.
+    let body = json!({"definition": doc["flags"]["broken"]});
+    match s.put("broken2", &body, &caller(NOW + 1)) {
+        Err(ControlError::Invalid { path, .. }) => {
+            assert!(path.starts_with("/definition/targeting"), "{path}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_flag_that_requires_a_broken_one_stays_loadable_and_off() {
+    use pilot_gate::core::control::compile::compile;
+    use pilot_gate::core::control::state::ControlState;
+    use pilot_gate::core::flags::evaluate::Context;
+    use pilot_gate::core::flags::model::FlagSet;
+    let broken = json!({"state": "ENABLED", "variants": {"on": true, "off": false},
+        "defaultVariant": "off", "targeting": {"if": [{"no_such_op": [1]}, "on", "off"]}});
+    let doc = json!({"flags": {"dependent": crate::boolean(), "broken": broken},
+        "plans": {"dependent": {"requires": ["broken"], "tier": 4, "status": "complete"}}});
+    let mut s = ControlState::default();
+    s.import(&doc, &caller(NOW)).expect("imported");
+    let set = FlagSet::from_value(&compile(&s)).unwrap();
+    let faulty: Vec<&str> = set.issues.iter().map(|i| i.flag.as_str()).collect();
+    assert_eq!(faulty, ["broken"]);
+    let r = set.evaluate(
+        "dependent",
+        &mut Context::new(json!({"targetingKey": "k"}), 0),
+    );
+    assert_eq!((r.error, r.value), (None, Some(json!(false))));
+}

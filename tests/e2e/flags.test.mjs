@@ -3,12 +3,14 @@
 // gated routes, OFREP through the real OpenFeature server SDK, /api/config, and a KV value that
 // is not a flag set.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { OpenFeature } from '@openfeature/server-sdk';
 import { OFREPApi, handleEvaluationError, toResolutionDetails } from '@openfeature/ofrep-core';
 
-import { CookieJar, OFREP_TOKEN, admin, pool, startWorker, visit } from './harness.mjs';
+import { CookieJar, OFREP_TOKEN, ROOT, admin, pool, startWorker, visit } from './harness.mjs';
 import { inRollout } from './murmur3.mjs';
 
 const DEMO = 'flags/demo.json';
@@ -203,5 +205,28 @@ describe('a KV value that is not a flag set', () => {
     assert.equal(health.rollout.source, 'default');
     const missing = await ofrep(w.url, '/pilot', { headers: { authorization: `Bearer ${OFREP_TOKEN}` } });
     assert.equal(missing.status, 404);
+  });
+});
+
+describe('a flagd document with a rule that does not compile', () => {
+  let w;
+  before(async () => { w = await startWorker({ state: 'flags-parse-error', flags: 'tests/flags/sets/parse-error.json', vars: { FLAGS_CACHE_S: '1' } }); });
+  after(async () => { await w?.stop(); });
+
+  test('is imported as flagd loads it: that flag answers PARSE_ERROR, alone', async () => {
+    const doc = JSON.parse(readFileSync(path.join(ROOT, 'tests/flags/sets/parse-error.json'), 'utf8'));
+    const imported = await admin(w.url, 'PUT', '/flagset', { body: doc });
+    assert.equal(imported.status, 200, JSON.stringify(imported.body));
+    assert.deepEqual(imported.body.parseErrors.map((e) => [e.flag, e.path.startsWith('/flags/bad-rule/targeting')]), [['bad-rule', true]]);
+    await new Promise((r) => setTimeout(r, 1500));
+    const auth = { authorization: `Bearer ${OFREP_TOKEN}` };
+    const bad = await ofrep(w.url, '/bad-rule', { body: { context: { targetingKey: 'k' } }, headers: auth });
+    assert.deepEqual([bad.status, bad.body.errorCode], [400, 'PARSE_ERROR']);
+    const fine = await ofrep(w.url, '/fine', { body: { context: { targetingKey: 'k' } }, headers: auth });
+    assert.deepEqual([fine.status, fine.body.value], [200, true]);
+    // A PUT of one flag with the same rule is refused with the path of the rule.
+    const put = await admin(w.url, 'PUT', '/flags/bad_rule_2', { body: { definition: doc.flags['bad-rule'] } });
+    assert.equal(put.status, 422);
+    assert.match(put.body.path, /^\/definition\/targeting/);
   });
 });

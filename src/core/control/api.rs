@@ -98,7 +98,9 @@ pub fn handle(
         state.mark_tier_revisions(&before);
         // The answer shows the plans as they are stored now.
         if route == AdminRoute::PutFlagset {
+            let parse_errors = change.body["parseErrors"].take();
             change.body = state.list_view(caller.now_ms);
+            change.body["parseErrors"] = parse_errors;
         } else if change.body.get("plan").is_some() {
             change.body = state.flag_view(key()?, caller.now_ms)?;
         }

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::core::control::error::ControlError;
 use crate::core::control::plan::{is_rule, ControlledFlag, Status};
 use crate::core::control::state::{Caller, ControlState};
+use crate::core::flags::logic::Rule;
 use crate::core::flags::split::{ROLLOUT_SALT, SHARE_BUCKETS};
 
 /// flagd's schema URL, stamped on every compiled set.
@@ -129,6 +130,9 @@ fn required_on(state: &ControlState, key: &str, depth: usize) -> Value {
     let on_variants = on_variants(flag);
     let is_on = |v: &str| on_variants.iter().any(|o| o == v);
     let own = match flag.own_rule() {
+        // A rule that does not compile answers PARSE_ERROR: never "on", and not inlined, so
+        // the flags that require it stay loadable.
+        Some(t) if Rule::compile(&pin(state, key, t, 0)).is_err() => Value::Bool(false),
         Some(t) => {
             let mut picks: Vec<Value> = on_variants
                 .iter()

@@ -1,4 +1,6 @@
-//! `PUT /api/admin/flagset`: a whole flagd document (plus `plans`) becomes the state.
+//! `PUT /api/admin/flagset`: a whole flagd document (plus `plans`) becomes the state. A flag
+//! whose targeting does not compile is kept, as flagd loads it: it answers `PARSE_ERROR` for
+//! itself alone, and the answer lists every such flag with the path of its bad rule.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +49,9 @@ impl ControlState {
             revision: self.revision,
             flags: BTreeMap::new(),
         };
+        // Flags whose targeting does not compile: kept, as flagd keeps them (each answers
+        // PARSE_ERROR for itself alone), and listed in the answer with their paths.
+        let mut parse_errors = Vec::new();
         for (key, definition) in flags {
             if !valid_key(key) {
                 return Err(ControlError::invalid(
@@ -66,7 +71,7 @@ impl ControlState {
                     });
             let body = json!({"definition": definition, "plan": plan});
             let known = |k: &str| flags.contains_key(k);
-            let (definition, mut plan) = parse_flag(
+            let (definition, mut plan, rule_error) = parse_flag(
                 key,
                 &body,
                 "",
@@ -76,6 +81,10 @@ impl ControlState {
                 &known,
             )
             .map_err(|e| rebase(e, key))?;
+            if let Some(e) = rule_error {
+                let path = rebase_path(&e.path, key);
+                parse_errors.push(json!({"flag": key, "path": path, "detail": e.detail}));
+            }
             plan.tier_since_ms = caller.now_ms;
             let revision = self.flags.get(key).map_or(1, |f| f.revision + 1);
             next.flags.insert(
@@ -92,6 +101,7 @@ impl ControlState {
         let evidence = json!({
             "flags": next.flags.keys().collect::<Vec<_>>(),
             "removed": before.iter().filter(|k| !next.flags.contains_key(*k)).collect::<Vec<_>>(),
+            "parseErrors": parse_errors,
         });
         *self = next;
         self.revision += 1;
@@ -104,9 +114,11 @@ impl ControlState {
             None,
             evidence,
         );
+        let mut body = self.list_view(caller.now_ms);
+        body["parseErrors"] = json!(parse_errors);
         Ok(Change {
             status: 200,
-            body: self.list_view(caller.now_ms),
+            body,
             audit: vec![audit],
         })
     }
@@ -115,16 +127,18 @@ impl ControlState {
 /// An import error's path, under `/flags/{key}` or `/plans/{key}`.
 fn rebase(e: ControlError, key: &str) -> ControlError {
     match e {
-        ControlError::Invalid { path, detail } => {
-            let path = match path.strip_prefix("/definition") {
-                Some(rest) => format!("/flags/{key}{rest}"),
-                None => format!(
-                    "/plans/{key}{}",
-                    path.strip_prefix("/plan").unwrap_or(&path)
-                ),
-            };
-            ControlError::Invalid { path, detail }
-        }
+        ControlError::Invalid { path, detail } => ControlError::Invalid {
+            path: rebase_path(&path, key),
+            detail,
+        },
         e => e,
+    }
+}
+
+/// A path under one flag's `/definition` or `/plan`, as a path in the imported document.
+fn rebase_path(path: &str, key: &str) -> String {
+    match path.strip_prefix("/definition") {
+        Some(rest) => format!("/flags/{key}{rest}"),
+        None => format!("/plans/{key}{}", path.strip_prefix("/plan").unwrap_or(path)),
     }
 }

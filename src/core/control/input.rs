@@ -56,9 +56,21 @@ pub enum Origin {
     Import,
 }
 
+/// A flag's targeting that does not compile, kept by an import as flagd keeps it: the flag
+/// answers `PARSE_ERROR` for itself alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The JSON pointer of the bad part, under the flag's definition.
+    pub path: String,
+    /// What is wrong.
+    pub detail: String,
+}
+
 /// Parses and validates one flag (`{"definition": {...}, "plan": {...}}`) at `base` (a JSON
 /// pointer prefix). `previous` keeps a changed flag's tier, status and dwell clock;
-/// `evaluators` are the set's `$evaluators`; `known` says whether a key names a flag.
+/// `evaluators` are the set's `$evaluators`; `known` says whether a key names a flag. A
+/// targeting rule that does not compile is refused (422) on a `PUT`, and kept by an import
+/// (the third value says what is wrong with it).
 pub fn parse_flag(
     key: &str,
     body: &Value,
@@ -67,7 +79,7 @@ pub fn parse_flag(
     origin: Origin,
     evaluators: &Map<String, Value>,
     known: &dyn Fn(&str) -> bool,
-) -> Result<(Value, Plan), ControlError> {
+) -> Result<(Value, Plan, Option<RuleError>), ControlError> {
     let Value::Object(body) = body else {
         return Err(ControlError::invalid(
             base,
@@ -83,7 +95,11 @@ pub fn parse_flag(
     let definition = body
         .get("definition")
         .ok_or_else(|| ControlError::invalid(format!("{base}/definition"), "required"))?;
-    check_definition(key, definition, &format!("{base}/definition"), evaluators)?;
+    let path = format!("{base}/definition");
+    let rule_error = match check_definition(key, definition, &path, evaluators)? {
+        Some(e) if origin == Origin::Put => return Err(ControlError::invalid(e.path, e.detail)),
+        kept => kept,
+    };
     let empty = Value::Object(Map::new());
     let spec = body.get("plan").unwrap_or(&empty);
     let plan = parse_plan(
@@ -95,15 +111,16 @@ pub fn parse_flag(
         origin,
         known,
     )?;
-    Ok((definition.clone(), plan))
+    Ok((definition.clone(), plan, rule_error))
 }
 
+/// Refuses a definition that is not a flag; answers a targeting rule that does not compile.
 fn check_definition(
     key: &str,
     definition: &Value,
     path: &str,
     evaluators: &Map<String, Value>,
-) -> Result<(), ControlError> {
+) -> Result<Option<RuleError>, ControlError> {
     if !definition.is_object() {
         return Err(ControlError::invalid(
             path,
@@ -120,12 +137,17 @@ fn check_definition(
     }
     let doc = serde_json::json!({"flags": {key: definition}, "$evaluators": evaluators});
     let set = FlagSet::from_value(&doc).map_err(|e| ControlError::invalid(path, e.to_string()))?;
-    match set.issues.first() {
-        Some(issue) => Err(ControlError::invalid(
-            format!("{path}/{}", issue.field.trim_start_matches('/')),
-            issue.detail.clone(),
-        )),
-        None => Ok(()),
+    let Some(issue) = set.issues.first() else {
+        return Ok(None);
+    };
+    let at = format!("{path}/{}", issue.field.trim_start_matches('/'));
+    if issue.field.starts_with("targeting") {
+        Ok(Some(RuleError {
+            path: at,
+            detail: issue.detail.clone(),
+        }))
+    } else {
+        Err(ControlError::invalid(at, issue.detail.clone()))
     }
 }
 

@@ -139,7 +139,7 @@ impl ControlState {
         self.check_if_match(key, caller, false)?;
         let previous = self.flags.get(key).map(|f| &f.plan);
         let known = |k: &str| self.flags.contains_key(k);
-        let (definition, plan) = parse_flag(
+        let (definition, plan, _) = parse_flag(
             key,
             body,
             "",
