@@ -19,6 +19,7 @@ fn plan(status: Status, tier: usize) -> Plan {
         status,
         tier_since_ms: NOW,
         guards: None,
+        auto_advance: None,
         fallback: None,
         tier_revision: 0,
         objections: vec![],

@@ -228,3 +228,38 @@ describe('a kill while the beacon is flooded', () => {
     assert.ok(ratio < 10, `${ratio.toFixed(2)}x`);
   });
 });
+
+describe('autoAdvance', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ state: `evidence-auto-${process.pid}`, vars: { FLAGS_CACHE_S: '1' }, flags: 'flags/demo.json' });
+  });
+  after(async () => { await w?.stop(); });
+
+  test('climbs a tier by itself once the dwell time is met and every guard is healthy, never onto a manual tier', async (t) => {
+    // pilot at tier 1 (10 %) watched by the breaker alone, 2 s of dwell, tier 3 manual.
+    const flag = (await admin(w.url, 'GET', '/flags/pilot')).body;
+    const plan = { ...flag.plan, minDwellS: 2, autoAdvance: { manualTiers: [3] }, guards: { comparative: null, sampleRatio: null, noData: null } };
+    const put = await admin(w.url, 'PUT', '/flags/pilot', { body: { definition: flag.definition, plan } });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    assert.equal(put.body.plan.tier, 1);
+    await sleep(2500);
+    // Visitors make deltas; each delta checks the guards.
+    const climbed = await until(async () => {
+      await pool(Array.from({ length: 10 }), 5, () => visit(`${w.url}/try`, visitor()));
+      const f = (await admin(w.url, 'GET', '/flags/pilot')).body;
+      return f.plan.tier === 2 ? f : null;
+    }, 'the climb to tier 2');
+    const [entry] = (await admin(w.url, 'GET', '/audit?flag=pilot&limit=1')).body.entries;
+    t.diagnostic(`${entry.actor} ${entry.action}: ${entry.reason}`);
+    assert.deepEqual([entry.actor, entry.action, entry.from.tier, entry.to.tier], ['system', 'advance', 1, 2]);
+    assert.ok(entry.evidence.verdicts.every((v) => ['healthy', 'not_applicable'].includes(v.state)));
+    assert.equal(climbed.pct, 20);
+    // Tier 3 is manual: more dwell and traffic leave it at tier 2.
+    await sleep(2500);
+    await pool(Array.from({ length: 30 }), 5, () => visit(`${w.url}/try`, visitor()));
+    await sleep(6000);
+    await pool(Array.from({ length: 10 }), 5, () => visit(`${w.url}/try`, visitor()));
+    assert.equal((await admin(w.url, 'GET', '/flags/pilot')).body.plan.tier, 2);
+  });
+});

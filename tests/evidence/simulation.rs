@@ -117,6 +117,8 @@ fn watch() -> Watch {
         status: Status::Active,
         tier_revision: 1,
         tier_since_ms: 0,
+        auto_advance: false,
+        min_dwell_s: 0,
         guards: Some(Guards {
             comparative: Some(Comparative::default()),
             breaker: Some(Breaker::default()),

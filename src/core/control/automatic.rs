@@ -1,15 +1,35 @@
-//! What the guards do to the state: the objections to an advance, and the automatic rollback,
-//! pause or fallback with its audit entry.
+//! What the guards do to the state: the objections to an advance, the automatic rollback, pause
+//! or fallback with its audit entry, and the climb of a plan with `autoAdvance`.
 
 use serde_json::{json, Value};
 
-use crate::core::control::command::{apply, Command, Order};
-use crate::core::control::guards::{Action, GuardKind, Verdict};
-use crate::core::control::plan::Plan;
+use crate::core::control::command::{advance_refusals, apply, Command, Order};
+use crate::core::control::guards::{Action, GuardKind, GuardState, Verdict};
+use crate::core::control::plan::{Plan, Status};
 use crate::core::control::state::{Caller, Change, ControlState};
 
 /// The actor of automatic decisions in the audit log.
 pub const GUARD_ACTOR: &str = "guard";
+/// The actor of the control plane's own climbs (`autoAdvance`).
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// Whether every guard is healthy or does not apply (and there is a verdict at all).
+pub fn all_healthy(verdicts: &[Verdict]) -> bool {
+    !verdicts.is_empty()
+        && verdicts
+            .iter()
+            .all(|v| matches!(v.state, GuardState::Healthy | GuardState::NotApplicable))
+}
+
+/// Whether `plan` may climb by itself onto its next tier: it has `autoAdvance`, is active below
+/// the top, and the next tier is not manual.
+pub fn may_climb(plan: &Plan) -> bool {
+    plan.auto_advance.as_ref().is_some_and(|a| {
+        plan.status == Status::Active
+            && plan.tier < plan.top()
+            && !a.manual_tiers.contains(&(plan.tier + 1))
+    })
+}
 
 /// An automatic decision, as `/metrics` counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,5 +106,68 @@ impl ControlState {
             guard: verdict.guard,
         };
         Some((change, decision))
+    }
+
+    /// Climbs `key` one tier by itself at `now_ms` (a plan with `autoAdvance`, see
+    /// [`may_climb`]) when the verdicts are on its current window (`tier_revision`), every guard
+    /// is healthy and nothing else refuses an advance (the dwell time): the change with its
+    /// audit entry (actor `system`, the verdicts as evidence), or `None`.
+    pub fn auto_advance(
+        &mut self,
+        key: &str,
+        tier_revision: u64,
+        verdicts: &[Verdict],
+        now_ms: u64,
+    ) -> Option<Change> {
+        let flag = self.flags.get(key)?;
+        if flag.plan.tier_revision != tier_revision || !may_climb(&flag.plan) {
+            return None;
+        }
+        if !all_healthy(verdicts) {
+            return None;
+        }
+        self.note(key, verdicts);
+        let flag = self.flags.get(key)?;
+        if !advance_refusals(&flag.plan, now_ms).is_empty() {
+            return None;
+        }
+        let before = self.tier_starts();
+        let reason = format!(
+            "auto-advance: {} s at tier {} and every guard healthy",
+            now_ms.saturating_sub(flag.plan.tier_since_ms) / 1000,
+            flag.plan.tier
+        );
+        let order = Order {
+            reason: Some(reason.clone()),
+            force: false,
+        };
+        let next = apply(&flag.plan, Command::Advance, &order, now_ms).ok()?;
+        let flag = self.flags.get_mut(key)?;
+        let from = flag.plan.snapshot();
+        flag.plan = next;
+        flag.revision += 1;
+        let to = flag.plan.snapshot();
+        self.revision += 1;
+        self.mark_tier_revisions(&before);
+        let caller = Caller {
+            actor: SYSTEM_ACTOR.into(),
+            now_ms,
+            if_match: None,
+        };
+        let evidence = json!({"verdicts": verdicts});
+        let audit = self.entry(
+            &caller,
+            "advance",
+            Some(key),
+            from,
+            to,
+            Some(reason),
+            evidence,
+        );
+        Some(Change {
+            status: 200,
+            body: Value::Null,
+            audit: vec![audit],
+        })
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::core::control::error::ControlError;
 use crate::core::control::guards::Guards;
 use crate::core::control::plan::{
-    ControlledFlag, Plan, Status, DEFAULT_LADDER_PCT, DEFAULT_MIN_DWELL_S,
+    AutoAdvance, ControlledFlag, Plan, Status, DEFAULT_LADDER_PCT, DEFAULT_MIN_DWELL_S,
 };
 use crate::core::flags::model::FlagSet;
 
@@ -22,7 +22,7 @@ pub const MAX_TIERS: usize = 10;
 
 /// The fields of a plan as the API reads and writes them; `tier`, `status`, `tierSinceMs` and
 /// `tierRevision` are moved by commands only (a `PUT` may send them back unchanged).
-const PLAN_FIELDS: [&str; 13] = [
+const PLAN_FIELDS: [&str; 14] = [
     "ladderPct",
     "allow",
     "deny",
@@ -36,6 +36,7 @@ const PLAN_FIELDS: [&str; 13] = [
     "tierRevision",
     "guards",
     "fallback",
+    "autoAdvance",
 ];
 
 /// Whether `key` can name a flag: 1 to 64 of `A-Z a-z 0-9 _ - .`.
@@ -204,6 +205,7 @@ fn parse_plan(
         }
     }
     let (tier, status, tier_since_ms) = position(spec, path, &ladder_pct, previous, origin)?;
+    let ladder_top = ladder_pct.len().saturating_sub(1);
     Ok(Plan {
         allow: keys(
             spec.get("allow"),
@@ -227,6 +229,7 @@ fn parse_plan(
         tier_since_ms,
         tier_revision: previous.map_or(0, |p| p.tier_revision),
         guards: guards(spec.get("guards"), &at("guards"), definition)?,
+        auto_advance: auto_advance(spec.get("autoAdvance"), &at("autoAdvance"), ladder_top)?,
         fallback: fallback(
             spec.get("fallback"),
             &at("fallback"),
@@ -309,6 +312,33 @@ fn guards(
         }
     }
     Ok(Some(g))
+}
+
+/// `autoAdvance`: absent or `null` (operators only), or `{"manualTiers": [...]}` with tiers of
+/// the ladder above 1.
+fn auto_advance(
+    v: Option<&Value>,
+    path: &str,
+    top: usize,
+) -> Result<Option<AutoAdvance>, ControlError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let a: AutoAdvance = serde_json::from_value(v.clone()).map_err(|e| {
+        ControlError::invalid(path, format!("{e}; expected {{\"manualTiers\": [tiers]}}"))
+    })?;
+    if let Some((i, t)) = a
+        .manual_tiers
+        .iter()
+        .enumerate()
+        .find(|(_, t)| !(2..=top).contains(*t))
+    {
+        return Err(ControlError::invalid(
+            format!("{path}/manualTiers/{i}"),
+            format!("tier {t} is not a tier of the ladder above 1 (2 to {top})"),
+        ));
+    }
+    Ok(Some(a))
 }
 
 /// A guardrail's fallback variant: set by the guardrail (or an import), kept by a `PUT`.

@@ -72,6 +72,9 @@ pub struct Plan {
     /// The guards that watch this plan (none: nothing is automatic and nothing holds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guards: Option<Guards>,
+    /// Climb by itself (see [`AutoAdvance`]); `None`: only operators advance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_advance: Option<AutoAdvance>,
     /// The variant everyone gets after a guardrail's `fallback` (at tier 0, instead of `off`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
@@ -96,6 +99,16 @@ impl Plan {
     pub fn snapshot(&self) -> Value {
         serde_json::json!({"status": self.status, "tier": self.tier, "pct": self.pct()})
     }
+}
+
+/// `autoAdvance`: the control plane climbs one tier by itself (actor `system`, the guards'
+/// verdicts as evidence) when the dwell time is met and every guard is healthy, never onto a
+/// tier listed in `manualTiers` (an operator advances there).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AutoAdvance {
+    /// Tiers that only an operator may advance onto.
+    pub manual_tiers: Vec<usize>,
 }
 
 /// A flag under control: its definition, its plan and its revision (the `ETag` of the flag).

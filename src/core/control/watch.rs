@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::control::automatic::{all_healthy, may_climb};
 use crate::core::control::guards::{
     evaluate, no_data_window, Evidence, Guards, Minute, Setting, Verdict,
 };
@@ -38,6 +39,12 @@ pub struct Watch {
     pub tier_revision: u64,
     /// When the tier began, in ms since the epoch.
     pub tier_since_ms: u64,
+    /// The plan may climb by itself onto its next tier (`autoAdvance`, not manual).
+    #[serde(default)]
+    pub auto_advance: bool,
+    /// The dwell time before an advance, in seconds.
+    #[serde(default)]
+    pub min_dwell_s: u64,
     /// The plan's guards (none: nothing is automatic).
     pub guards: Option<Guards>,
     /// The pilot's expected share of units, when known (a flag without rules of its own).
@@ -63,6 +70,8 @@ impl Watch {
             status: plan.status,
             tier_revision: plan.tier_revision,
             tier_since_ms: plan.tier_since_ms,
+            auto_advance: may_climb(plan),
+            min_dwell_s: plan.min_dwell_s,
             guards: plan.guards.clone(),
             expected_share: flag
                 .own_rule()
@@ -77,6 +86,13 @@ impl Watch {
     /// killed.
     pub fn guarded(&self) -> bool {
         self.guards.is_some() && self.tier > 0 && !self.killed
+    }
+
+    /// Whether the control plane should be asked to climb a tier at `now_ms`: the plan may
+    /// climb, the dwell time is met and every guard is healthy (it checks all of it again).
+    pub fn ready_to_climb(&self, verdicts: &[Verdict], now_ms: u64) -> bool {
+        let dwelt = now_ms >= self.tier_since_ms + self.min_dwell_s * 1000;
+        self.auto_advance && !self.killed && dwelt && all_healthy(verdicts)
     }
 
     /// The minute (since the epoch) the window began.

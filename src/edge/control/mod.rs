@@ -250,7 +250,8 @@ impl RolloutControl {
         }
     }
 
-    /// A flag's evidence reports a tripped guard: carries out its action (stored, audited,
+    /// A flag's evidence reports a tripped guard (or, for a plan with autoAdvance, guards all
+    /// healthy after the dwell time): carries out the action or the climb (stored, audited,
     /// counted, published) when the report is on the flag's current tier, and answers the
     /// flag's watch afterwards. A report on an older tier changes nothing.
     async fn act(&self, report: &GuardReport, now_ms: u64) -> Result<Response> {
@@ -267,6 +268,18 @@ impl RolloutControl {
         if let Some((change, decision)) = &acted {
             self.store(&state, change)?;
             self.count_decision(&report.flag, decision)?;
+        }
+        // No guard acted: a plan with autoAdvance may climb.
+        let climbed = match (&acted, current) {
+            (None, true) => {
+                state.auto_advance(&report.flag, report.tier_revision, &report.verdicts, now_ms)
+            }
+            _ => None,
+        };
+        if let Some(change) = &climbed {
+            self.store(&state, change)?;
+        }
+        if acted.is_some() || climbed.is_some() {
             *self.cache.borrow_mut() = Some(state.clone());
             self.publish().await;
         }
@@ -277,7 +290,7 @@ impl RolloutControl {
         }
         Response::from_json(&Acted {
             watch,
-            acted: acted.is_some(),
+            acted: acted.is_some() || climbed.is_some(),
         })
     }
 

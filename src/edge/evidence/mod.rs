@@ -273,7 +273,10 @@ impl FlagEvidence {
         };
         let sent = Sent::of(watch, &report.verdicts);
         let control = internal::control(&self.env)?;
-        if report.verdicts.iter().any(|v| v.action.is_some()) {
+        let act = report.verdicts.iter().any(|v| v.action.is_some());
+        // A plan with autoAdvance whose guards are all healthy after the dwell time: the
+        // control plane climbs a tier (and answers the new window's watch).
+        if act || watch.ready_to_climb(&report.verdicts, now_ms) {
             let acted: Acted = internal::post_json(&control, "act", &report).await?;
             if let Some(w) = acted.watch {
                 self.keep_watch(&w)?;
