@@ -59,8 +59,6 @@ impl ControlState {
         now_ms: u64,
     ) -> Option<(Change, Decision)> {
         self.note(key, verdicts);
-        let before = self.tier_starts();
-        let flag = self.flags.get_mut(key)?;
         let (verdict, action) = verdicts.iter().find_map(|v| Some((v, v.action.clone()?)))?;
         let (command, name) = match &action {
             Action::Rollback => (Command::Rollback, "rollback"),
@@ -72,35 +70,20 @@ impl ControlState {
             verdict.guard.name(),
             verdict.figures.summary()
         );
-        let order = Order {
-            reason: Some(reason.clone()),
-            force: false,
-        };
-        let next = apply(&flag.plan, command, &order, now_ms).ok()?;
-        let from = flag.plan.snapshot();
-        flag.plan = Plan {
-            fallback: match &action {
-                Action::Fallback(v) => Some(v.clone()),
-                _ => None,
-            },
-            ..next
-        };
-        flag.revision += 1;
-        let to = flag.plan.snapshot();
-        self.revision += 1;
-        self.mark_tier_revisions(&before);
-        let caller = Caller {
-            actor: GUARD_ACTOR.into(),
-            now_ms,
-            if_match: None,
+        let fallback = match &action {
+            Action::Fallback(v) => Some(v.clone()),
+            _ => None,
         };
         let evidence = json!({"guard": verdict.guard, "figures": verdict.figures, "action": action, "verdicts": verdicts});
-        let audit = self.entry(&caller, name, Some(key), from, to, Some(reason), evidence);
-        let change = Change {
-            status: 200,
-            body: Value::Null,
-            audit: vec![audit],
+        let automatic = Automatic {
+            actor: GUARD_ACTOR,
+            action: name,
+            command,
+            reason,
+            fallback,
+            evidence,
         };
+        let change = self.apply_automatic(key, automatic, now_ms)?;
         let decision = Decision {
             action: name,
             guard: verdict.guard,
@@ -127,42 +110,59 @@ impl ControlState {
             return None;
         }
         self.note(key, verdicts);
-        let flag = self.flags.get(key)?;
-        if !advance_refusals(&flag.plan, now_ms).is_empty() {
+        let plan = &self.flags.get(key)?.plan;
+        if !advance_refusals(plan, now_ms).is_empty() {
             return None;
         }
-        let before = self.tier_starts();
         let reason = format!(
             "auto-advance: {} s at tier {} and every guard healthy",
-            now_ms.saturating_sub(flag.plan.tier_since_ms) / 1000,
-            flag.plan.tier
+            now_ms.saturating_sub(plan.tier_since_ms) / 1000,
+            plan.tier
         );
+        let automatic = Automatic {
+            actor: SYSTEM_ACTOR,
+            action: "advance",
+            command: Command::Advance,
+            reason,
+            fallback: plan.fallback.clone(),
+            evidence: json!({"verdicts": verdicts}),
+        };
+        self.apply_automatic(key, automatic, now_ms)
+    }
+
+    /// Carries out an automatic decision on `key` at `now_ms`: the command applied (with its
+    /// reason), the plan's fallback set, the revisions and tier windows moved, and the audit
+    /// entry by the automatic actor; `None` when the command does not apply.
+    fn apply_automatic(&mut self, key: &str, a: Automatic<'_>, now_ms: u64) -> Option<Change> {
+        let before = self.tier_starts();
+        let flag = self.flags.get_mut(key)?;
         let order = Order {
-            reason: Some(reason.clone()),
+            reason: Some(a.reason.clone()),
             force: false,
         };
-        let next = apply(&flag.plan, Command::Advance, &order, now_ms).ok()?;
-        let flag = self.flags.get_mut(key)?;
+        let next = apply(&flag.plan, a.command, &order, now_ms).ok()?;
         let from = flag.plan.snapshot();
-        flag.plan = next;
+        flag.plan = Plan {
+            fallback: a.fallback,
+            ..next
+        };
         flag.revision += 1;
         let to = flag.plan.snapshot();
         self.revision += 1;
         self.mark_tier_revisions(&before);
         let caller = Caller {
-            actor: SYSTEM_ACTOR.into(),
+            actor: a.actor.into(),
             now_ms,
             if_match: None,
         };
-        let evidence = json!({"verdicts": verdicts});
         let audit = self.entry(
             &caller,
-            "advance",
+            a.action,
             Some(key),
             from,
             to,
-            Some(reason),
-            evidence,
+            Some(a.reason),
+            a.evidence,
         );
         Some(Change {
             status: 200,
@@ -170,4 +170,20 @@ impl ControlState {
             audit: vec![audit],
         })
     }
+}
+
+/// An automatic decision as [`ControlState::apply_automatic`] carries it out.
+struct Automatic<'a> {
+    /// `guard` or `system`.
+    actor: &'static str,
+    /// Its name in the audit log.
+    action: &'a str,
+    /// The command it applies.
+    command: Command,
+    /// Why, from its figures.
+    reason: String,
+    /// The plan's fallback variant afterwards.
+    fallback: Option<String>,
+    /// The figures it decided on.
+    evidence: Value,
 }
