@@ -50,13 +50,10 @@ fn fractional_variant(args: &[Value], env: &Env<'_>) -> Option<Value> {
         (input, args)
     };
     if let Value::String(input) = &input {
+        // Read in place: this runs on every string-bucketed `fractional` at the edge.
         let names = buckets.iter().map(|b| b.get(0).and_then(Value::as_str));
-        let key = var(
-            env.data,
-            &Value::String("targetingKey".into()),
-            &Value::Null,
-        );
-        if is_share(input, names, env.flag_key, key.as_str().unwrap_or_default()) {
+        let key = env.data.get("targetingKey").and_then(Value::as_str);
+        if is_share(input, names, env.flag_key, key.unwrap_or_default()) {
             env.share_reached.set(true);
         }
     }
