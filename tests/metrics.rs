@@ -1,9 +1,10 @@
 //! `/metrics` text: one `HELP` and `TYPE` per family before its samples, every family of a full
-//! snapshot, histogram buckets cumulative in seconds.
+//! snapshot, histogram buckets cumulative in seconds, the configured metrics with their values,
+//! units, standing and thresholds.
 
 use pilot_gate::core::events::dead_letter::{DeadCounts, DeadKind};
 use pilot_gate::core::evidence::sketch::Sketch;
-use pilot_gate::core::evidence::tally::ArmTally;
+use pilot_gate::core::evidence::tally::{pair_key, ArmTally};
 use pilot_gate::core::metrics::{render, ArmGauge, FlagGauge, Snapshot};
 
 fn snapshot() -> Snapshot {
@@ -12,11 +13,21 @@ fn snapshot() -> Snapshot {
         error_units: 3,
         client_error_units: 2,
         server_error_units: 1,
-        event_units: [("ttv".to_owned(), 4)].into(),
-        ttv: Sketch::of([300.0, 1_500.0, 40_000.0]),
+        event_units: [("mic_prompt".to_owned(), 4), ("mic_granted".to_owned(), 3)].into(),
+        pair_units: [(pair_key("mic_granted", "mic_prompt"), 3)].into(),
+        values: [("ttv.ms".to_owned(), Sketch::of([300.0, 1_500.0, 40_000.0]))].into(),
+        ttfb: Sketch::of([300.0, 1_500.0, 40_000.0]),
         ..ArmTally::default()
     };
+    let metrics = serde_json::from_value(serde_json::json!({
+        "mic_grant": {"kind": "proportion", "numerator": "mic_granted", "denominator": "mic_prompt",
+                      "goal": ">= 0.85", "warn": ">= 0.80"},
+        "ttv": {"kind": "quantile", "event": "ttv", "value": "ms",
+                "goal": {"p50": "<= 2000", "p90": "<= 5000"}, "warn": {"p90": "<= 8000"}},
+    }))
+    .unwrap();
     Snapshot {
+        metrics,
         flags: vec![FlagGauge {
             flag: "pilot".into(),
             tier: 2,
@@ -63,14 +74,21 @@ fn every_family_is_declared_once_before_its_samples() {
             assert_eq!(declared.last().map(String::as_str), Some(family), "{line}");
         }
     }
-    assert_eq!(declared.len(), 23, "{declared:?}");
+    assert_eq!(declared.len(), 27, "{declared:?}");
     for line in [
         "pilot_gate_flag_rollout_ratio{flag=\"pilot\"} 0.1",
         "pilot_gate_error_units{flag=\"pilot\",variant=\"on\",kind=\"server\"} 1",
         "pilot_gate_outside_units{flag=\"pilot\"} 2",
-        "pilot_gate_ttv_seconds_bucket{flag=\"pilot\",variant=\"on\",le=\"0.5\"} 1",
-        "pilot_gate_ttv_seconds_bucket{flag=\"pilot\",variant=\"on\",le=\"+Inf\"} 3",
-        "pilot_gate_ttv_seconds_count{flag=\"pilot\",variant=\"on\"} 3",
+        "pilot_gate_ttfb_seconds_bucket{flag=\"pilot\",variant=\"on\",le=\"0.5\"} 1",
+        "pilot_gate_ttfb_seconds_bucket{flag=\"pilot\",variant=\"on\",le=\"+Inf\"} 3",
+        "pilot_gate_ttfb_seconds_count{flag=\"pilot\",variant=\"on\"} 3",
+        "pilot_gate_metric_value{flag=\"pilot\",variant=\"on\",metric=\"mic_grant\"} 0.75",
+        "pilot_gate_metric_units{flag=\"pilot\",variant=\"on\",metric=\"mic_grant\"} 4",
+        "pilot_gate_metric_units{flag=\"pilot\",variant=\"on\",metric=\"ttv\"} 3",
+        "pilot_gate_metric_standing{flag=\"pilot\",variant=\"on\",metric=\"mic_grant\",standing=\"red\"} 1",
+        "pilot_gate_metric_standing{flag=\"pilot\",variant=\"on\",metric=\"ttv\",standing=\"red\"} 1",
+        "pilot_gate_metric_goal{metric=\"ttv\",op=\"<=\",quantile=\"0.9\"} 5000",
+        "pilot_gate_metric_warn{metric=\"mic_grant\",op=\">=\"} 0.8",
         "pilot_gate_guard_decisions_total{flag=\"pilot\",action=\"rollback\",reason=\"breaker\"} 1",
         "pilot_gate_dead_letters_stored{kind=\"events\"} 0",
         "pilot_gate_kill_switch 0",
@@ -78,4 +96,20 @@ fn every_family_is_declared_once_before_its_samples() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
+}
+
+#[test]
+fn a_quantile_metric_exports_each_quantile_within_the_sketch_error() {
+    let text = render(&snapshot());
+    let value = |q: &str| -> f64 {
+        let prefix = format!(
+            "pilot_gate_metric_value{{flag=\"pilot\",variant=\"on\",metric=\"ttv\",quantile=\"{q}\"}} "
+        );
+        let line = text.lines().find(|l| l.starts_with(&prefix));
+        line.and_then(|l| l[prefix.len()..].parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} in\n{text}"))
+    };
+    // Three units: 300, 1,500 and 40,000 ms; the lower-rank p50 is 1,500, the p90 40,000.
+    assert!((value("0.5") - 1_500.0).abs() <= 15.0);
+    assert!((value("0.9") - 40_000.0).abs() <= 400.0);
 }

@@ -2,14 +2,16 @@
 //! plane takes of its state and of every flag's evidence (counted per unit), so every isolate
 //! and every scrape agree.
 
+use crate::core::control::measure::measure;
 use crate::core::events::dead_letter::{DeadCounts, DeadKind};
+use crate::core::evidence::metric::{Condition, Metric, Metrics, Quantile, Threshold};
 use crate::core::evidence::sketch::{value_of, Sketch};
 use crate::core::evidence::tally::ArmTally;
 
 use std::fmt::Write;
 
-/// Upper bounds of the TTV and TTFB histograms' buckets, in ms (`le` in seconds).
-pub const TTV_BUCKETS_MS: [u64; 9] = [250, 500, 1_000, 2_000, 3_000, 5_000, 8_000, 13_000, 30_000];
+/// Upper bounds of the TTFB histogram's buckets, in ms (`le` in seconds).
+pub const TTFB_BUCKETS_MS: [u64; 9] = [250, 500, 1_000, 2_000, 3_000, 5_000, 8_000, 13_000, 30_000];
 
 /// One flag's rollout.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +63,8 @@ pub struct Snapshot {
     pub killed: bool,
     /// Every flag's arms over the current tier's window.
     pub arms: Vec<ArmGauge>,
+    /// The set's metrics (measured on every arm).
+    pub metrics: Metrics,
     /// Units exposed to two variants of a flag in the tier: (flag, units).
     pub mixed: Vec<(String, u64)>,
     /// Units placed outside a flag's random split in the tier: (flag, units).
@@ -118,6 +122,21 @@ impl Out {
         }
     }
 
+    /// A family whose label values are owned.
+    fn owned_family(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: Vec<(Vec<(&str, String)>, String)>,
+    ) {
+        let samples = samples.iter().map(|(l, v)| {
+            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            (l, v.clone())
+        });
+        self.family(name, kind, help, samples);
+    }
+
     fn sample(&mut self, name: &str, l: &[(&str, &str)], value: impl std::fmt::Display) {
         let l = if l.is_empty() {
             String::new()
@@ -127,7 +146,7 @@ impl Out {
         let _ = writeln!(self.0, "{name}{l} {value}");
     }
 
-    /// A histogram family in seconds over [`TTV_BUCKETS_MS`]: per flag and variant, the sketch
+    /// A histogram family in seconds over [`TTFB_BUCKETS_MS`]: per flag and variant, the sketch
     /// that `pick` takes from its arm.
     fn histogram(
         &mut self,
@@ -138,9 +157,9 @@ impl Out {
     ) {
         self.family(name, "histogram", help, []);
         for a in arms {
-            let (buckets, count, sum_ms) = histogram(pick(&a.tally), &TTV_BUCKETS_MS);
+            let (buckets, count, sum_ms) = histogram(pick(&a.tally), &TTFB_BUCKETS_MS);
             let (flag, variant) = (("flag", a.flag.as_str()), ("variant", a.variant.as_str()));
-            let bounds = TTV_BUCKETS_MS
+            let bounds = TTFB_BUCKETS_MS
                 .iter()
                 .map(|b| format!("{}", *b as f64 / 1000.0));
             for (le, n) in bounds
@@ -258,12 +277,7 @@ pub fn render(s: &Snapshot) -> String {
     ] {
         o.family(name, "gauge", help, per_flag.iter().map(|(f, n)| by_flag(f, n)));
     }
-    o.histogram(
-        "pilot_gate_ttv_seconds",
-        "Time to value, one per unit (its first ttv event), by flag and variant.",
-        &s.arms,
-        |t| &t.ttv,
-    );
+    render_metrics(&mut o, s);
     o.histogram(
         "pilot_gate_ttfb_seconds",
         "The upstream's time to first byte, one per unit (its first passed-through request).",
@@ -362,4 +376,86 @@ pub fn render(s: &Snapshot) -> String {
         o.family(name, "gauge", help, [(vec![], v.to_string())]);
     }
     o.0
+}
+
+/// The configured metrics: each arm's value (a quantile metric's per quantile), its units and
+/// its standing, and each metric's goal and warning thresholds.
+fn render_metrics(o: &mut Out, s: &Snapshot) {
+    let fraction = |q: &str| Quantile::parse(q).map_or(String::new(), |q| q.q.to_string());
+    let arm = |a: &ArmGauge, metric: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("flag", a.flag.clone()),
+            ("variant", a.variant.clone()),
+            ("metric", metric.to_owned()),
+        ]
+    };
+    let (mut values, mut units, mut standings) = (Vec::new(), Vec::new(), Vec::new());
+    for a in &s.arms {
+        for (name, metric) in &s.metrics {
+            let m = measure(metric, &a.tally);
+            if let Some(v) = m.value {
+                values.push((arm(a, name), v.to_string()));
+            }
+            for (q, v) in &m.quantiles {
+                if let Some(v) = v {
+                    let mut l = arm(a, name);
+                    l.push(("quantile", fraction(q)));
+                    values.push((l, v.to_string()));
+                }
+            }
+            units.push((arm(a, name), m.units.to_string()));
+            let mut l = arm(a, name);
+            l.push(("standing", m.standing.as_str().to_owned()));
+            standings.push((l, "1".to_owned()));
+        }
+    }
+    o.owned_family(
+        "pilot_gate_metric_value",
+        "gauge",
+        "Each configured metric on each arm over the tier's window: a proportion's rate, a mean, or a quantile metric's quantiles (label quantile, within 1 %).",
+        values,
+    );
+    o.owned_family(
+        "pilot_gate_metric_units",
+        "gauge",
+        "Units each configured metric is measured over: a proportion's denominator, or units with a value.",
+        units,
+    );
+    o.owned_family(
+        "pilot_gate_metric_standing",
+        "gauge",
+        "Where each metric stands on each arm against its goal and warning sign (1 for the current standing: green, amber, red, unknown).",
+        standings,
+    );
+    let goal: fn(&Metric) -> Option<&Threshold> = |m| m.goal.as_ref();
+    let warn: fn(&Metric) -> Option<&Threshold> = |m| m.warn.as_ref();
+    for (family, help, pick) in [
+        (
+            "pilot_gate_metric_goal",
+            "Each metric's acceptance threshold (label op: the comparison that must hold).",
+            goal,
+        ),
+        (
+            "pilot_gate_metric_warn",
+            "Each metric's warning sign (label op: the comparison that must hold, else the sign is raised).",
+            warn,
+        ),
+    ] {
+        let mut samples = Vec::new();
+        for (name, m) in &s.metrics {
+            let conditions: Vec<(Option<&String>, Condition)> = match pick(m) {
+                None => Vec::new(),
+                Some(Threshold::Value(c)) => vec![(None, *c)],
+                Some(Threshold::Quantiles(qs)) => qs.iter().map(|(q, c)| (Some(q), *c)).collect(),
+            };
+            for (q, c) in conditions {
+                let mut l = vec![("metric", name.clone()), ("op", c.op.as_str().to_owned())];
+                if let Some(q) = q {
+                    l.push(("quantile", fraction(q)));
+                }
+                samples.push((l, c.bound.to_string()));
+            }
+        }
+        o.owned_family(family, "gauge", help, samples);
+    }
 }

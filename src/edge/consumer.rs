@@ -24,9 +24,10 @@ use crate::core::control::tally::add_events;
 use crate::core::events::dead_letter::DeadLetter;
 use crate::core::events::delivery::retry_delay_s;
 use crate::core::events::record::{plan_writes, Planned};
+use crate::core::evidence::metric::Reads;
 use crate::core::evidence::record::{add_sightings, Deltas, Sighting};
-use crate::edge::config;
 use crate::edge::events::{text_message, EVENTS_KV};
+use crate::edge::{config, flags};
 use crate::edge::{internal, log};
 
 const DLQ: &str = "EVENTS_DLQ";
@@ -142,6 +143,14 @@ async fn sightings(
     taken
 }
 
+/// What the published set's metrics count (`None`: no set could be read).
+async fn counted_reads(env: &Env) -> Option<Reads> {
+    let gate = config::get(env).gate.as_ref().ok()?;
+    let now_ms = worker::Date::now().as_millis();
+    let published = flags::current(env, gate, now_ms, "consumer").await?;
+    Some(published.reads.clone())
+}
+
 /// A batch of accepted requests: their KV writes, and the deltas of their counted events; the
 /// messages whose write landed.
 async fn events(
@@ -165,6 +174,17 @@ async fn events(
             messages.iter().for_each(retry_later);
             return Vec::new();
         }
+    };
+    // What the metrics count: from the published set (the isolate's copy, or KV). Without one,
+    // the counts would be lost: redeliver later.
+    let Some(reads) = counted_reads(env).await else {
+        log::error(
+            "consumer",
+            "flagset_unavailable",
+            "events retried: no flag set to count by",
+        );
+        messages.iter().for_each(retry_later);
+        return Vec::new();
     };
     let mut planned: Vec<(Message<String>, Planned)> = Vec::new();
     for message in messages {
@@ -191,7 +211,7 @@ async fn events(
                 retry_later(&message);
             }
             Ok(()) => {
-                add_events(deltas, &plan.events);
+                add_events(deltas, &plan.events, &reads);
                 stored.push(message);
             }
         }

@@ -1,5 +1,6 @@
 // The dashboard in headless Chromium: with events sent through the real beacon, it renders a
-// card per arm (green or red against the launch's thresholds), the uPlot charts, and the guards.
+// card per arm with every metric the flag set configures (green, amber or red against its goal
+// and warning sign), a uPlot chart per metric with its threshold lines, and the guards.
 // Saves a screenshot (tests/.tmp/dashboard.png).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -27,7 +28,7 @@ describe('dashboard', () => {
     await w?.stop();
   });
 
-  test('cards per arm against the thresholds, charts and guards, from beacon data', async () => {
+  test('cards per arm with the configured metrics, a chart per metric and the guards, from beacon data', async () => {
     // 80 visitors: the pilot arm grants the mic 6 times in 10 and is slower; control 9 in 10.
     const seen = { on: 0, off: 0 };
     const granted = { on: 0, off: 0 };
@@ -60,21 +61,33 @@ describe('dashboard', () => {
         await page.waitForTimeout(500);
       }
       assert.deepEqual((await exposures()).map((t) => /^(\w+) \((\w+)\)/.exec(t).slice(1, 3)), [['on', 'pilot'], ['off', 'control']]);
-      const kpi = (arm, name) => page.locator(`.arm[data-arm="${arm}"] .kpi[data-kpi="${name}"]`);
-      assert.match(await kpi('on', 'Mic grant').getAttribute('class'), /\bbad\b/, 'pilot 60 % < 85 %');
-      assert.match(await kpi('off', 'Mic grant').getAttribute('class'), /\bok\b/, 'control 90 % >= 85 %');
-      assert.match(await kpi('off', 'TTV p50').getAttribute('class'), /\bok\b/);
+      const metric = (arm, name) => page.locator(`.arm[data-arm="${arm}"] .kpi[data-metric="${name}"]`);
+      // Every card row comes from the flag set's metrics, in their order.
+      assert.deepEqual(
+        await page.locator('.arm[data-arm="on"] .kpi').evaluateAll((rows) => rows.map((r) => r.dataset.metric)),
+        ['activation', 'error_rate', 'mic_grant', 'ttfb', 'ttv'],
+      );
+      assert.equal(await metric('on', 'mic_grant').getAttribute('data-standing'), 'red', 'pilot 60 % < the 80 % warning sign');
+      assert.match(await metric('on', 'mic_grant').getAttribute('class'), /\bbad\b/);
+      assert.equal(await metric('off', 'mic_grant').getAttribute('data-standing'), 'green', 'control 90 % >= 85 %');
+      assert.match(await metric('off', 'mic_grant').getAttribute('class'), /\bok\b/);
+      assert.equal(await metric('off', 'ttv').getAttribute('data-standing'), 'green', 'control p50 and p90 within 2 s and 5 s');
       const rate = (arm) => `${((100 * granted[arm]) / seen[arm]).toFixed(1)} %`;
-      assert.ok((await kpi('on', 'Mic grant').innerText()).endsWith(rate('on')));
-      assert.ok((await kpi('off', 'Mic grant').innerText()).endsWith(rate('off')));
-      for (const id of ['chart-ttv', 'chart-errors', 'chart-rates']) {
-        assert.equal(await page.locator(`#${id} canvas`).count(), 1, `${id} is drawn by uPlot`);
+      for (const arm of ['on', 'off']) {
+        const text = await metric(arm, 'mic_grant').innerText();
+        assert.ok(text.includes(`${rate(arm)} (`) && text.endsWith(`of ${seen[arm]}`), text);
+      }
+      assert.match(await metric('on', 'mic_grant').getAttribute('title'), /goal >= 0\.85, warn >= 0\.80?/);
+      for (const name of ['activation', 'error_rate', 'mic_grant', 'ttfb', 'ttv']) {
+        assert.equal(await page.locator(`#chart-${name} canvas`).count(), 1, `${name} is drawn by uPlot`);
       }
       const ttvLegend = await page.locator('#chart-ttv .u-legend').innerText();
       assert.match(ttvLegend, /on p50/);
-      assert.match(ttvLegend, /2 s/);
+      assert.match(ttvLegend, /goal p50 <= 2000/);
+      assert.match(ttvLegend, /warn p90 <= 8000/);
+      assert.match(await page.locator('[data-chart="chart-mic_grant"] figcaption').innerText(), /^mic_grant \(%\); goal >= 0\.85, warn >= 0\.8/);
       const guards = await page.locator('#guards tbody th').allInnerTexts();
-      assert.deepEqual(guards, ['comparative', 'breaker', 'sample_ratio', 'no_data']);
+      assert.deepEqual(guards, ['comparative', 'breaker', 'sample_ratio', 'no_data', 'guardrail:ttv:p90']);
       await page.screenshot({ path: path.join(ROOT, 'tests/.tmp/dashboard.png'), fullPage: true });
     } finally {
       await context.close();

@@ -1,10 +1,65 @@
 //! Each guard on hand-computed cases; holds never roll back; actions carry their figures.
 
+use std::sync::OnceLock;
+
+use pilot_gate::core::control::guardrail::Guardrail;
 use pilot_gate::core::control::guards::{
-    evaluate, Action, Breaker, Comparative, Evidence, GuardState, Guardrail, GuardrailAction,
-    Guards, Kpi, Minute, NoData, SampleRatio, Setting,
+    evaluate, Action, Breaker, Comparative, Evidence, GuardState, Guards, Minute, NoData,
+    SampleRatio, Setting,
 };
 use pilot_gate::core::control::tally::{Arm, Arms};
+use pilot_gate::core::evidence::metric::Metrics;
+use pilot_gate::core::evidence::sketch::Sketch;
+use pilot_gate::core::evidence::tally::{pair_key, ArmTally};
+use serde_json::json;
+
+/// The demo's metrics: `mic_grant` (a proportion of event units), `activation` (of exposed
+/// units) and `ttv` (quantiles of a prop).
+fn metrics() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(|| {
+        serde_json::from_value(json!({
+            "mic_grant": {"kind": "proportion", "numerator": "mic_granted", "denominator": "mic_prompt"},
+            "activation": {"kind": "proportion", "numerator": "activated", "denominator": "$exposure"},
+            "ttv": {"kind": "quantile", "event": "ttv", "value": "ms"},
+        }))
+        .unwrap()
+    })
+}
+
+/// A guardrail as a plan writes it.
+fn rail(spec: serde_json::Value) -> Guards {
+    Guards {
+        guardrails: vec![serde_json::from_value::<Guardrail>(spec).unwrap()],
+        ..none()
+    }
+}
+
+/// An arm asked for the microphone `prompts` times, `granted` of them granting.
+fn mic(prompts: u64, granted: u64) -> Arm {
+    let mut tally = ArmTally::default();
+    tally.event_units.insert("mic_prompt".into(), prompts);
+    tally.event_units.insert("mic_granted".into(), granted);
+    tally
+        .pair_units
+        .insert(pair_key("mic_granted", "mic_prompt"), granted);
+    Arm {
+        tally,
+        ..Arm::default()
+    }
+}
+
+/// An arm whose units' TTVs are these (ms).
+fn ttvs(values: &[f64]) -> Arm {
+    let mut tally = ArmTally::default();
+    tally
+        .values
+        .insert("ttv.ms".into(), Sketch::of(values.iter().copied()));
+    Arm {
+        tally,
+        ..Arm::default()
+    }
+}
 
 fn arms(pilot: Arm, control: Arm) -> Arms {
     Arms::from([("on".to_owned(), pilot), ("off".to_owned(), control)])
@@ -30,6 +85,7 @@ fn setting(tier: usize, share: Option<f64>) -> Setting<'static> {
         tiers: 4,
         window_start_min: 1_000,
         expected_share: share,
+        metrics: metrics(),
     }
 }
 
@@ -58,10 +114,12 @@ fn one_with(
     since_tier: Arms,
     recent: Vec<Minute>,
 ) -> (GuardState, Option<Action>, serde_json::Value) {
+    let now_offset_min = recent.last().map_or(0, |m| m.offset_min);
     let e = Evidence {
         recent,
         no_data: since_tier.clone(),
         since_tier,
+        now_offset_min,
     };
     let v = evaluate(&guards, s, &e);
     assert_eq!(v.len(), 1);
@@ -273,65 +331,41 @@ fn sample_ratio_and_no_data_hold_and_never_roll_back() {
 
 #[test]
 fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
-    let rail = |action| Guards {
-        guardrails: vec![Guardrail {
-            kpi: Kpi::MicGrantRate,
-            max_drop_pct: 10.0,
-            action,
-            variant: Some("native".into()),
-            min_trials: 30,
-            alpha: 0.01,
-        }],
-        ..none()
-    };
-    let mic = |prompts, granted| Arm {
-        mic_prompts: prompts,
-        mic_granted: granted,
-        ..Arm::default()
+    let fallback = || {
+        rail(
+            json!({"metric": "mic_grant", "maxDropPct": 10, "action": "fallback", "variant": "native"}),
+        )
     };
     let s = setting(4, None);
     // 60 % vs 90 %: the score is -0.21 (variance 0.0032 under the null); the mixture's log
     // likelihood ratio 4.26 at 100 units each is short of ln(3 / 0.01) = 5.70, and 10.5 at
     // 200 each is past it.
-    let (st, _, f) = one(
-        rail(GuardrailAction::Fallback),
-        &s,
-        arms(mic(100, 60), mic(100, 90)),
-    );
+    let (st, _, f) = one(fallback(), &s, arms(mic(100, 60), mic(100, 90)));
     assert_eq!(st, GuardState::Healthy, "{f}");
     assert!((f["lnE"].as_f64().unwrap() - 4.2622).abs() < 1e-3, "{f}");
-    let (st, act, f) = one(
-        rail(GuardrailAction::Fallback),
-        &s,
-        arms(mic(200, 120), mic(200, 180)),
-    );
+    let (st, act, f) = one(fallback(), &s, arms(mic(200, 120), mic(200, 180)));
     assert_eq!(
         (st, act),
-        (GuardState::Tripped, Some(Action::Fallback("native".into())))
+        (
+            GuardState::Tripped,
+            Some(Action::Fallback {
+                variant: "native".into()
+            })
+        )
     );
     assert_eq!(f["pilot"]["rate"], 0.6);
     assert!((f["lnE"].as_f64().unwrap() - 10.5065).abs() < 1e-3, "{f}");
     assert_eq!(
-        one(
-            rail(GuardrailAction::Fallback),
-            &s,
-            arms(mic(100, 88), mic(100, 90))
-        )
-        .0,
+        one(fallback(), &s, arms(mic(100, 88), mic(100, 90))).0,
         GuardState::Healthy
     );
     assert_eq!(
-        one(
-            rail(GuardrailAction::Fallback),
-            &s,
-            arms(mic(25, 5), mic(100, 90))
-        )
-        .0,
+        one(fallback(), &s, arms(mic(25, 5), mic(100, 90))).0,
         GuardState::Undecided
     );
     assert_eq!(
         one(
-            rail(GuardrailAction::Pause),
+            rail(json!({"metric": "mic_grant", "maxDropPct": 10, "action": "pause"})),
             &s,
             arms(mic(200, 120), mic(200, 180))
         )
@@ -340,23 +374,127 @@ fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
     );
     // The extreme drop (custom never grants, native always does) trips: the test's variance is
     // taken under the null, so it holds where a Wald test's vanishes.
+    let (st, act, f) = one(fallback(), &s, arms(mic(40, 0), mic(40, 40)));
+    assert_eq!(
+        (st, act),
+        (
+            GuardState::Tripped,
+            Some(Action::Fallback {
+                variant: "native".into()
+            })
+        )
+    );
+    assert!(f["pValue"].as_f64().unwrap() < 1e-6, "{f}");
+    // Undefined evidence is never healthy: nobody granted in either arm.
+    let (st, _, f) = one(fallback(), &s, arms(mic(40, 0), mic(40, 0)));
+    assert_eq!(st, GuardState::Undecided, "{f}");
+    assert!(f["pValue"].is_null());
+}
+
+#[test]
+fn a_relative_guardrail_reads_any_proportion_and_rolls_back_when_told() {
+    // activation: units with `activated` among exposed units (the `$exposure` denominator).
+    let activated = |exposures: u64, n: u64| {
+        let mut a = arm(exposures, 0);
+        a.tally.units = exposures;
+        a.tally.event_units.insert("activated".into(), n);
+        a
+    };
+    let g = rail(json!({"metric": "activation", "maxDropPct": 10, "action": "rollback"}));
     let (st, act, f) = one(
-        rail(GuardrailAction::Fallback),
-        &s,
-        arms(mic(40, 0), mic(40, 40)),
+        g.clone(),
+        &setting(3, Some(0.5)),
+        arms(activated(1000, 300), activated(1000, 450)),
     );
     assert_eq!(
         (st, act),
-        (GuardState::Tripped, Some(Action::Fallback("native".into())))
+        (GuardState::Tripped, Some(Action::Rollback)),
+        "{f}"
     );
-    assert!(f["pValue"].as_f64().unwrap() < 1e-6, "{f}");
-    // Undefined evidence is never healthy: nobody granted in either arm, or more grants than
-    // prompts (a unit may grant without a prompt event).
-    for (pilot, control) in [(mic(40, 0), mic(40, 0)), (mic(40, 41), mic(40, 40))] {
-        let (st, _, f) = one(rail(GuardrailAction::Fallback), &s, arms(pilot, control));
-        assert_eq!(st, GuardState::Undecided, "{f}");
-        assert!(f["pValue"].is_null());
-    }
+    assert_eq!(
+        (
+            f["pilot"]["successes"].as_u64(),
+            f["pilot"]["trials"].as_u64()
+        ),
+        (Some(300), Some(1000))
+    );
+    // At the allowlist tier a comparison does not apply.
+    let (st, _, _) = one(
+        g,
+        &setting(1, None),
+        arms(activated(1000, 300), activated(1000, 450)),
+    );
+    assert_eq!(st, GuardState::NotApplicable);
+    // A guardrail whose metric the set no longer defines is never healthy.
+    let (st, act, _) = one(
+        rail(json!({"metric": "gone", "maxDropPct": 10, "action": "rollback"})),
+        &setting(3, Some(0.5)),
+        arms(activated(1000, 300), activated(1000, 450)),
+    );
+    assert_eq!((st, act), (GuardState::Undecided, None));
+}
+
+/// Minutes `from..=to` after the window began whose pilot units have these TTVs.
+fn ttv_minutes(from: u64, to: u64, values: &[f64]) -> Vec<Minute> {
+    (from..=to)
+        .map(|offset_min| Minute {
+            offset_min,
+            pilot: ttvs(values),
+            control: Arm::default(),
+        })
+        .collect()
+}
+
+#[test]
+fn the_ttv_guardrail_steps_back_when_p90_stays_above_the_bound_for_its_minutes() {
+    let g = || {
+        rail(
+            json!({"metric": "ttv", "quantile": "p90", "above": 5000, "forMin": 3,
+                    "minUnits": 10, "action": "step_back", "toTier": 1}),
+        )
+    };
+    let slow: Vec<f64> = (1..=10).map(|i| f64::from(i) * 1_000.0).collect(); // p90 = 9 s
+    let fast: Vec<f64> = (1..=10).map(|i| f64::from(i) * 300.0).collect(); // p90 = 2.7 s
+    let s = setting(3, Some(0.5));
+    let window = arms(Arm::default(), Arm::default());
+    // Three slow minutes, the current one full: step back to tier 1, with every minute shown.
+    let (st, act, f) = one_with(g(), &s, window.clone(), ttv_minutes(5, 7, &slow));
+    assert_eq!(
+        (st, act),
+        (GuardState::Tripped, Some(Action::StepBack { to_tier: 1 })),
+        "{f}"
+    );
+    let minutes = f["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 3);
+    assert!(minutes
+        .iter()
+        .all(|m| (m["value"].as_f64().unwrap() - 9_000.0).abs() <= 90.0));
+    // One fast minute among them: healthy.
+    let mut recent = ttv_minutes(5, 7, &slow);
+    recent[1] = ttv_minutes(6, 6, &fast).remove(0);
+    assert_eq!(
+        one_with(g(), &s, window.clone(), recent).0,
+        GuardState::Healthy
+    );
+    // Too few units in a minute (9 of the 10 wanted): it does not count as above.
+    let (st, _, _) = one_with(g(), &s, window.clone(), ttv_minutes(5, 7, &slow[..9]));
+    assert_eq!(st, GuardState::Undecided);
+    // The current minute not yet full: the three minutes before it decide.
+    let mut recent = ttv_minutes(4, 6, &slow);
+    recent.extend(ttv_minutes(7, 7, &slow[..3]));
+    assert_eq!(
+        one_with(g(), &s, window.clone(), recent).1,
+        Some(Action::StepBack { to_tier: 1 })
+    );
+    // Only two minutes of window so far: not yet.
+    assert_eq!(
+        one_with(g(), &s, window.clone(), ttv_minutes(0, 1, &slow)).0,
+        GuardState::Undecided
+    );
+    // At tier 1 already, a step back to tier 1 has nothing to do: it trips (holding the plan)
+    // without an action.
+    let (st, act, _) = one_with(g(), &setting(1, None), window, ttv_minutes(5, 7, &slow));
+    assert_eq!((st, act), (GuardState::Tripped, None));
 }
 
 /// The drop test at the margin's boundary (pilot exactly `1 − margin` times control): how often
@@ -470,14 +608,8 @@ fn server_errors_count_in_the_comparative_test_only_when_both_arms_reach_the_ups
 fn verdicts_cross_between_objects_typed_and_unchanged() {
     use pilot_gate::core::control::guards::{GuardKind, Verdict};
     let guards = Guards {
-        guardrails: vec![Guardrail {
-            kpi: Kpi::MicGrantRate,
-            max_drop_pct: 10.0,
-            action: GuardrailAction::Fallback,
-            variant: Some("off".into()),
-            min_trials: 30,
-            alpha: 0.01,
-        }],
+        guardrails: rail(json!({"metric": "mic_grant", "maxDropPct": 10, "action": "fallback", "variant": "off"}))
+            .guardrails,
         ..Guards::default()
     };
     let arms = arms(arm(500, 40), arm(500, 5));
@@ -485,9 +617,10 @@ fn verdicts_cross_between_objects_typed_and_unchanged() {
         recent: vec![],
         no_data: arms.clone(),
         since_tier: arms,
+        now_offset_min: 0,
     };
     let verdicts = evaluate(&guards, &setting(3, Some(0.5)), &e);
-    let kinds: Vec<GuardKind> = verdicts.iter().map(|v| v.guard).collect();
+    let kinds: Vec<GuardKind> = verdicts.iter().map(|v| v.guard.clone()).collect();
     assert_eq!(
         kinds,
         [
@@ -495,18 +628,15 @@ fn verdicts_cross_between_objects_typed_and_unchanged() {
             GuardKind::Breaker,
             GuardKind::SampleRatio,
             GuardKind::NoData,
-            GuardKind::Guardrail(Kpi::MicGrantRate)
+            GuardKind::Guardrail("mic_grant".into())
         ]
     );
     let text = serde_json::to_string(&verdicts).unwrap();
-    assert!(
-        text.contains(r#""guard":"guardrail:mic_grant_rate""#),
-        "{text}"
-    );
+    assert!(text.contains(r#""guard":"guardrail:mic_grant""#), "{text}");
     let back: Vec<Verdict> = serde_json::from_str(&text).unwrap();
     assert_eq!(
         back, verdicts,
         "every guard's figures come back as they went"
     );
-    assert_eq!(GuardKind::parse("guardrail:nope"), None);
+    assert_eq!(GuardKind::parse("nope"), None);
 }

@@ -247,6 +247,96 @@ fn import_errors_point_into_the_document() {
 }
 
 #[test]
+fn an_import_takes_the_sets_metrics_and_reports_every_bad_one() {
+    let mut s = ControlState::default();
+    let metrics = json!({
+        "checkout": {"kind": "proportion", "numerator": "checkout_completed",
+                     "denominator": "checkout_started", "goal": ">= 0.6"},
+        "ttv": {"kind": "quantile", "event": "ttv", "value": "ms"},
+    });
+    let plan = |rails: Value| json!({"f": {"guards": {"guardrails": rails}}});
+    let doc = |metrics: &Value, rails: Value| json!({"flags": {"f": boolean()}, "metrics": metrics, "plans": plan(rails)});
+    let ok = doc(
+        &metrics,
+        json!([{"metric": "checkout", "maxDropPct": 10, "action": "rollback"},
+               {"metric": "ttv", "quantile": "p90", "above": 5000, "action": "step_back", "toTier": 1}]),
+    );
+    s.import(&ok, &caller(NOW)).unwrap();
+    assert_eq!(s.metrics.len(), 2);
+    // Several bad metrics: 422 with every path.
+    let bad = json!({"a": {"kind": "ratio"}, "b": {"kind": "mean", "event": "x"}});
+    let e = s.import(&doc(&bad, json!([])), &caller(NOW)).unwrap_err();
+    let body = reply(&e).body;
+    assert_eq!(e.status(), 422);
+    let paths: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/metrics/a/kind", "/metrics/b/value"]);
+    assert_eq!(s.metrics.len(), 2, "a refused import changes nothing");
+    // Guardrails are checked against the metrics and the ladder.
+    for (rail, path) in [
+        (
+            json!({"metric": "nope", "maxDropPct": 10, "action": "pause"}),
+            "/plans/f/guards/guardrails/0/metric",
+        ),
+        (
+            json!({"metric": "ttv", "maxDropPct": 10, "action": "pause"}),
+            "/plans/f/guards/guardrails/0/maxDropPct",
+        ),
+        (
+            json!({"metric": "checkout", "maxDropPct": 10, "above": 3, "action": "pause"}),
+            "/plans/f/guards/guardrails/0/maxDropPct",
+        ),
+        (
+            json!({"metric": "checkout", "action": "pause"}),
+            "/plans/f/guards/guardrails/0/above",
+        ),
+        (
+            json!({"metric": "ttv", "above": 5000, "action": "pause"}),
+            "/plans/f/guards/guardrails/0/quantile",
+        ),
+        (
+            json!({"metric": "ttv", "quantile": "p90", "above": 5000, "forMin": 61, "action": "pause"}),
+            "/plans/f/guards/guardrails/0/forMin",
+        ),
+        (
+            json!({"metric": "ttv", "quantile": "p90", "above": 5000, "action": "step_back"}),
+            "/plans/f/guards/guardrails/0/toTier",
+        ),
+        (
+            json!({"metric": "ttv", "quantile": "p90", "above": 5000, "action": "step_back", "toTier": 4}),
+            "/plans/f/guards/guardrails/0/toTier",
+        ),
+        (
+            json!({"metric": "ttv", "quantile": "p90", "above": 5000, "action": "pause", "variant": "on"}),
+            "/plans/f/guards/guardrails/0/variant",
+        ),
+        (
+            json!({"metric": "checkout", "maxDropPct": 10, "action": "fallback", "variant": "maybe"}),
+            "/plans/f/guards/guardrails/0/variant",
+        ),
+        (
+            json!({"metric": "checkout", "maxDropPct": 10, "action": "explode"}),
+            "/plans/f/guards/guardrails/0/action",
+        ),
+    ] {
+        let e = s
+            .import(&doc(&metrics, json!([rail])), &caller(NOW))
+            .unwrap_err();
+        assert_eq!(reply(&e).body["path"], path, "{rail}: {}", e.detail());
+    }
+    // A PUT of a flag checks its guardrails against the set's metrics too.
+    let body = json!({"definition": boolean(), "plan": {"guards": {"guardrails": [{"metric": "nope", "maxDropPct": 10, "action": "pause"}]}}});
+    assert_eq!(
+        put(&mut s, "f", body).map_err(|e| e.1),
+        Err("/plan/guards/guardrails/0/metric".to_owned())
+    );
+}
+
+#[test]
 fn a_plan_read_back_is_accepted_as_it_is_and_its_tier_revision_is_stamped_by_commands() {
     use pilot_gate::core::control::api::handle;
     use pilot_gate::core::http::route::AdminRoute;

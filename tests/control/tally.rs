@@ -1,10 +1,13 @@
 //! The consumer's side of counting client events: a stored request's events become facts for
 //! the evidence of every flag their sender carries, only from a signed sender (a unit), only
-//! for the names the KPIs count, a TTV as its clamped `props.ms`.
+//! for the names the configured metrics count, with the props they read.
 
-use pilot_gate::core::control::tally::{add_events, Arm, MAX_TTV_MS};
+use std::collections::BTreeMap;
+
+use pilot_gate::core::control::tally::{add_events, Arm};
 use pilot_gate::core::events::record::StoredEvent;
 use pilot_gate::core::events::schema::Event;
+use pilot_gate::core::evidence::metric::{Metrics, Reads};
 use pilot_gate::core::evidence::record::{Deltas, UnitEvent};
 use pilot_gate::core::evidence::sketch::Sketch;
 use pilot_gate::core::evidence::tally::ArmTally;
@@ -41,10 +44,26 @@ fn event(
 
 const ON: &[(&str, &str)] = &[("pilot", "on"), ("e2", "custom")];
 
+/// What the demo's metrics read: `ttv.ms`, `mic_prompt`, `mic_granted`, `activated` (and
+/// `error`, always).
+fn reads() -> Reads {
+    let metrics: Metrics = serde_json::from_value(json!({
+        "ttv": {"kind": "quantile", "event": "ttv", "value": "ms"},
+        "mic_grant": {"kind": "proportion", "numerator": "mic_granted", "denominator": "mic_prompt"},
+        "activation": {"kind": "proportion", "numerator": "activated", "denominator": "$exposure"},
+    }))
+    .unwrap();
+    Reads::of(&metrics)
+}
+
 fn deltas(events: &[StoredEvent]) -> Deltas {
     let mut d = Deltas::new();
-    add_events(&mut d, events);
+    add_events(&mut d, events, &reads());
     d
+}
+
+fn ms(v: f64) -> BTreeMap<String, f64> {
+    BTreeMap::from([("ms".to_owned(), v)])
 }
 
 #[test]
@@ -62,13 +81,13 @@ fn each_counted_event_goes_to_every_flag_of_its_sender() {
                     unit: Unit(7),
                     minute,
                     name: "error".into(),
-                    value: None
+                    values: BTreeMap::new()
                 },
                 UnitEvent {
                     unit: Unit(7),
                     minute,
                     name: "ttv".into(),
-                    value: Some(1234.6)
+                    values: ms(1234.6)
                 },
             ],
             "{flag}"
@@ -87,14 +106,16 @@ fn unsigned_senders_uncounted_names_and_bad_samples_count_nowhere() {
         event("page_view", Some(1), ON, json!({})),
         event("clicked_around", Some(1), ON, json!({})),
         event("ttv", Some(1), ON, json!({"ms": "fast"})),
-        event("ttv", Some(1), ON, json!({"ms": 9e12})),
+        event("ttv", Some(1), ON, json!({"ms": -5})),
+        event("ttv", Some(1), ON, json!({"ms": 9e12, "other": 3})),
         event("error", Some(1), &[], json!({})),
     ]);
-    let values: Vec<Option<f64>> = d["pilot"].events.iter().map(|e| e.value).collect();
+    let values: Vec<BTreeMap<String, f64>> =
+        d["pilot"].events.iter().map(|e| e.values.clone()).collect();
     assert_eq!(
         values,
-        [None, Some(MAX_TTV_MS as f64)],
-        "only the two ttv events: one without a usable sample, one clamped to 10 minutes"
+        [BTreeMap::new(), BTreeMap::new(), ms(9e12)],
+        "only the ttv events, with only the prop a metric reads when it is a number of at least 0"
     );
     assert!(d["pilot"]
         .events
@@ -116,7 +137,8 @@ fn an_arm_reads_units_from_the_tally() {
             ("activated".to_owned(), 2),
         ]
         .into(),
-        ttv: Sketch::of([1000.0]),
+        pair_units: BTreeMap::new(),
+        values: [("ttv.ms".to_owned(), Sketch::of([1000.0]))].into(),
         ttfb: Sketch::default(),
     };
     let a = Arm::of(&t);
@@ -130,6 +152,5 @@ fn an_arm_reads_units_from_the_tally() {
         ),
         (10, 3, 2, 1, 4)
     );
-    assert_eq!((a.mic_prompts, a.mic_granted, a.activated), (5, 4, 2));
-    assert_eq!(a.ttv.count(), 1);
+    assert_eq!(a.tally, t, "the metrics read the whole tally");
 }

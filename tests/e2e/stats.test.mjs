@@ -63,17 +63,24 @@ describe('stats: the beacon to the aggregates, exactly', () => {
       const got = stats.arms[arm];
       assert.equal(got.exposures, sent[arm].exposures, `${arm} exposures`);
       assert.equal(got.errors, sent[arm].errors, `${arm} errors`);
-      assert.equal(got.ttvSamples, sent[arm].ttv.length, `${arm} ttv samples`);
-      for (const [q, key] of [[0.5, 'ttvP50Ms'], [0.9, 'ttvP90Ms']]) {
+      const ttv = got.metrics.ttv;
+      assert.equal(ttv.units, sent[arm].ttv.length, `${arm} ttv units`);
+      for (const [q, key] of [[0.5, 'p50'], [0.9, 'p90']]) {
         const exact = quantile(sent[arm].ttv, q);
-        assert.ok(Math.abs(got[key] - exact) <= 0.01 * exact + 1, `${arm} ${key} ${got[key]} vs exact ${exact}`);
+        assert.ok(Math.abs(ttv.quantiles[key] - exact) <= 0.01 * exact, `${arm} ${key} ${ttv.quantiles[key]} vs exact ${exact}`);
       }
+      // The metrics the flag set configures, each with where it stands.
+      assert.deepEqual(Object.keys(got.metrics), ['activation', 'error_rate', 'mic_grant', 'ttfb', 'ttv']);
+      assert.equal(got.metrics.error_rate.hits, sent[arm].errors);
+      assert.equal(got.metrics.error_rate.standing, sent[arm].errors / sent[arm].exposures < 0.05 ? 'green' : 'red');
+      assert.equal(got.metrics.mic_grant.standing, 'unknown', 'nobody was asked for the microphone');
       const [lo, hi] = got.errorRateWilson95;
       assert.ok(lo <= got.errorRate && got.errorRate <= hi);
     }
     assert.equal(stats.unit, 'visitor');
     assert.equal(stats.mixed, 0);
-    assert.deepEqual(stats.guards.map((g) => g.guard), ['comparative', 'breaker', 'sample_ratio', 'no_data']);
+    assert.deepEqual(stats.guards.map((g) => g.guard), ['comparative', 'breaker', 'sample_ratio', 'no_data', 'guardrail:ttv:p90']);
+    assert.equal(stats.metrics.ttv.goal.p90, '<= 5000', 'the definitions come with the figures');
     assert.ok(stats.series.points.length >= 1);
     const bad = await admin(w.url, 'GET', '/stats/pilot?window=7d');
     assert.deepEqual([bad.status, bad.body.error], [400, 'bad_request']);
@@ -107,15 +114,23 @@ describe('stats: the beacon to the aggregates, exactly', () => {
       assert.equal(sample(families, 'pilot_gate_error_units', { ...l, kind: 'client' }), sent[arm].errors);
       assert.equal(sample(families, 'pilot_gate_error_units', { ...l, kind: 'server' }), 0);
       assert.equal(sample(families, 'pilot_gate_event_units', { ...l, name: 'ttv' }), sent[arm].ttv.length);
-      assert.equal(sample(families, 'pilot_gate_ttv_seconds_count', l), sent[arm].ttv.length);
-      // The histogram comes from the sketch: a TTV within 1 % of 2 s may fall either side.
-      const le2 = sample(families, 'pilot_gate_ttv_seconds_bucket', { ...l, le: '2' });
-      const surely = sent[arm].ttv.filter((ms) => ms <= 1980).length;
-      const maybe = sent[arm].ttv.filter((ms) => ms <= 2020).length;
-      assert.ok(le2 >= surely && le2 <= maybe, `le=2: ${le2}, between ${surely} and ${maybe}`);
-      const sum = sent[arm].ttv.reduce((a, b) => a + b, 0) / 1000;
-      assert.ok(Math.abs(sample(families, 'pilot_gate_ttv_seconds_sum', l) - sum) <= 0.01 * sum);
+      // Only events a metric names are counted: page_view and clicked_around are stored, not counted.
+      assert.equal(sample(families, 'pilot_gate_event_units', { ...l, name: 'clicked_around' }), undefined);
+      assert.equal(sample(families, 'pilot_gate_event_units', { ...l, name: 'page_view' }), undefined);
+      const m = { ...l, metric: 'ttv' };
+      assert.equal(sample(families, 'pilot_gate_metric_units', m), sent[arm].ttv.length);
+      for (const q of [0.5, 0.9]) {
+        const exact = quantile(sent[arm].ttv, q);
+        const got = sample(families, 'pilot_gate_metric_value', { ...m, quantile: String(q) });
+        assert.ok(Math.abs(got - exact) <= 0.01 * exact, `${arm} ttv ${q}: ${got} vs ${exact}`);
+      }
+      const errorRate = sample(families, 'pilot_gate_metric_value', { ...l, metric: 'error_rate' });
+      assert.ok(Math.abs(errorRate - sent[arm].errors / sent[arm].exposures) < 1e-9);
+      const standing = sent[arm].errors / sent[arm].exposures < 0.05 ? 'green' : 'red';
+      assert.equal(sample(families, 'pilot_gate_metric_standing', { ...l, metric: 'error_rate', standing }), 1);
     }
+    assert.equal(sample(families, 'pilot_gate_metric_goal', { metric: 'ttv', op: '<=', quantile: '0.9' }), 5000);
+    assert.equal(sample(families, 'pilot_gate_metric_warn', { metric: 'mic_grant', op: '>=' }), 0.8);
     assert.equal(sample(families, 'pilot_gate_beacon_requests_total', { outcome: 'accepted' }), accepted);
     assert.equal(sample(families, 'pilot_gate_flag_tier', { flag: 'pilot' }), 3);
     assert.equal(sample(families, 'pilot_gate_flag_rollout_ratio', { flag: 'pilot' }), 0.5);
@@ -125,7 +140,8 @@ describe('stats: the beacon to the aggregates, exactly', () => {
     assert.ok(sample(families, 'pilot_gate_flagset_published_age_seconds', {}) >= 0);
     assert.equal(sample(families, 'pilot_gate_guard_state', { flag: 'pilot', guard: 'breaker', state: 'healthy' }), 1);
     const types = Object.fromEntries(families.map((f) => [f.name, f.type]));
-    assert.equal(types.pilot_gate_ttv_seconds, 'histogram');
+    assert.equal(types.pilot_gate_ttfb_seconds, 'histogram');
+    assert.equal(types.pilot_gate_metric_value, 'gauge');
     assert.equal(types.pilot_gate_exposed_units, 'gauge');
   });
 });
@@ -166,14 +182,14 @@ describe('the e2_primer guardrail (mic grant more than 10 % below native: fall b
       assert.equal(flag.plan.fallback, 'native');
       const [entry] = (await admin(w.url, 'GET', '/audit?flag=e2_primer&limit=1')).body.entries;
       assert.deepEqual([entry.actor, entry.action], ['guard', 'fallback']);
-      assert.equal(entry.evidence.guard, 'guardrail:mic_grant_rate');
+      assert.equal(entry.evidence.guard, 'guardrail:mic_grant');
       // It acts as soon as the evidence suffices (on a delta, maybe before every event is in):
       // the figures it acted on must show the drop, each arm past its minimum.
       const { pilot, control, pValue, lnE, threshold, minTrials } = entry.evidence.figures;
       assert.ok(pilot.trials >= minTrials && control.trials >= minTrials, JSON.stringify(entry.evidence));
       assert.ok(pilot.trials <= perArm && control.trials <= perArm);
       assert.ok(pilot.rate < 0.9 * control.rate && pValue < 0.01 && lnE >= threshold, JSON.stringify(entry.evidence));
-      assert.match(entry.reason, /^guard guardrail:mic_grant_rate tripped: pilot 0\.\d{4} vs control [01]\.\d{4} \(p = \d\.\d\de-\d+, more than 10 % below\)$/);
+      assert.match(entry.reason, /^guard guardrail:mic_grant tripped: mic_grant: pilot 0\.\d{4} \(\d+ of \d+\) vs control [01]\.\d{4} \(\d+ of \d+\), ln e = \d+\.\d{4} ≥ \d+\.\d{4} for more than 10 % below$/);
       // A custom visitor gets native once the edge has the new set.
       await sleep(1500);
       const res = await fetch(`${w.url}/api/config`, { headers: { cookie: arms.custom[0].header(), 'user-agent': arms.custom[0].ua } });
@@ -190,9 +206,9 @@ describe('the e2_primer guardrail (mic grant more than 10 % below native: fall b
       const stats = await until(async () => {
         const r = await admin(w.url, 'GET', '/stats/e2_primer?window=1h');
         const a = r.body.arms ?? {};
-        return (a.custom?.micPrompts ?? 0) + (a.native?.micPrompts ?? 0) >= 100 ? r.body : null;
+        return (a.custom?.metrics.mic_grant.units ?? 0) + (a.native?.metrics.mic_grant.units ?? 0) >= 100 ? r.body : null;
       }, 'every prompt counted');
-      const rail = stats.guards.find((g) => g.guard === 'guardrail:mic_grant_rate');
+      const rail = stats.guards.find((g) => g.guard === 'guardrail:mic_grant');
       assert.equal(rail.state, 'healthy', JSON.stringify(rail));
       assert.equal((await admin(w.url, 'GET', '/flags/e2_primer')).body.plan.status, 'complete');
       const auto = (await admin(w.url, 'GET', '/audit?flag=e2_primer')).body.entries.filter((e) => e.actor === 'guard');

@@ -3,6 +3,7 @@
 //! buffer, and the guards over simulated visitors who send clustered events.
 
 mod buffer;
+mod metric;
 mod rng;
 mod simulation;
 mod sketch;

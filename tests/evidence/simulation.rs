@@ -6,7 +6,7 @@
 //! `core::evidence::tally::Window`). Figures are printed
 //! (`cargo test --test evidence simulation -- --nocapture`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use pilot_gate::core::control::guards::{
     evaluate, Breaker, Comparative, Evidence, GuardState, Guards, Minute, Setting,
@@ -15,11 +15,15 @@ use pilot_gate::core::control::plan::Status;
 use pilot_gate::core::control::sequential::LOOKBACK_MIN;
 use pilot_gate::core::control::tally::{Arm, Arms};
 use pilot_gate::core::control::watch::Watch;
+use pilot_gate::core::evidence::metric::Metrics;
 use pilot_gate::core::evidence::record::Upstream;
 use pilot_gate::core::evidence::tally::{Fact, Window, ERROR_EVENT};
 use pilot_gate::core::evidence::unit::Unit;
 
 use crate::rng::Rng;
+
+/// No values.
+static NONE: BTreeMap<String, f64> = BTreeMap::new();
 
 const RUNS: usize = 1_000;
 const MINUTES: u64 = 360;
@@ -94,7 +98,7 @@ fn minute_of(
                         unit,
                         Fact::Event {
                             name: ERROR_EVENT,
-                            value: None,
+                            values: &NONE,
                         },
                     );
                 }
@@ -119,6 +123,7 @@ fn watch() -> Watch {
         tier_since_ms: 0,
         auto_advance: false,
         min_dwell_s: 0,
+        metrics: Metrics::new(),
         guards: Some(Guards {
             comparative: Some(Comparative::default()),
             breaker: Some(Breaker::default()),
@@ -184,6 +189,7 @@ fn run(rng: &mut Rng, counting: Counting, pilot_error_share: f64) -> Option<u64>
                 ]),
                 recent: recent.iter().cloned().collect(),
                 no_data: Arms::new(),
+                now_offset_min: minute,
             };
             let s = Setting {
                 pilot: "on",
@@ -193,6 +199,7 @@ fn run(rng: &mut Rng, counting: Counting, pilot_error_share: f64) -> Option<u64>
                 tiers: 4,
                 window_start_min: 0,
                 expected_share: Some(0.5),
+                metrics: &Metrics::new(),
             };
             evaluate(&guards, &s, &e)
         };

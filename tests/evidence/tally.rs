@@ -4,7 +4,9 @@
 //! that arrives before its unit's exposure counts once the exposure does.
 
 use pilot_gate::core::evidence::record::Upstream;
-use pilot_gate::core::evidence::tally::{Fact, Window, ERROR_EVENT, TTV_EVENT};
+use std::collections::BTreeMap;
+
+use pilot_gate::core::evidence::tally::{Fact, Window, ERROR_EVENT};
 use pilot_gate::core::evidence::unit::Unit;
 
 fn exposed(variant: &str) -> Fact<'_> {
@@ -16,9 +18,12 @@ fn exposed(variant: &str) -> Fact<'_> {
     }
 }
 
+/// No values.
+static NONE: BTreeMap<String, f64> = BTreeMap::new();
+
 const ERROR: Fact<'static> = Fact::Event {
     name: ERROR_EVENT,
-    value: None,
+    values: &NONE,
 };
 
 #[test]
@@ -39,6 +44,7 @@ fn a_unit_with_a_hundred_errors_is_one_unit_with_an_error() {
 
 #[test]
 fn redelivered_and_reordered_facts_give_the_same_tally() {
+    let ttv = BTreeMap::from([("ms".to_owned(), 1200.0)]);
     let facts = [
         (Unit(1), exposed("on")),
         (Unit(1), ERROR),
@@ -46,8 +52,8 @@ fn redelivered_and_reordered_facts_give_the_same_tally() {
         (
             Unit(2),
             Fact::Event {
-                name: TTV_EVENT,
-                value: Some(1200.0),
+                name: "ttv",
+                values: &ttv,
             },
         ),
         (
@@ -73,7 +79,7 @@ fn redelivered_and_reordered_facts_give_the_same_tally() {
     let (on, off) = (&once.tally().arms["on"], &once.tally().arms["off"]);
     assert_eq!((on.units, on.error_units, on.server_error_units), (2, 2, 1));
     assert_eq!((off.units, off.error_units), (2, 0));
-    assert_eq!(off.ttv.count(), 1);
+    assert_eq!(off.values["ttv.ms"].count(), 1);
     assert_eq!(on.ttfb.count(), 1);
 }
 
@@ -114,7 +120,7 @@ fn a_unit_counts_in_its_first_arm_and_two_arms_make_it_mixed() {
         Unit(1),
         Fact::Event {
             name: "activated",
-            value: None
+            values: &NONE
         }
     ));
     assert_eq!(w.tally().mixed, 1);
@@ -144,18 +150,19 @@ fn a_server_error_is_an_error_and_the_first_ttv_and_ttfb_are_kept() {
         },
     );
     for ms in [1_000.0, 9_000.0] {
+        let values = BTreeMap::from([("ms".to_owned(), ms)]);
         w.apply(
             u,
             Fact::Event {
-                name: TTV_EVENT,
-                value: Some(ms),
+                name: "ttv",
+                values: &values,
             },
         );
     }
     let on = &w.tally().arms["on"];
     assert_eq!((on.error_units, on.server_error_units), (1, 1));
     assert!((on.ttfb.quantile(1.0).unwrap() - 40.0).abs() <= 0.4);
-    assert!((on.ttv.quantile(1.0).unwrap() - 1_000.0).abs() <= 10.0);
+    assert!((on.values["ttv.ms"].quantile(1.0).unwrap() - 1_000.0).abs() <= 10.0);
 }
 
 #[test]

@@ -17,10 +17,9 @@
 mod rng;
 mod sim;
 
-use pilot_gate::core::control::guards::{
-    Breaker, Comparative, Guardrail, GuardrailAction, Guards, Kpi, SampleRatio,
-};
-use sim::{print_delays, print_false, Arms, Plan, Scenario, DELAY_RUNS};
+use pilot_gate::core::control::guardrail::Guardrail;
+use pilot_gate::core::control::guards::{Breaker, Comparative, Guards, SampleRatio};
+use sim::{print_delays, print_false, print_rule, Arms, Plan, Scenario, DELAY_RUNS};
 
 fn only(f: impl FnOnce(&mut Guards)) -> Guards {
     let mut g = Guards {
@@ -102,16 +101,49 @@ fn monitored_sample_ratio_over_24_hours_holds_at_most_alpha() {
     );
 }
 
+/// The launch runbook's rule: TTV p90 above 5 s for 10 minutes steps back.
+fn ttv_rail() -> Guards {
+    only(|g| {
+        g.guardrails = vec![serde_json::from_value::<Guardrail>(serde_json::json!(
+            {"metric": "ttv", "quantile": "p90", "above": 5000, "forMin": 10,
+             "action": "step_back", "toTier": 1}
+        ))
+        .expect("guardrail")]
+    })
+}
+
+#[test]
+fn monitored_absolute_ttv_guardrail_false_actions_and_delay() {
+    // An operating rule, not a test: what it does at a true p90 below, near and above 5 s.
+    for (what, p90, level) in [
+        ("p90 4 s (below the bound)", 4_000.0, 100.0),
+        ("p90 4 s (below the bound)", 4_000.0, 1_000.0),
+        ("p90 4.5 s (near the bound)", 4_500.0, 1_000.0),
+    ] {
+        let s = Scenario::new(ttv_rail(), 3, level, Arms::ttv(p90, p90)).lighter(11, 100);
+        let share = s.false_actions(0x77 + p90 as u64 + level as u64, DAY_MIN);
+        print_rule("guardrail:ttv:p90", what, level, share, s.runs);
+        assert!(share <= 0.02, "{what} at {level}: {share}");
+    }
+    for level in [100.0, 1_000.0] {
+        let s = Scenario::new(ttv_rail(), 3, level, Arms::ttv(4_000.0, 4_000.0)).lighter(11, 100);
+        let delays = s
+            .regressing(Arms::ttv(7_000.0, 4_000.0))
+            .delays(0x78 + level as u64, 360, 60);
+        print_delays("guardrail:ttv:p90", "p90 7 s after 6 h", level, &delays);
+        assert!(
+            sim::median(&delays).is_some_and(|m| m <= 12.0),
+            "{level}: {delays:?}"
+        );
+    }
+}
+
 fn mic_rail() -> Guards {
     only(|g| {
-        g.guardrails = vec![Guardrail {
-            kpi: Kpi::MicGrantRate,
-            max_drop_pct: 10.0,
-            action: GuardrailAction::Fallback,
-            variant: None,
-            min_trials: 30,
-            alpha: 0.01,
-        }]
+        g.guardrails = vec![serde_json::from_value::<Guardrail>(serde_json::json!(
+            {"metric": "mic_grant", "maxDropPct": 10, "action": "fallback"}
+        ))
+        .expect("guardrail")]
     })
 }
 
@@ -126,14 +158,14 @@ fn monitored_guardrail_aa_and_at_the_margin_over_24_hours_acts_at_most_alpha() {
         for level in [100.0, 1_000.0] {
             let s = Scenario::new(mic_rail(), 4, level, Arms::grants(pilot, control));
             let share = s.false_actions(0x6a11 + level as u64, DAY_MIN);
-            print_false("guardrail:mic_grant_rate", what, level, share, 0.01);
+            print_false("guardrail:mic_grant", what, level, share, 0.01);
             assert!(share <= sim::bound(0.01), "{what}: {share}");
         }
     }
     // A real drop (60 % vs 90 %) falls back.
     let s = Scenario::new(mic_rail(), 4, 100.0, Arms::grants(0.6, 0.9));
     let delays = s.delays(0x6a12, 0, 120);
-    print_delays("guardrail:mic_grant_rate", "60 % vs 90 %", 100.0, &delays);
+    print_delays("guardrail:mic_grant", "60 % vs 90 %", 100.0, &delays);
     assert!(
         sim::median(&delays).is_some_and(|m| m <= 15.0),
         "{delays:?}"

@@ -6,6 +6,9 @@ use pilot_gate::core::control::guards::{
 };
 use pilot_gate::core::control::sequential::LOOKBACK_MIN;
 use pilot_gate::core::control::tally::{Arm, Arms as ArmMap};
+use pilot_gate::core::evidence::metric::Metrics;
+use pilot_gate::core::evidence::sketch::bucket_of;
+use pilot_gate::core::evidence::tally::pair_key;
 
 use crate::rng::Rng;
 
@@ -24,7 +27,11 @@ const MAX_DELAY: usize = 63;
 pub struct Arms {
     errors: (f64, f64),
     grants: Option<(f64, f64)>,
+    ttv_p90_ms: Option<(f64, f64)>,
 }
+
+/// The spread of the simulated TTVs (log-normal σ).
+const TTV_SIGMA: f64 = 0.8;
 
 impl Arms {
     /// Errors at these rates.
@@ -32,6 +39,16 @@ impl Arms {
         Arms {
             errors: (pilot, control),
             grants: None,
+            ttv_p90_ms: None,
+        }
+    }
+
+    /// A TTV per unit (log-normal, σ = 0.8) with these 90th percentiles, in ms (and no errors).
+    pub fn ttv(pilot_p90_ms: f64, control_p90_ms: f64) -> Self {
+        Arms {
+            errors: (0.0, 0.0),
+            grants: None,
+            ttv_p90_ms: Some((pilot_p90_ms, control_p90_ms)),
         }
     }
 
@@ -40,6 +57,7 @@ impl Arms {
         Arms {
             errors: (0.0, 0.0),
             grants: Some((pilot, control)),
+            ttv_p90_ms: None,
         }
     }
 }
@@ -59,6 +77,23 @@ pub struct Scenario {
     pub regress: Option<Arms>,
     /// The pilot's share as served (default: as expected).
     pub served_share: Option<f64>,
+    /// Runs of each false-action estimate.
+    pub runs: usize,
+    /// How many recent minutes each check reads (the evidence object reads 60; a guard that
+    /// needs fewer can be simulated faster with fewer).
+    pub lookback_min: usize,
+    /// The metrics the guardrails measure: `mic_grant` (`mic_granted` among `mic_prompt`) and
+    /// `ttv` (quantiles of `ttv.ms`).
+    pub metrics: Metrics,
+}
+
+/// The simulation's metrics, as the demo defines them.
+fn metrics() -> Metrics {
+    serde_json::from_value(serde_json::json!({
+        "mic_grant": {"kind": "proportion", "numerator": "mic_granted", "denominator": "mic_prompt"},
+        "ttv": {"kind": "quantile", "event": "ttv", "value": "ms"},
+    }))
+    .expect("metrics")
 }
 
 /// The pilot's expected share at a tier of the default ladder; tier 4 stands for a flag at the
@@ -82,6 +117,19 @@ impl Scenario {
             arms,
             regress: None,
             served_share: None,
+            runs: RUNS,
+            lookback_min: LOOKBACK_MIN as usize,
+            metrics: metrics(),
+        }
+    }
+
+    /// The same, each check reading only the last `minutes` minutes, `runs` runs for each
+    /// false-action estimate (for a guard too slow to simulate 400 times).
+    pub fn lighter(&self, minutes: usize, runs: usize) -> Self {
+        Scenario {
+            lookback_min: minutes,
+            runs,
+            ..self.clone()
         }
     }
 
@@ -101,14 +149,14 @@ impl Scenario {
         }
     }
 
-    /// The share of [`RUNS`] runs of `minutes` in which a guard acts (or holds, for the sample
+    /// The share of its runs (of `minutes` each) in which a guard acts (or holds, for the sample
     /// ratio).
     pub fn false_actions(&self, seed: u64, minutes: u64) -> f64 {
-        let acted = parallel(RUNS, seed, |rng| {
+        let acted = parallel(self.runs, seed, |rng| {
             let mut w = Window::new(self);
             (0..minutes * DELTAS_PER_MIN).any(|_| acts(&w.step(rng, self.arms)))
         });
-        acted.iter().filter(|a| **a).count() as f64 / RUNS as f64
+        acted.iter().filter(|a| **a).count() as f64 / self.runs as f64
     }
 
     /// Minutes from `from_min` (when `regress` begins) to the first action, in the runs that
@@ -172,6 +220,7 @@ impl Plan {
                 let arms = Arms {
                     errors: (0.02, 0.02),
                     grants: Some((0.9, 0.9)),
+                    ttv_p90_ms: None,
                 };
                 let s = Scenario::new(self.guards.clone(), tier, self.level, arms);
                 let mut w = Window::new(&s);
@@ -192,16 +241,20 @@ fn acts(verdicts: &[Verdict]) -> bool {
     })
 }
 
-/// One run's window: per-minute rows by minute of first exposure, totals, late errors.
+/// One run's window: the evidence a check reads (totals, the recent minutes by minute of first
+/// exposure, kept in place rather than rebuilt for every check), and the late errors.
 struct Window<'a> {
     guards: &'a Guards,
+    metrics: &'a Metrics,
+    lookback_min: usize,
     tier: usize,
     level: f64,
     share: f64,
     expected: Option<f64>,
     delta: u64,
-    rows: Vec<(Arm, Arm)>,
-    total: (Arm, Arm),
+    e: Evidence,
+    /// Where late errors of minutes older than the recent ones go (only the totals keep them).
+    scratch: Arm,
     /// Errors due at each delta (a ring): (minute, pilot?, count).
     due: Vec<Vec<(usize, bool, u64)>>,
 }
@@ -211,13 +264,21 @@ impl<'a> Window<'a> {
         let (share, expected) = shares(s.tier);
         Window {
             guards: &s.guards,
+            metrics: &s.metrics,
+            lookback_min: s.lookback_min,
             tier: s.tier,
             level: s.level,
             share: s.served_share.unwrap_or(share),
             expected,
             delta: 0,
-            rows: Vec::new(),
-            total: (Arm::default(), Arm::default()),
+            e: Evidence {
+                since_tier: ArmMap::from([
+                    ("on".to_owned(), Arm::default()),
+                    ("off".to_owned(), Arm::default()),
+                ]),
+                ..Evidence::default()
+            },
+            scratch: Arm::default(),
             due: vec![Vec::new(); MAX_DELAY + 1],
         }
     }
@@ -225,8 +286,19 @@ impl<'a> Window<'a> {
     /// One delta: arrivals, due errors, then the guards' check.
     fn step(&mut self, rng: &mut Rng, arms: Arms) -> Vec<Verdict> {
         let minute = (self.delta / DELTAS_PER_MIN) as usize;
-        if self.rows.len() <= minute {
-            self.rows.push((Arm::default(), Arm::default()));
+        if self
+            .e
+            .recent
+            .last()
+            .is_none_or(|m| m.offset_min < minute as u64)
+        {
+            self.e.recent.push(Minute {
+                offset_min: minute as u64,
+                ..Minute::default()
+            });
+            if self.e.recent.len() > self.lookback_min {
+                self.e.recent.remove(0);
+            }
         }
         let per_delta = self.level / DELTAS_PER_MIN as f64;
         for pilot in [true, false] {
@@ -249,8 +321,24 @@ impl<'a> Window<'a> {
                 let x = rng.binomial(n, pick(grants));
                 let (row, total) = self.arm(minute, pilot);
                 for a in [row, total] {
-                    a.mic_prompts += n;
-                    a.mic_granted += x;
+                    let t = &mut a.tally;
+                    *t.event_units.entry("mic_prompt".into()).or_default() += n;
+                    *t.event_units.entry("mic_granted".into()).or_default() += x;
+                    *t.pair_units
+                        .entry(pair_key("mic_granted", "mic_prompt"))
+                        .or_default() += x;
+                }
+            }
+            // Only the pilot's TTVs: the absolute guardrail reads nothing else.
+            if let Some(p90) = arms.ttv_p90_ms.filter(|_| pilot) {
+                let median = pick(p90) / (1.2816 * TTV_SIGMA).exp();
+                let buckets: Vec<i32> = (0..n)
+                    .filter_map(|_| bucket_of(rng.log_normal(median, TTV_SIGMA)))
+                    .collect();
+                let (row, total) = self.arm(minute, pilot);
+                for a in [row, total] {
+                    let sketch = a.tally.values.entry("ttv.ms".into()).or_default();
+                    buckets.iter().for_each(|b| sketch.add_bucket(*b, 1));
                 }
             }
         }
@@ -267,34 +355,28 @@ impl<'a> Window<'a> {
     }
 
     fn arm(&mut self, minute: usize, pilot: bool) -> (&mut Arm, &mut Arm) {
-        let row = &mut self.rows[minute];
-        if pilot {
-            (&mut row.0, &mut self.total.0)
-        } else {
-            (&mut row.1, &mut self.total.1)
-        }
+        let Evidence {
+            recent, since_tier, ..
+        } = &mut self.e;
+        let first = recent.first().map_or(0, |m| m.offset_min as usize);
+        let row = match minute.checked_sub(first).and_then(|i| recent.get_mut(i)) {
+            Some(m) if pilot => &mut m.pilot,
+            Some(m) => &mut m.control,
+            None => &mut self.scratch,
+        };
+        let total = since_tier
+            .get_mut(if pilot { "on" } else { "off" })
+            .expect("both arms");
+        (row, total)
     }
 
-    fn check(&self, minute: usize) -> Vec<Verdict> {
-        let from = minute.saturating_sub(LOOKBACK_MIN as usize - 1);
-        let recent = (from..=minute)
-            .map(|m| Minute {
-                offset_min: m as u64,
-                pilot: self.rows[m].0.clone(),
-                control: self.rows[m].1.clone(),
-            })
-            .collect();
-        let e = Evidence {
-            since_tier: ArmMap::from([
-                ("on".to_owned(), self.total.0.clone()),
-                ("off".to_owned(), self.total.1.clone()),
-            ]),
-            recent,
-            no_data: ArmMap::from([
-                ("on".to_owned(), self.rows[minute].0.clone()),
-                ("off".to_owned(), self.rows[minute].1.clone()),
-            ]),
-        };
+    fn check(&mut self, minute: usize) -> Vec<Verdict> {
+        let current = self.e.recent.last().cloned().unwrap_or_default();
+        self.e.no_data = ArmMap::from([
+            ("on".to_owned(), current.pilot),
+            ("off".to_owned(), current.control),
+        ]);
+        self.e.now_offset_min = minute as u64;
         let s = Setting {
             pilot: "on",
             control: "off",
@@ -303,8 +385,9 @@ impl<'a> Window<'a> {
             tiers: 4,
             window_start_min: 0,
             expected_share: self.expected,
+            metrics: self.metrics,
         };
-        evaluate(self.guards, &s, &e)
+        evaluate(self.guards, &s, &self.e)
     }
 }
 
@@ -401,6 +484,14 @@ pub fn print_false(guard: &str, what: &str, level: f64, share: f64, alpha: f64) 
         "{guard:<26} {what:<34} {level:>6} units/min: false actions in 24 h of checks {:>5.2} % of {RUNS} runs (alpha {:.2} %)",
         share * 100.0,
         alpha * 100.0
+    );
+}
+
+/// Prints the false-action figure of an operating rule (no α to hold it to).
+pub fn print_rule(guard: &str, what: &str, level: f64, share: f64, runs: usize) {
+    println!(
+        "{guard:<26} {what:<34} {level:>6} units/min: actions in 24 h of checks {:>5.2} % of {runs} runs (an operating rule)",
+        share * 100.0
     );
 }
 

@@ -1,5 +1,7 @@
-// The dashboard: per flag, KPI cards against the launch's thresholds, time series per arm with
-// the threshold lines (uPlot), the guards and the last automatic decisions; refreshed every 5 s.
+// The dashboard: per flag, a card per arm with every configured metric (green, amber or red
+// against its goal and warning sign), a chart per metric with its threshold lines (uPlot), the
+// guards and the last automatic decisions; refreshed every 5 s. Nothing here names a metric:
+// everything comes from the flag set's `metrics` as the stats API returns them.
 // Reads the admin API through www/js/admin-api.js (the token kept in this tab).
 'use strict';
 
@@ -15,18 +17,57 @@ const api = async (route) => (await window.PilotAdmin.api('GET', route)).body;
 
 const pct = (x) => (x === null || x === undefined ? null : x * 100);
 const fmt = (x, unit, digits = 1) => (x === null || x === undefined ? '—' : `${x.toFixed(digits)}${unit}`);
+/** The card class of a metric's standing against its goal and warning sign. */
+const STANDING_CLASS = { green: 'ok', amber: 'warn', red: 'bad', unknown: 'na' };
+const STANDING_NOTE = { green: '', amber: ' (below goal)', red: ' (warning)', unknown: '' };
 
-/** [label, value text, ok (true/false/null: no data)] for each KPI of an arm. */
-function kpiRows(a, t) {
-  const within = (x, ok) => (x === null || x === undefined ? null : ok(x));
-  const wilson = a.errorRateWilson95 ? ` (${fmt(pct(a.errorRateWilson95[0]), '')}–${fmt(pct(a.errorRateWilson95[1]), ' %')})` : '';
-  return [
-    ['Error rate', `${fmt(pct(a.errorRate), ' %')}${wilson}`, within(a.errorRate, (x) => x < t.errorRate)],
-    ['TTV p50', fmt(a.ttvP50Ms === null ? null : a.ttvP50Ms / 1000, ' s', 2), within(a.ttvP50Ms, (x) => x <= t.ttvP50Ms)],
-    ['TTV p90', fmt(a.ttvP90Ms === null ? null : a.ttvP90Ms / 1000, ' s', 2), within(a.ttvP90Ms, (x) => x <= t.ttvP90Ms)],
-    ['Mic grant', fmt(pct(a.micGrantRate), ' %'), within(a.micGrantRate, (x) => x >= t.micGrantRate)],
-    ['Activation', fmt(pct(a.activationRate), ' %'), within(a.activationRate, (x) => x >= t.activationRate)],
-  ];
+/** A value of a metric for display: ms shown in seconds, proportions in percent. */
+function shown(def, x) {
+  if (x === null || x === undefined) return null;
+  if (def.kind === 'proportion') return x * 100;
+  return def.unit === 'ms' ? x / 1000 : x;
+}
+const unitOf = (def) => (def.kind === 'proportion' ? ' %' : def.unit === 'ms' ? ' s' : def.unit ? ` ${def.unit}` : '');
+
+/** The quantiles a quantile metric shows: those its goal and warning sign name, else p50 and p90. */
+function quantilesOf(def) {
+  const named = new Set([...Object.keys(def.goal ?? {}), ...Object.keys(def.warn ?? {})]);
+  const list = named.size ? [...named] : ['p50', 'p90'];
+  return list.sort((a, b) => parseFloat(a.slice(1)) - parseFloat(b.slice(1)));
+}
+
+/** The text of one metric on one arm. */
+function metricText(def, m) {
+  if (!m) return '—';
+  const u = unitOf(def);
+  if (def.kind === 'quantile') {
+    return quantilesOf(def).map((q) => `${q} ${fmt(shown(def, m.quantiles?.[q]), u, 2)}`).join(' · ');
+  }
+  if (def.kind === 'proportion') {
+    const ci = m.interval ? ` (${fmt(pct(m.interval[0]), '')}–${fmt(pct(m.interval[1]), ' %')})` : '';
+    return `${fmt(shown(def, m.value), u)}${ci} of ${m.units}`;
+  }
+  return `${fmt(shown(def, m.value), u, 2)} over ${m.units}`;
+}
+
+/** A threshold's conditions as [label suffix, op, bound] (a quantile metric's per quantile). */
+function conditions(threshold) {
+  if (!threshold) return [];
+  if (typeof threshold === 'string') return [['', ...threshold.split(' ')]];
+  return Object.entries(threshold).map(([q, c]) => [`${q} `, ...c.split(' ')]);
+}
+
+function row(name, text, cls, title) {
+  const r = document.createElement('div');
+  r.className = `kpi ${cls}`;
+  r.dataset.metric = name;
+  if (title) r.title = title;
+  const label = document.createElement('span');
+  label.textContent = name;
+  const value = document.createElement('b');
+  value.textContent = text;
+  r.append(label, value);
+  return r;
 }
 
 function renderCards(stats) {
@@ -34,9 +75,11 @@ function renderCards(stats) {
   cards.replaceChildren();
   const arms = Object.keys(stats.arms).sort((a, b) => (a === stats.pilot ? -1 : b === stats.pilot ? 1 : a.localeCompare(b)));
   if (!arms.length) {
-    cards.textContent = 'No events yet in this window.';
+    cards.textContent = 'No visitors yet in this window.';
     return;
   }
+  const defs = stats.metrics ?? {};
+  const errorMetric = Object.values(defs).some((d) => d.numerator === '$error' && d.denominator === '$exposure');
   for (const arm of arms) {
     const a = stats.arms[arm];
     const card = document.createElement('article');
@@ -46,22 +89,24 @@ function renderCards(stats) {
     const role = arm === stats.pilot ? 'pilot' : arm === stats.control ? 'control' : 'arm';
     h.textContent = `${arm} (${role}) · ${a.exposures} visitors`;
     card.append(h);
-    for (const [label, text, ok] of kpiRows(a, stats.thresholds)) {
-      const row = document.createElement('div');
-      row.className = `kpi ${ok === null ? 'na' : ok ? 'ok' : 'bad'}`;
-      row.dataset.kpi = label;
-      const name = document.createElement('span');
-      name.textContent = `${label}${ok === false ? ' (over threshold)' : ''}`;
-      const value = document.createElement('b');
-      value.textContent = text;
-      row.append(name, value);
-      card.append(row);
+    if (!errorMetric) {
+      card.append(row('errors', `${fmt(pct(a.errorRate), ' %')} of ${a.exposures}`, 'na', 'Visitors with an error (what the guards read)'));
+    }
+    for (const [name, def] of Object.entries(defs)) {
+      const m = a.metrics?.[name];
+      const standing = m?.standing ?? 'unknown';
+      const goals = [...conditions(def.goal).map((c) => `goal ${c.join(' ').trim()}`), ...conditions(def.warn).map((c) => `warn ${c.join(' ').trim()}`)];
+      const title = [def.description, goals.join(', ')].filter(Boolean).join('. ');
+      const r = row(name, metricText(def, m), STANDING_CLASS[standing], title);
+      r.dataset.standing = standing;
+      r.querySelector('span').textContent = `${name}${STANDING_NOTE[standing]}`;
+      card.append(r);
     }
     cards.append(card);
   }
 }
 
-/** One uPlot chart: `lines` are [label, fn(kpis) -> number|null], one series per arm; `limits` constant lines. */
+/** One uPlot chart: `lines` are [label, fn(arm's figures) -> number|null, dash], one series per arm; `limits` [label, y, color] constant lines. */
 function renderChart(id, stats, lines, limits) {
   const el = $(`#${id}`);
   const arms = Object.keys(stats.arms).sort();
@@ -78,15 +123,52 @@ function renderChart(id, stats, lines, limits) {
       series.push({ label: `${arm} ${label}`, stroke: COLORS[i % COLORS.length], width: 2, dash, spanGaps: true, points: { show: true, size: 4 } });
     }
   });
-  for (const [label, y] of limits) {
+  for (const [label, y, color] of limits) {
     data.push(xs.map(() => y));
-    series.push({ label, stroke: '#b3261e', width: 1, dash: [4, 4], points: { show: false } });
+    series.push({ label, stroke: color, width: 1, dash: [4, 4], points: { show: false } });
   }
   const width = Math.max(320, el.clientWidth || 420);
   const opts = { width, height: 220, series, scales: { x: { time: true, range: [from, to] } }, legend: { live: false } };
   charts[id]?.destroy();
   el.replaceChildren();
   charts[id] = new uPlot(opts, data, el);
+}
+
+/** A chart per configured metric: its values per arm over time, with its goal and warning lines. */
+function renderMetricCharts(stats) {
+  const box = $('#metric-charts');
+  const defs = stats.metrics ?? {};
+  const ids = Object.keys(defs).map((name) => `chart-${name}`);
+  if ([...box.children].map((f) => f.dataset.chart).join() !== ids.join()) {
+    for (const id of Object.keys(charts)) {
+      charts[id].destroy();
+      delete charts[id];
+    }
+    box.replaceChildren(...Object.entries(defs).map(([name, def]) => {
+      const fig = document.createElement('figure');
+      fig.dataset.chart = `chart-${name}`;
+      const cap = document.createElement('figcaption');
+      const limits = [...conditions(def.goal).map((c) => `goal ${c.join(' ').trim()}`), ...conditions(def.warn).map((c) => `warn ${c.join(' ').trim()}`)];
+      cap.textContent = `${name}${unitOf(def) ? ` (${unitOf(def).trim()})` : ''}${limits.length ? `; ${limits.join(', ')}` : ''}`;
+      const div = document.createElement('div');
+      div.id = `chart-${name}`;
+      div.setAttribute('role', 'img');
+      div.setAttribute('aria-label', `${name} per arm over time`);
+      fig.append(cap, div);
+      return fig;
+    }));
+  }
+  for (const [name, def] of Object.entries(defs)) {
+    const value = (pick) => (a) => shown(def, pick(a.metrics?.[name]) ?? null);
+    const lines = def.kind === 'quantile'
+      ? quantilesOf(def).map((q, i) => [q, value((m) => m?.quantiles?.[q]), i ? [6, 3] : undefined])
+      : [[def.kind === 'proportion' ? 'rate' : 'mean', value((m) => m?.value), undefined]];
+    const limits = [
+      ...conditions(def.goal).map(([q, op, y]) => [`goal ${q}${op} ${y}`, shown(def, +y), '#b3261e']),
+      ...conditions(def.warn).map(([q, op, y]) => [`warn ${q}${op} ${y}`, shown(def, +y), '#d97706']),
+    ];
+    renderChart(`chart-${name}`, stats, lines, limits);
+  }
 }
 
 function renderGuards(stats) {
@@ -131,10 +213,7 @@ async function refresh() {
   ]);
   $('#plan').textContent = `${stats.flag}: ${stats.status.replace('_', ' ')}, tier ${stats.tier} (${stats.pct} %); pilot arm ${stats.pilot}, control ${stats.control}; ${stats.series.bucketMin} min per point`;
   renderCards(stats);
-  const t = stats.thresholds;
-  renderChart('chart-ttv', stats, [['p50', (a) => (a.ttvP50Ms ?? null) && a.ttvP50Ms / 1000], ['p90', (a) => (a.ttvP90Ms ?? null) && a.ttvP90Ms / 1000, [6, 3]]], [['2 s', t.ttvP50Ms / 1000], ['5 s', t.ttvP90Ms / 1000]]);
-  renderChart('chart-errors', stats, [['error rate', (a) => pct(a.errorRate)]], [['5 %', pct(t.errorRate)]]);
-  renderChart('chart-rates', stats, [['mic grant', (a) => pct(a.micGrantRate)], ['activation', (a) => pct(a.activationRate), [6, 3]]], [['85 %', pct(t.micGrantRate)], ['40 %', pct(t.activationRate)]]);
+  renderMetricCharts(stats);
   renderGuards(stats);
   renderDecisions(audit);
   $('#updated').textContent = `updated ${new Date().toLocaleTimeString()}`;

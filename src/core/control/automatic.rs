@@ -1,5 +1,5 @@
-//! What the guards do to the state: the objections to an advance, the automatic rollback, pause
-//! or fallback with its audit entry, and the climb of a plan with `autoAdvance`.
+//! What the guards do to the state: the objections to an advance, the automatic rollback, pause,
+//! fallback or step back with its audit entry, and the climb of a plan with `autoAdvance`.
 
 use serde_json::{json, Value};
 
@@ -34,7 +34,7 @@ pub fn may_climb(plan: &Plan) -> bool {
 /// An automatic decision, as `/metrics` counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    /// `rollback`, `pause` or `fallback`.
+    /// `rollback`, `pause`, `fallback` or `step_back`.
     pub action: &'static str,
     /// The guard that took it.
     pub guard: GuardKind,
@@ -60,10 +60,11 @@ impl ControlState {
     ) -> Option<(Change, Decision)> {
         self.note(key, verdicts);
         let (verdict, action) = verdicts.iter().find_map(|v| Some((v, v.action.clone()?)))?;
-        let (command, name) = match &action {
-            Action::Rollback => (Command::Rollback, "rollback"),
-            Action::Pause => (Command::Pause, "pause"),
-            Action::Fallback(_) => (Command::Rollback, "fallback"),
+        let name = action.name();
+        let command = match &action {
+            Action::Rollback | Action::Fallback { .. } => Command::Rollback,
+            Action::Pause => Command::Pause,
+            Action::StepBack { to_tier } => Command::Back { to: *to_tier },
         };
         let reason = format!(
             "guard {} tripped: {}",
@@ -71,7 +72,7 @@ impl ControlState {
             verdict.figures.summary()
         );
         let fallback = match &action {
-            Action::Fallback(v) => Some(v.clone()),
+            Action::Fallback { variant } => Some(variant.clone()),
             _ => None,
         };
         let evidence = json!({"guard": verdict.guard, "figures": verdict.figures, "action": action, "verdicts": verdicts});
@@ -86,7 +87,7 @@ impl ControlState {
         let change = self.apply_automatic(key, automatic, now_ms)?;
         let decision = Decision {
             action: name,
-            guard: verdict.guard,
+            guard: verdict.guard.clone(),
         };
         Some((change, decision))
     }

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::core::evidence::metric::FieldError;
 use crate::core::http::problem::Problem;
 
 /// Why the control plane refused a request.
@@ -16,6 +17,8 @@ pub enum ControlError {
         /// What is wrong with it.
         detail: String,
     },
+    /// Several fields fail validation (a set's `metrics`): each pointer and why.
+    InvalidFields(Vec<FieldError>),
     /// No flag has this key.
     FlagNotFound(String),
     /// `If-Match` names a revision that is no longer the flag's: someone changed it first.
@@ -44,6 +47,19 @@ impl ControlError {
     }
 }
 
+impl ControlError {
+    /// Validation errors of several fields (one is reported as [`ControlError::Invalid`]).
+    pub fn fields(mut errors: Vec<FieldError>) -> Self {
+        match errors.len() {
+            1 => {
+                let e = errors.remove(0);
+                ControlError::invalid(e.path, e.detail)
+            }
+            _ => ControlError::InvalidFields(errors),
+        }
+    }
+}
+
 impl Problem for ControlError {
     fn status(&self) -> u16 {
         match self {
@@ -52,14 +68,16 @@ impl Problem for ControlError {
             ControlError::Conflict(_) => 409,
             ControlError::BodyTooLarge { .. } => 413,
             ControlError::PreconditionFailed { .. } => 412,
-            ControlError::Invalid { .. } | ControlError::IdempotencyKeyReused => 422,
+            ControlError::Invalid { .. }
+            | ControlError::InvalidFields(_)
+            | ControlError::IdempotencyKeyReused => 422,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
             ControlError::BadRequest(_) => "bad_request",
-            ControlError::Invalid { .. } => "invalid_flag",
+            ControlError::Invalid { .. } | ControlError::InvalidFields(_) => "invalid_flag",
             ControlError::FlagNotFound(_) => "flag_not_found",
             ControlError::PreconditionFailed { .. } => "precondition_failed",
             ControlError::Conflict(_) => "conflict",
@@ -72,6 +90,11 @@ impl Problem for ControlError {
         match self {
             ControlError::BadRequest(d) => d.clone(),
             ControlError::Invalid { path, detail } => format!("{path}: {detail}"),
+            ControlError::InvalidFields(errors) => errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.detail))
+                .collect::<Vec<_>>()
+                .join("; "),
             ControlError::FlagNotFound(key) => format!("no flag {key:?}"),
             ControlError::PreconditionFailed { current } => {
                 format!("the flag changed since you read it; it is now {current}")
@@ -99,6 +122,15 @@ impl Problem for ControlError {
             ControlError::Invalid { path, .. } => {
                 let mut b = base;
                 b["path"] = path.as_str().into();
+                Some(b)
+            }
+            ControlError::InvalidFields(errors) => {
+                let mut b = base;
+                b["path"] = errors.first().map(|e| e.path.as_str()).into();
+                b["errors"] = errors
+                    .iter()
+                    .map(|e| json!({"path": e.path, "detail": e.detail}))
+                    .collect();
                 Some(b)
             }
             ControlError::Conflict(reasons) => {

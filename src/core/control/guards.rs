@@ -1,16 +1,17 @@
 //! The guards of a plan and their verdicts: the comparative sequential test, the absolute
-//! breaker, the sample-ratio hold, the no-data hold and KPI guardrails. Each verdict carries
-//! its figures, so an automatic decision can be checked by hand from the audit log.
+//! breaker, the sample-ratio hold, the no-data hold and guardrails on configured metrics
+//! (`guardrail`). Each verdict carries its figures, so an automatic decision can be checked by
+//! hand from the audit log.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
+use crate::core::control::guardrail::{self, Guardrail, GuardrailFigures};
 use crate::core::control::sequential::{
-    ln_normal_mixture, ln_rate_ratio, ln_split_factor, per_tier, scan, Counts, Crossing, Start,
+    ln_rate_ratio, ln_split_factor, per_tier, scan, Counts, Crossing, Start,
 };
-use crate::core::control::stats::{drop_score, sprt_bounds, sprt_lambda, wilson};
+use crate::core::control::stats::{sprt_bounds, sprt_lambda};
 use crate::core::control::tally::{Arm, Arms};
-use crate::core::evidence::sketch::Sketch;
+use crate::core::evidence::metric::Metrics;
 
 /// The comparative test: roll back on evidence that the pilot's error rate is `r` times
 /// control's.
@@ -113,73 +114,6 @@ impl Default for NoData {
     }
 }
 
-/// A KPI the guardrails compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kpi {
-    /// Units that granted the microphone among units asked for it.
-    MicGrantRate,
-    /// Units that reached the product's value among exposed units.
-    ActivationRate,
-}
-
-impl Kpi {
-    /// (successes, trials) of an arm, in units.
-    pub fn of(self, arm: &Arm) -> (u64, u64) {
-        match self {
-            Kpi::MicGrantRate => (arm.mic_granted, arm.mic_prompts),
-            Kpi::ActivationRate => (arm.activated, arm.exposures),
-        }
-    }
-
-    /// Its name in the API and the audit log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kpi::MicGrantRate => "mic_grant_rate",
-            Kpi::ActivationRate => "activation_rate",
-        }
-    }
-}
-
-/// What a tripped guardrail does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GuardrailAction {
-    /// Pause the plan (hold the tier).
-    Pause,
-    /// Serve the fallback variant to everyone.
-    Fallback,
-}
-
-/// A KPI guardrail: the pilot's KPI more than `max_drop_pct` below control's, with evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Guardrail {
-    /// The KPI.
-    pub kpi: Kpi,
-    /// How far below control's the pilot's may fall, in percent of control's.
-    pub max_drop_pct: f64,
-    /// What to do when it falls further.
-    pub action: GuardrailAction,
-    /// For `fallback`: the variant everyone gets (default: the plan's `off`).
-    #[serde(default)]
-    pub variant: Option<String>,
-    /// Fewest trials in each arm before it speaks.
-    #[serde(default = "default_min_trials")]
-    pub min_trials: u64,
-    /// The chance of acting over the whole plan while the drop is within `max_drop_pct`.
-    #[serde(default = "default_guardrail_alpha", alias = "pValue")]
-    pub alpha: f64,
-}
-
-fn default_min_trials() -> u64 {
-    30
-}
-
-fn default_guardrail_alpha() -> f64 {
-    0.01
-}
-
 /// A plan's guards; `null` turns one off. `{}` is the four defaults and no guardrail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -192,7 +126,7 @@ pub struct Guards {
     pub sample_ratio: Option<SampleRatio>,
     /// The no-data hold.
     pub no_data: Option<NoData>,
-    /// KPI guardrails.
+    /// Guardrails on configured metrics.
     pub guardrails: Vec<Guardrail>,
 }
 
@@ -226,14 +160,35 @@ pub enum GuardState {
 
 /// What a tripped guard does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type", content = "variant")]
+#[serde(rename_all = "snake_case", tag = "type")]
 pub enum Action {
     /// Back to tier 0.
     Rollback,
     /// Hold the tier.
     Pause,
     /// Everyone gets this variant.
-    Fallback(String),
+    Fallback {
+        /// The variant.
+        variant: String,
+    },
+    /// Down to a lower tier.
+    #[serde(rename_all = "camelCase")]
+    StepBack {
+        /// The tier.
+        to_tier: usize,
+    },
+}
+
+impl Action {
+    /// Its name in the audit log and `/metrics`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Rollback => "rollback",
+            Action::Pause => "pause",
+            Action::Fallback { .. } => "fallback",
+            Action::StepBack { .. } => "step_back",
+        }
+    }
 }
 
 impl GuardState {
@@ -250,7 +205,7 @@ impl GuardState {
 }
 
 /// Which guard a verdict is of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GuardKind {
     /// The comparative sequential test.
     Comparative,
@@ -260,19 +215,19 @@ pub enum GuardKind {
     SampleRatio,
     /// The no-data hold.
     NoData,
-    /// A KPI guardrail.
-    Guardrail(Kpi),
+    /// A guardrail, by its [`Guardrail::name`].
+    Guardrail(String),
 }
 
 impl GuardKind {
-    /// Its name: `comparative`, `breaker`, `sample_ratio`, `no_data` or `guardrail:<kpi>`.
-    pub fn name(self) -> String {
+    /// Its name: `comparative`, `breaker`, `sample_ratio`, `no_data` or `guardrail:<name>`.
+    pub fn name(&self) -> String {
         match self {
             GuardKind::Comparative => "comparative".into(),
             GuardKind::Breaker => "breaker".into(),
             GuardKind::SampleRatio => "sample_ratio".into(),
             GuardKind::NoData => "no_data".into(),
-            GuardKind::Guardrail(kpi) => format!("guardrail:{}", kpi.as_str()),
+            GuardKind::Guardrail(name) => format!("guardrail:{name}"),
         }
     }
 
@@ -283,10 +238,7 @@ impl GuardKind {
             "breaker" => GuardKind::Breaker,
             "sample_ratio" => GuardKind::SampleRatio,
             "no_data" => GuardKind::NoData,
-            other => {
-                let kpi = other.strip_prefix("guardrail:")?;
-                GuardKind::Guardrail(serde_json::from_value(Value::String(kpi.to_owned())).ok()?)
-            }
+            other => GuardKind::Guardrail(other.strip_prefix("guardrail:")?.to_owned()),
         })
     }
 }
@@ -420,42 +372,6 @@ pub struct NoDataFigures {
     pub window_min: u64,
 }
 
-/// One arm's side of a guardrail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KpiFigures {
-    /// Units that succeeded.
-    pub successes: u64,
-    /// Units that tried.
-    pub trials: u64,
-    /// Their ratio (`None` without trials).
-    pub rate: Option<f64>,
-}
-
-/// A guardrail's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GuardrailFigures {
-    /// The pilot's KPI.
-    pub pilot: KpiFigures,
-    /// Control's KPI.
-    pub control: KpiFigures,
-    /// The drop allowed, in percent of control's.
-    pub max_drop_pct: f64,
-    /// The Farrington-Manning score of a larger drop (negative: below the margin).
-    pub z: Option<f64>,
-    /// The log of the mixture likelihood ratio of a larger drop.
-    pub ln_e: Option<f64>,
-    /// `1/e`, capped at 1: an always-valid p-value at this look.
-    pub p_value: Option<f64>,
-    /// Trips at or above: ln(1/α) of the tier.
-    pub threshold: f64,
-    /// The chance of acting over the whole plan while the drop is within the margin.
-    pub alpha: f64,
-    /// Fewest trials in each arm.
-    pub min_trials: u64,
-}
-
 /// The figures a guard decided on, typed per guard (serialized as the guard's own object; read
 /// back by the guard's kind, see [`Verdict`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -518,13 +434,7 @@ impl Figures {
                 "{} units in {} min (fewest {})",
                 f.exposures, f.window_min, f.min_exposures
             ),
-            Figures::Guardrail(f) => format!(
-                "pilot {} vs control {} (p = {:.2e}, more than {} % below)",
-                num(f.pilot.rate),
-                num(f.control.rate),
-                f.p_value.unwrap_or(f64::NAN),
-                f.max_drop_pct
-            ),
+            Figures::Guardrail(f) => f.summary(),
         }
     }
 }
@@ -604,6 +514,8 @@ pub struct Evidence {
     pub recent: Vec<Minute>,
     /// The no-data window.
     pub no_data: Arms,
+    /// The current minute, in minutes after the window began.
+    pub now_offset_min: u64,
 }
 
 /// What a flag's guards need to know besides the counts.
@@ -623,12 +535,14 @@ pub struct Setting<'a> {
     pub window_start_min: u64,
     /// The pilot's expected share of exposures, when known (a flag without rules of its own).
     pub expected_share: Option<f64>,
+    /// The set's metrics (what the guardrails measure).
+    pub metrics: &'a Metrics,
 }
 
 impl Setting<'_> {
     /// The tier's share of a plan's `alpha`: the breaker's over every tier above 0, the other
     /// tests' over the tiers above the allowlist.
-    fn alpha_tier(&self, alpha: f64, breaker: bool) -> f64 {
+    pub(crate) fn alpha_tier(&self, alpha: f64, breaker: bool) -> f64 {
         let tiers = if breaker {
             self.tiers
         } else {
@@ -689,9 +603,14 @@ pub fn evaluate(guards: &Guards, s: &Setting<'_>, e: &Evidence) -> Vec<Verdict> 
             action: None,
         });
     }
-    for g in &guards.guardrails {
-        out.push(guardrail(g, s, &p, &c, allowlist_tier));
-    }
+    out.extend(guardrail::evaluate(
+        &guards.guardrails,
+        s.metrics,
+        s,
+        (&p, &c),
+        &e.recent,
+        e.now_offset_min,
+    ));
     out
 }
 
@@ -874,86 +793,4 @@ fn sample_ratio(
         figures,
         action: None,
     }
-}
-
-/// A guardrail: the Farrington-Manning score of the pilot's KPI against `(1 − margin)` times
-/// control's, made always valid by Johari et al.'s normal mixture ([`ln_normal_mixture`], the
-/// mixture's scale the margin itself: `margin · control's rate`). Trips when the mixture's
-/// likelihood ratio of a larger drop reaches `1/α` of the tier.
-fn guardrail(g: &Guardrail, s: &Setting<'_>, p: &Arm, c: &Arm, allowlist_tier: bool) -> Verdict {
-    let ((xp, np), (xc, nc)) = (g.kpi.of(p), g.kpi.of(c));
-    let margin = g.max_drop_pct / 100.0;
-    let score = drop_score(xp, np, xc, nc, margin);
-    let tau = margin * xc as f64 / nc.max(1) as f64;
-    // Only a drop counts: a pilot above the margin is no evidence against it.
-    let ln_e = score.and_then(|sc| ln_normal_mixture(sc.difference.min(0.0), sc.variance, tau));
-    let threshold = (1.0 / s.alpha_tier(g.alpha, false)).ln();
-    let enough = np >= g.min_trials && nc >= g.min_trials;
-    let state = match ln_e {
-        _ if allowlist_tier => GuardState::NotApplicable,
-        _ if !enough => GuardState::Undecided,
-        // Undefined (both rates 0, or more successes than trials) is never healthy.
-        None => GuardState::Undecided,
-        Some(l) if l >= threshold => GuardState::Tripped,
-        Some(_) => GuardState::Healthy,
-    };
-    let side = |successes: u64, trials: u64| KpiFigures {
-        successes,
-        trials,
-        rate: rate(successes, trials),
-    };
-    let figures = Figures::Guardrail(GuardrailFigures {
-        pilot: side(xp, np),
-        control: side(xc, nc),
-        max_drop_pct: g.max_drop_pct,
-        z: score.map(|sc| sc.z),
-        ln_e,
-        p_value: ln_e.map(|l| (-l).exp().min(1.0)),
-        threshold,
-        alpha: g.alpha,
-        min_trials: g.min_trials,
-    });
-    let action = (state == GuardState::Tripped).then(|| match g.action {
-        GuardrailAction::Pause => Action::Pause,
-        GuardrailAction::Fallback => {
-            Action::Fallback(g.variant.clone().unwrap_or_else(|| s.off.to_owned()))
-        }
-    });
-    Verdict {
-        guard: GuardKind::Guardrail(g.kpi),
-        state,
-        figures,
-        action,
-    }
-}
-
-fn rate(x: u64, n: u64) -> Option<f64> {
-    (n > 0).then(|| x as f64 / n as f64)
-}
-
-/// A sketch's quantile in whole ms.
-fn quantile_ms(s: &Sketch, q: f64) -> Option<u64> {
-    s.quantile(q).map(|v| v.round() as u64)
-}
-
-/// An arm's KPIs as the stats API shows them (counts are units).
-pub fn kpis(arm: &Arm) -> Value {
-    let (lo, hi) = wilson(arm.errors, arm.exposures, 1.96);
-    json!({
-        "exposures": arm.exposures,
-        "errors": arm.errors,
-        "clientErrors": arm.client_errors,
-        "serverErrors": arm.server_errors,
-        "errorRate": rate(arm.errors, arm.exposures),
-        "errorRateWilson95": (arm.exposures > 0).then_some([lo, hi]),
-        "ttvSamples": arm.ttv.count(),
-        "ttvP50Ms": quantile_ms(&arm.ttv, 0.5),
-        "ttvP90Ms": quantile_ms(&arm.ttv, 0.9),
-        "ttfbP50Ms": quantile_ms(&arm.ttfb, 0.5),
-        "ttfbP90Ms": quantile_ms(&arm.ttfb, 0.9),
-        "micPrompts": arm.mic_prompts,
-        "micGrantRate": rate(arm.mic_granted, arm.mic_prompts),
-        "activated": arm.activated,
-        "activationRate": rate(arm.activated, arm.exposures),
-    })
 }

@@ -1,4 +1,5 @@
-//! `PUT /api/admin/flagset`: a whole flagd document (plus `plans`) becomes the state. A flag
+//! `PUT /api/admin/flagset`: a whole flagd document (plus `plans` and `metrics`) becomes the
+//! state. A flag
 //! whose targeting does not compile is kept, as flagd loads it: it answers `PARSE_ERROR` for
 //! itself alone, and the answer lists every such flag with the path of its bad rule.
 
@@ -7,9 +8,10 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::core::control::error::ControlError;
-use crate::core::control::input::{parse_flag, valid_key, Origin};
+use crate::core::control::input::{parse_flag, valid_key, Origin, SetContext};
 use crate::core::control::plan::ControlledFlag;
 use crate::core::control::state::{Caller, Change, ControlState};
+use crate::core::evidence::metric;
 
 impl ControlState {
     /// `PUT /api/admin/flagset`: a whole flagd document (plus optional `plans` by flag key)
@@ -42,9 +44,11 @@ impl ControlState {
                 "no such flag in /flags",
             ));
         }
+        let metrics = metric::parse(doc.get("metrics")).map_err(ControlError::fields)?;
         let mut next = ControlState {
             evaluators,
             metadata,
+            metrics,
             kill: self.kill.clone(),
             revision: self.revision,
             flags: BTreeMap::new(),
@@ -71,16 +75,14 @@ impl ControlState {
                     });
             let body = json!({"definition": definition, "plan": plan});
             let known = |k: &str| flags.contains_key(k);
-            let (definition, mut plan, rule_error) = parse_flag(
-                key,
-                &body,
-                "",
-                None,
-                Origin::Import,
-                &next.evaluators,
-                &known,
-            )
-            .map_err(|e| rebase(e, key))?;
+            let set = SetContext {
+                evaluators: &next.evaluators,
+                metrics: &next.metrics,
+                known: &known,
+            };
+            let (definition, mut plan, rule_error) =
+                parse_flag(key, &body, "", None, Origin::Import, &set)
+                    .map_err(|e| rebase(e, key))?;
             if let Some(e) = rule_error {
                 let path = rebase_path(&e.path, key);
                 parse_errors.push(json!({"flag": key, "path": path, "detail": e.detail}));

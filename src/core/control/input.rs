@@ -5,10 +5,13 @@
 use serde_json::{Map, Value};
 
 use crate::core::control::error::ControlError;
+use crate::core::control::guardrail::{Guardrail, GuardrailAction};
 use crate::core::control::guards::Guards;
 use crate::core::control::plan::{
     AutoAdvance, ControlledFlag, Plan, Status, DEFAULT_LADDER_PCT, DEFAULT_MIN_DWELL_S,
 };
+use crate::core::control::sequential::LOOKBACK_MIN;
+use crate::core::evidence::metric::{MetricKind, Metrics, Quantile};
 use crate::core::flags::model::FlagSet;
 
 /// Most entries of an allow- or deny-list.
@@ -67,9 +70,18 @@ pub struct RuleError {
     pub detail: String,
 }
 
+/// What a flag is checked against: the rest of its set.
+pub struct SetContext<'a> {
+    /// The set's `$evaluators`.
+    pub evaluators: &'a Map<String, Value>,
+    /// The set's metrics (what guardrails may name).
+    pub metrics: &'a Metrics,
+    /// Whether a key names a flag of the set.
+    pub known: &'a dyn Fn(&str) -> bool,
+}
+
 /// Parses and validates one flag (`{"definition": {...}, "plan": {...}}`) at `base` (a JSON
-/// pointer prefix). `previous` keeps a changed flag's tier, status and dwell clock;
-/// `evaluators` are the set's `$evaluators`; `known` says whether a key names a flag. A
+/// pointer prefix). `previous` keeps a changed flag's tier, status and dwell clock. A
 /// targeting rule that does not compile is refused (422) on a `PUT`, and kept by an import
 /// (the third value says what is wrong with it).
 pub fn parse_flag(
@@ -78,8 +90,7 @@ pub fn parse_flag(
     base: &str,
     previous: Option<&Plan>,
     origin: Origin,
-    evaluators: &Map<String, Value>,
-    known: &dyn Fn(&str) -> bool,
+    set: &SetContext<'_>,
 ) -> Result<(Value, Plan, Option<RuleError>), ControlError> {
     let Value::Object(body) = body else {
         return Err(ControlError::invalid(
@@ -97,7 +108,7 @@ pub fn parse_flag(
         .get("definition")
         .ok_or_else(|| ControlError::invalid(format!("{base}/definition"), "required"))?;
     let path = format!("{base}/definition");
-    let rule_error = match check_definition(key, definition, &path, evaluators)? {
+    let rule_error = match check_definition(key, definition, &path, set.evaluators)? {
         Some(e) if origin == Origin::Put => return Err(ControlError::invalid(e.path, e.detail)),
         kept => kept,
     };
@@ -110,7 +121,7 @@ pub fn parse_flag(
         &format!("{base}/plan"),
         previous,
         origin,
-        known,
+        set,
     )?;
     Ok((definition.clone(), plan, rule_error))
 }
@@ -159,7 +170,7 @@ fn parse_plan(
     path: &str,
     previous: Option<&Plan>,
     origin: Origin,
-    known: &dyn Fn(&str) -> bool,
+    set: &SetContext<'_>,
 ) -> Result<Plan, ControlError> {
     let Value::Object(spec) = spec else {
         return Err(ControlError::invalid(path, "must be an object"));
@@ -197,7 +208,7 @@ fn parse_plan(
     };
     let requires = keys(spec.get("requires"), &at("requires"), 64, 64)?;
     for (i, r) in requires.iter().enumerate() {
-        if r == key || !known(r) {
+        if r == key || !(set.known)(r) {
             return Err(ControlError::invalid(
                 format!("{path}/requires/{i}"),
                 format!("{r:?} is not another flag of the set"),
@@ -228,7 +239,13 @@ fn parse_plan(
         status,
         tier_since_ms,
         tier_revision: previous.map_or(0, |p| p.tier_revision),
-        guards: guards(spec.get("guards"), &at("guards"), definition)?,
+        guards: guards(
+            spec.get("guards"),
+            &at("guards"),
+            definition,
+            set.metrics,
+            ladder_top,
+        )?,
         auto_advance: auto_advance(spec.get("autoAdvance"), &at("autoAdvance"), ladder_top)?,
         fallback: fallback(
             spec.get("fallback"),
@@ -250,6 +267,8 @@ fn guards(
     v: Option<&Value>,
     path: &str,
     definition: &Value,
+    metrics: &Metrics,
+    top: usize,
 ) -> Result<Option<Guards>, ControlError> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(None);
@@ -296,22 +315,126 @@ fn guards(
         return bad("noData/windowMin", "must be at least 1");
     }
     for (i, r) in g.guardrails.iter().enumerate() {
-        if !(r.max_drop_pct > 0.0 && r.max_drop_pct < 100.0 && unit(r.alpha)) {
+        guardrail(
+            r,
+            &format!("{path}/guardrails/{i}"),
+            definition,
+            metrics,
+            top,
+        )?;
+    }
+    Ok(Some(g))
+}
+
+/// The most minutes an absolute guardrail may span (the evidence reads that many).
+pub const MAX_FOR_MIN: u64 = LOOKBACK_MIN;
+
+/// One guardrail, checked against the set's metrics and the plan's ladder.
+fn guardrail(
+    r: &Guardrail,
+    path: &str,
+    definition: &Value,
+    metrics: &Metrics,
+    top: usize,
+) -> Result<(), ControlError> {
+    let bad =
+        |field: &str, detail: String| Err(ControlError::invalid(format!("{path}/{field}"), detail));
+    let Some(metric) = metrics.get(&r.metric) else {
+        let known: Vec<&String> = metrics.keys().collect();
+        return bad(
+            "metric",
+            format!(
+                "no metric {:?} in the set's metrics (it has {known:?})",
+                r.metric
+            ),
+        );
+    };
+    let proportion = matches!(metric.kind, MetricKind::Proportion { .. });
+    let quantile = matches!(metric.kind, MetricKind::Quantile { .. });
+    match (r.max_drop_pct, r.bound()) {
+        (Some(_), Some(_)) => {
             return bad(
-                &format!("guardrails/{i}"),
-                "maxDropPct must be between 0 and 100, alpha between 0 and 1",
-            );
+                "maxDropPct",
+                "a guardrail is relative (maxDropPct) or absolute (above or below), not both"
+                    .into(),
+            )
         }
-        if let Some(v) = &r.variant {
-            if definition["variants"].get(v).is_none() {
+        (None, None) => {
+            return bad(
+                "above",
+                "required: maxDropPct (relative), or one of above and below (absolute)".into(),
+            )
+        }
+        (Some(m), None) => {
+            if !proportion {
                 return bad(
-                    &format!("guardrails/{i}/variant"),
-                    &format!("{v:?} is not a variant of the flag"),
+                    "maxDropPct",
+                    "a relative guardrail needs a proportion metric".into(),
+                );
+            }
+            if !(m > 0.0 && m < 100.0) {
+                return bad("maxDropPct", "must be between 0 and 100".into());
+            }
+            if !(r.alpha > 0.0 && r.alpha < 1.0) {
+                return bad("alpha", "must be between 0 and 1".into());
+            }
+            if r.quantile.is_some() {
+                return bad(
+                    "quantile",
+                    "only an absolute guardrail on a quantile metric has one".into(),
                 );
             }
         }
+        (None, Some((bound, _))) => {
+            if !bound.is_finite() {
+                return bad("above", "must be a number".into());
+            }
+            match (&r.quantile, quantile) {
+                (None, true) => {
+                    return bad(
+                        "quantile",
+                        "required for a quantile metric: p50, p90...".into(),
+                    )
+                }
+                (Some(q), true) if Quantile::parse(q).is_none() => {
+                    return bad(
+                        "quantile",
+                        "a quantile is p and a percentage: p50, p90, p99.9".into(),
+                    )
+                }
+                (Some(_), false) => {
+                    return bad("quantile", "the metric is not a quantile metric".into())
+                }
+                _ => {}
+            }
+            if !(1..=MAX_FOR_MIN).contains(&r.for_min) {
+                return bad("forMin", format!("must be 1 to {MAX_FOR_MIN} minutes"));
+            }
+            if r.min_units == 0 {
+                return bad("minUnits", "must be at least 1".into());
+            }
+        }
     }
-    Ok(Some(g))
+    match (r.action, r.to_tier, &r.variant) {
+        (GuardrailAction::StepBack, None, _) => bad("toTier", "required for step_back".into()),
+        (GuardrailAction::StepBack, Some(t), _) if !(1..top).contains(&t) => bad(
+            "toTier",
+            format!(
+                "must be a tier of the ladder from 1 to {}",
+                top.saturating_sub(1)
+            ),
+        ),
+        (a, Some(_), _) if a != GuardrailAction::StepBack => {
+            bad("toTier", "only step_back has one".into())
+        }
+        (a, _, Some(_)) if a != GuardrailAction::Fallback => {
+            bad("variant", "only fallback has one".into())
+        }
+        (_, _, Some(v)) if definition["variants"].get(v).is_none() => {
+            bad("variant", format!("{v:?} is not a variant of the flag"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `autoAdvance`: absent or `null` (operators only), or `{"manualTiers": [...]}` with tiers of

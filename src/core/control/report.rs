@@ -1,6 +1,7 @@
-//! What the stats API answers for a flag: per arm its KPIs over units (visitors) with their
-//! intervals over a window, a time series of them, the launch's acceptance thresholds, and
-//! every guard's verdict. A window holds the units first exposed in it (a unit counts in the
+//! What the stats API answers for a flag: per arm its errors and every configured metric over
+//! units (visitors), with intervals or quantiles and where each stands against its goal and
+//! warning sign, over a window; a time series of them; the metrics' definitions; and every
+//! guard's verdict. A window holds the units first exposed in it (a unit counts in the
 //! minute of its first exposure of the tier, with all it did since).
 
 use std::collections::BTreeMap;
@@ -8,35 +9,14 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::core::control::error::ControlError;
-use crate::core::control::guards::{kpis, Verdict};
-use crate::core::control::tally::{arms_of, Arms};
+use crate::core::control::guards::Verdict;
+use crate::core::control::measure::measure;
+use crate::core::control::stats::wilson;
+use crate::core::control::tally::{arms_of, Arm, Arms};
 use crate::core::control::watch::Watch;
+use crate::core::evidence::metric::Metrics;
+use crate::core::evidence::sketch::Sketch;
 use crate::core::evidence::tally::{ArmTally, Series};
-
-/// The launch's acceptance thresholds: TTV p50 at most 2 s and p90 at most 5 s, mic grant at
-/// least 85 %, activation at least 40 %, error rate under 5 %.
-pub const THRESHOLDS: Thresholds = Thresholds {
-    ttv_p50_ms: 2_000,
-    ttv_p90_ms: 5_000,
-    mic_grant_rate: 0.85,
-    activation_rate: 0.40,
-    error_rate: 0.05,
-};
-
-/// Acceptance thresholds of the KPIs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Thresholds {
-    /// Highest acceptable TTV median, in ms.
-    pub ttv_p50_ms: u64,
-    /// Highest acceptable TTV 90th percentile, in ms.
-    pub ttv_p90_ms: u64,
-    /// Lowest acceptable mic-grant rate.
-    pub mic_grant_rate: f64,
-    /// Lowest acceptable activation rate.
-    pub activation_rate: f64,
-    /// Error rate to stay under.
-    pub error_rate: f64,
-}
 
 /// Most points of a time series.
 pub const MAX_POINTS: u64 = 120;
@@ -142,18 +122,21 @@ pub struct Report<'a> {
 impl Report<'_> {
     /// The stats API's answer.
     pub fn view(&self) -> Value {
+        let metrics = &self.watch.metrics;
         let arms: serde_json::Map<String, Value> = self
             .arms
             .iter()
-            .map(|(v, a)| (v.clone(), kpis(a)))
+            .map(|(v, a)| (v.clone(), arm_view(a, metrics)))
             .collect();
         let points: Vec<Value> = self
             .series
             .0
             .iter()
             .map(|(m, arms)| {
-                let arms: serde_json::Map<String, Value> =
-                    arms.iter().map(|(v, a)| (v.clone(), kpis(a))).collect();
+                let arms: serde_json::Map<String, Value> = arms
+                    .iter()
+                    .map(|(v, a)| (v.clone(), arm_view(a, metrics)))
+                    .collect();
                 json!({"minute": m, "arms": arms})
             })
             .collect();
@@ -173,13 +156,39 @@ impl Report<'_> {
             "arms": arms,
             "mixed": self.mixed,
             "outside": self.outside,
-            "thresholds": {
-                "ttvP50Ms": THRESHOLDS.ttv_p50_ms, "ttvP90Ms": THRESHOLDS.ttv_p90_ms,
-                "micGrantRate": THRESHOLDS.mic_grant_rate, "activationRate": THRESHOLDS.activation_rate,
-                "errorRate": THRESHOLDS.error_rate,
-            },
+            "metrics": metrics,
             "guards": self.verdicts,
             "series": {"bucketMin": self.series.1, "points": points},
         })
     }
+}
+
+fn rate(x: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| x as f64 / n as f64)
+}
+
+/// A sketch's quantile in whole ms.
+fn quantile_ms(s: &Sketch, q: f64) -> Option<u64> {
+    s.quantile(q).map(|v| v.round() as u64)
+}
+
+/// An arm as the stats API shows it: the errors the guards read, the upstream's TTFB, and
+/// every configured metric (counts are units).
+pub fn arm_view(arm: &Arm, metrics: &Metrics) -> Value {
+    let (lo, hi) = wilson(arm.errors, arm.exposures, 1.96);
+    let measured: serde_json::Map<String, Value> = metrics
+        .iter()
+        .map(|(name, m)| (name.clone(), json!(measure(m, &arm.tally))))
+        .collect();
+    json!({
+        "exposures": arm.exposures,
+        "errors": arm.errors,
+        "clientErrors": arm.client_errors,
+        "serverErrors": arm.server_errors,
+        "errorRate": rate(arm.errors, arm.exposures),
+        "errorRateWilson95": (arm.exposures > 0).then_some([lo, hi]),
+        "ttfbP50Ms": quantile_ms(&arm.tally.ttfb, 0.5),
+        "ttfbP90Ms": quantile_ms(&arm.tally.ttfb, 0.9),
+        "metrics": measured,
+    })
 }

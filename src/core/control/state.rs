@@ -9,8 +9,9 @@ use serde_json::{json, Map, Value};
 use crate::core::control::audit::AuditEntry;
 use crate::core::control::command::{advance_refusals, apply, available, Command, Order};
 use crate::core::control::error::ControlError;
-use crate::core::control::input::{parse_flag, valid_key, Origin};
+use crate::core::control::input::{parse_flag, valid_key, Origin, SetContext};
 use crate::core::control::plan::{ControlledFlag, Plan};
+use crate::core::evidence::metric::Metrics;
 
 /// The kill switch, when thrown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub struct ControlState {
     pub evaluators: Map<String, Value>,
     /// The set's flagd metadata (`flagSetId`...); `version` is set on publish.
     pub metadata: Map<String, Value>,
+    /// The set's metrics: what the evidence counts, the stats show and guardrails judge.
+    #[serde(default)]
+    pub metrics: Metrics,
     /// The kill switch: every flag off while set.
     pub kill: Option<Kill>,
     /// Bumped by every change; the version of the set it publishes.
@@ -139,15 +143,12 @@ impl ControlState {
         self.check_if_match(key, caller, false)?;
         let previous = self.flags.get(key).map(|f| &f.plan);
         let known = |k: &str| self.flags.contains_key(k);
-        let (definition, plan, _) = parse_flag(
-            key,
-            body,
-            "",
-            previous,
-            Origin::Put,
-            &self.evaluators,
-            &known,
-        )?;
+        let set = SetContext {
+            evaluators: &self.evaluators,
+            metrics: &self.metrics,
+            known: &known,
+        };
+        let (definition, plan, _) = parse_flag(key, body, "", previous, Origin::Put, &set)?;
         let from = previous.map_or(Value::Null, Plan::snapshot);
         let created = previous.is_none();
         let mut next = self.clone();

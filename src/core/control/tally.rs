@@ -1,34 +1,15 @@
 //! What the guards and the stats API read of an arm: its figures over units, taken from the
-//! evidence's per-unit tally. The launch's KPIs are named here (until metrics become
-//! configuration): the events the evidence counts, and what each KPI divides.
+//! evidence's per-unit tally, and the client events the consumer passes on to the evidence
+//! (only those that a configured metric names).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::core::events::record::StoredEvent;
+use crate::core::evidence::metric::Reads;
 use crate::core::evidence::record::{Deltas, UnitEvent};
-use crate::core::evidence::sketch::Sketch;
-use crate::core::evidence::tally::{ArmTally, ERROR_EVENT, TTV_EVENT};
-
-/// `mic_prompt`: the microphone permission was asked for.
-pub const MIC_PROMPT: &str = "mic_prompt";
-/// `mic_granted`: and granted.
-pub const MIC_GRANTED: &str = "mic_granted";
-/// `activated`: the visitor reached the product's value.
-pub const ACTIVATED: &str = "activated";
-/// The client events the evidence counts (once per unit each); others are stored but not
-/// counted, so a client cannot grow the aggregates (or `/metrics`) with names of its own.
-pub const COUNTED: [&str; 6] = [
-    ERROR_EVENT,
-    TTV_EVENT,
-    MIC_PROMPT,
-    MIC_GRANTED,
-    "mic_denied",
-    ACTIVATED,
-];
-/// Longest TTV kept, in ms (10 minutes); longer ones count at this value.
-pub const MAX_TTV_MS: u64 = 600_000;
+use crate::core::evidence::tally::ArmTally;
 
 /// One arm's figures over a window, in units (visitors).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -44,35 +25,22 @@ pub struct Arm {
     pub server_errors: u64,
     /// Units whose requests an upstream answered.
     pub observed: u64,
-    /// Units that were asked for the microphone.
-    pub mic_prompts: u64,
-    /// Units that granted it.
-    pub mic_granted: u64,
-    /// Units that reached the product's value.
-    pub activated: u64,
-    /// One TTV per unit, in ms.
+    /// Everything counted, for the configured metrics
+    /// ([`measure`](crate::core::control::measure::measure)).
     #[serde(skip)]
-    pub ttv: Sketch,
-    /// One upstream time to first byte per unit, in ms.
-    #[serde(skip)]
-    pub ttfb: Sketch,
+    pub tally: ArmTally,
 }
 
 impl Arm {
     /// The figures of a per-unit tally.
     pub fn of(t: &ArmTally) -> Self {
-        let units = |name: &str| t.event_units.get(name).copied().unwrap_or(0);
         Arm {
             exposures: t.units,
             errors: t.error_units,
             client_errors: t.client_error_units,
             server_errors: t.server_error_units,
             observed: t.observed_units,
-            mic_prompts: units(MIC_PROMPT),
-            mic_granted: units(MIC_GRANTED),
-            activated: units(ACTIVATED),
-            ttv: t.ttv.clone(),
-            ttfb: t.ttfb.clone(),
+            tally: t.clone(),
         }
     }
 }
@@ -89,19 +57,24 @@ pub fn arms_of(tallies: &BTreeMap<String, ArmTally>) -> Arms {
 }
 
 /// Adds the counted events of one stored request to the deltas of the flags their sender
-/// carries: only events from a signed identity (a unit), only names in [`COUNTED`], a TTV as
-/// its `props.ms` (at most [`MAX_TTV_MS`]).
-pub fn add_events(deltas: &mut Deltas, events: &[StoredEvent]) {
+/// carries: only events from a signed identity (a unit), only names that `reads` counts, with
+/// the numeric props it reads (finite and at least 0; others are left out).
+pub fn add_events(deltas: &mut Deltas, events: &[StoredEvent], reads: &Reads) {
     for e in events {
         let Some(unit) = e.unit else { continue };
-        if !COUNTED.contains(&e.event.name.as_str()) {
+        if !reads.events.contains(&e.event.name) {
             continue;
         }
-        let value = (e.event.name == TTV_EVENT)
-            .then(|| e.event.props.get("ms").and_then(serde_json::Value::as_f64))
+        let values: BTreeMap<String, f64> = reads
+            .props
+            .get(&e.event.name)
+            .into_iter()
             .flatten()
-            .filter(|ms| ms.is_finite() && *ms >= 0.0)
-            .map(|ms| ms.min(MAX_TTV_MS as f64));
+            .filter_map(|p| {
+                let v = e.event.props.get(p)?.as_f64()?;
+                (v.is_finite() && v >= 0.0).then(|| (p.clone(), v))
+            })
+            .collect();
         for flag in e.flags.keys() {
             deltas
                 .entry(flag.clone())
@@ -111,7 +84,7 @@ pub fn add_events(deltas: &mut Deltas, events: &[StoredEvent]) {
                     unit,
                     minute: e.received_at / 60_000,
                     name: e.event.name.clone(),
-                    value,
+                    values: values.clone(),
                 });
         }
     }

@@ -13,6 +13,7 @@ use crate::core::control::plan::Status;
 use crate::core::control::sequential::LOOKBACK_MIN;
 use crate::core::control::state::ControlState;
 use crate::core::control::tally::{arms_of, Arm};
+use crate::core::evidence::metric::Metrics;
 use crate::core::evidence::tally::{arms_since, Series, Tally};
 
 /// A flag's plan as its evidence object sees it.
@@ -47,6 +48,9 @@ pub struct Watch {
     pub min_dwell_s: u64,
     /// The plan's guards (none: nothing is automatic).
     pub guards: Option<Guards>,
+    /// The set's metrics (what the stats API shows and the guardrails measure).
+    #[serde(default)]
+    pub metrics: Metrics,
     /// The pilot's expected share of units, when known (a flag without rules of its own).
     pub expected_share: Option<f64>,
     /// Whether the kill switch is on.
@@ -73,6 +77,7 @@ impl Watch {
             auto_advance: may_climb(plan),
             min_dwell_s: plan.min_dwell_s,
             guards: plan.guards.clone(),
+            metrics: state.metrics.clone(),
             expected_share: flag
                 .own_rule()
                 .is_none()
@@ -140,6 +145,7 @@ impl Watch {
             since_tier: arms_of(&tally.arms),
             recent,
             no_data: arms_of(&arms_since(series, back(no_data_window(guards)))),
+            now_offset_min: now_minute.saturating_sub(start),
         };
         let setting = Setting {
             pilot: &self.pilot,
@@ -149,6 +155,7 @@ impl Watch {
             tiers: self.tiers,
             window_start_min: start,
             expected_share: self.expected_share,
+            metrics: &self.metrics,
         };
         evaluate(guards, &setting, &evidence)
     }

@@ -3,6 +3,7 @@
 //! quantiles from a mergeable sketch. Pure: the edge buffers and sends, the evidence store
 //! applies.
 
+pub mod metric;
 pub mod record;
 pub mod sketch;
 pub mod tally;

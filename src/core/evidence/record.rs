@@ -170,9 +170,9 @@ pub struct UnitEvent {
     /// The event's name (one a metric counts).
     #[serde(rename = "n")]
     pub name: String,
-    /// Its value (`props.ms` of a `ttv`).
-    #[serde(rename = "x", skip_serializing_if = "Option::is_none", default)]
-    pub value: Option<f64>,
+    /// The numeric props a metric reads, by name.
+    #[serde(rename = "x", skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub values: BTreeMap<String, f64>,
 }
 
 /// What one flag's evidence object is sent at once: the sightings and client events of a queue

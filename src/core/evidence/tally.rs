@@ -9,21 +9,25 @@
 //!   variant leaves its arm and is counted apart as mixed; one that an allow- or deny-list or
 //!   `requires` placed (outside the random split) is counted apart as outside;
 //! - a client event counts only for a unit exposed in the window (it may arrive first: it is
-//!   kept on the unit and counts once the exposure does), once per name, and a TTV is the
-//!   unit's first.
+//!   kept on the unit and counts once the exposure does), once per name, and a value (a prop
+//!   that a metric reads) is the unit's first.
+//!
+//! An arm counts, besides units with each event, units with each pair of events (so a
+//! proportion counts its numerator among its denominator's units), and a sketch per value.
+//! What a unit contributes depends on its state alone, never on the metrics' definitions, so
+//! a contribution taken back is always the one that was added.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::evidence::metric::{value_key, ERROR, SERVER_ERROR};
 use crate::core::evidence::record::{FlagDelta, Upstream};
 use crate::core::evidence::sketch::{bucket_of, Sketch};
 use crate::core::evidence::unit::Unit;
 
 /// The client event that marks an error on the page.
 pub const ERROR_EVENT: &str = "error";
-/// The client event whose `ms` is the unit's time to value.
-pub const TTV_EVENT: &str = "ttv";
 
 /// One thing the evidence learns about a unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,17 +43,17 @@ pub enum Fact<'a> {
         /// Placed outside the flag's random split (denied, allowlisted, a required flag off).
         outside: bool,
     },
-    /// It sent a client event that a metric names (its value, for `ttv`).
+    /// It sent a client event that a metric names.
     Event {
         /// The event's name.
         name: &'a str,
-        /// Its numeric value, when it has one.
-        value: Option<f64>,
+        /// The numeric props a metric reads, by name.
+        values: &'a BTreeMap<String, f64>,
     },
 }
 
 /// What the evidence knows of one unit for one flag in one window.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UnitState {
     /// The variant of its first exposure (`None` until it is exposed).
     #[serde(rename = "a", skip_serializing_if = "Option::is_none", default)]
@@ -69,9 +73,9 @@ pub struct UnitState {
     /// The names of the counted events it sent (each counts once).
     #[serde(rename = "e", skip_serializing_if = "BTreeSet::is_empty", default)]
     pub events: BTreeSet<String>,
-    /// Its first time to value, in ms.
-    #[serde(rename = "t", skip_serializing_if = "Option::is_none", default)]
-    pub ttv_ms: Option<u64>,
+    /// Its first value of each prop a metric reads, by `event.prop`.
+    #[serde(rename = "v", skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub values: BTreeMap<String, f64>,
     /// The upstream's first time to first byte for it, in ms.
     #[serde(rename = "b", skip_serializing_if = "Option::is_none", default)]
     pub ttfb_ms: Option<u32>,
@@ -104,11 +108,9 @@ impl UnitState {
                 self.server_error |= upstream.server_errors > 0;
                 self.ttfb_ms = self.ttfb_ms.or(upstream.first_ttfb_ms);
             }
-            Fact::Event { name, value } => {
-                if name == TTV_EVENT && self.ttv_ms.is_none() {
-                    self.ttv_ms = value
-                        .filter(|v| v.is_finite() && *v >= 0.0)
-                        .map(|v| v as u64);
+            Fact::Event { name, values } => {
+                for (prop, v) in values.iter().filter(|(_, v)| v.is_finite() && **v >= 0.0) {
+                    self.values.entry(value_key(name, prop)).or_insert(*v);
                 }
                 if !self.events.contains(name) {
                     self.events.insert(name.to_owned());
@@ -141,7 +143,11 @@ impl UnitState {
             server_error: self.server_error,
             observed: self.ttfb_ms.is_some(),
             events: self.events.clone(),
-            ttv_bucket: self.ttv_ms.and_then(|v| bucket_of(v as f64)),
+            value_buckets: self
+                .values
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), bucket_of(*v)?)))
+                .collect(),
             ttfb_bucket: self.ttfb_ms.and_then(|v| bucket_of(f64::from(v))),
         })
     }
@@ -166,10 +172,45 @@ pub struct Contribution {
     pub observed: bool,
     /// The counted events it sent.
     pub events: BTreeSet<String>,
-    /// The sketch bucket of its TTV.
-    pub ttv_bucket: Option<i32>,
+    /// The sketch bucket of each of its values, by `event.prop`.
+    pub value_buckets: BTreeMap<String, i32>,
     /// The sketch bucket of its upstream TTFB.
     pub ttfb_bucket: Option<i32>,
+}
+
+impl Contribution {
+    /// The names it holds for pairs: its events, and `$error`, `$server_error` when it had one.
+    fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.events.iter().map(String::as_str).collect();
+        if self.error {
+            names.push(ERROR);
+        }
+        if self.server_error {
+            names.push(SERVER_ERROR);
+        }
+        names
+    }
+
+    /// The pairs of names it holds, by [`pair_key`].
+    fn pairs(&self) -> Vec<String> {
+        let names = self.names();
+        let mut out = Vec::new();
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                out.push(pair_key(a, b));
+            }
+        }
+        out
+    }
+}
+
+/// The key of a pair of names in [`ArmTally::pair_units`], the same in either order.
+pub fn pair_key(a: &str, b: &str) -> String {
+    if a <= b {
+        format!("{a}&{b}")
+    } else {
+        format!("{b}&{a}")
+    }
 }
 
 /// One arm's figures, over units.
@@ -188,8 +229,12 @@ pub struct ArmTally {
     pub observed_units: u64,
     /// Units that sent each counted event.
     pub event_units: BTreeMap<String, u64>,
-    /// One TTV per unit.
-    pub ttv: Sketch,
+    /// Units with both of a pair of events (or `$error`, `$server_error`), by [`pair_key`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pair_units: BTreeMap<String, u64>,
+    /// One value per unit of each prop a metric reads, by `event.prop`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, Sketch>,
     /// One upstream TTFB per unit.
     pub ttfb: Sketch,
 }
@@ -230,22 +275,35 @@ impl ArmTally {
         step(&mut self.client_error_units, c.client_error);
         step(&mut self.server_error_units, c.server_error);
         step(&mut self.observed_units, c.observed);
-        for name in &c.events {
-            let n = self.event_units.entry(name.clone()).or_default();
+        let count = |map: &mut BTreeMap<String, u64>, key: String| {
+            let n = map.entry(key.clone()).or_default();
             step(n, true);
             if *n == 0 {
-                self.event_units.remove(name);
+                map.remove(&key);
+            }
+        };
+        for name in &c.events {
+            count(&mut self.event_units, name.clone());
+        }
+        for key in c.pairs() {
+            count(&mut self.pair_units, key);
+        }
+        let value = |sketch: &mut Sketch, b: i32| {
+            if add {
+                sketch.add_bucket(b, 1);
+            } else {
+                sketch.remove_bucket(b, 1);
+            }
+        };
+        for (key, &b) in &c.value_buckets {
+            let sketch = self.values.entry(key.clone()).or_default();
+            value(sketch, b);
+            if sketch.count() == 0 {
+                self.values.remove(key);
             }
         }
-        for (sketch, bucket) in [
-            (&mut self.ttv, c.ttv_bucket),
-            (&mut self.ttfb, c.ttfb_bucket),
-        ] {
-            match (bucket, add) {
-                (Some(b), true) => sketch.add_bucket(b, 1),
-                (Some(b), false) => sketch.remove_bucket(b, 1),
-                (None, _) => {}
-            }
+        if let Some(b) = c.ttfb_bucket {
+            value(&mut self.ttfb, b);
         }
     }
 
@@ -259,7 +317,12 @@ impl ArmTally {
         for (name, n) in &other.event_units {
             *self.event_units.entry(name.clone()).or_default() += n;
         }
-        self.ttv.merge(&other.ttv);
+        for (key, n) in &other.pair_units {
+            *self.pair_units.entry(key.clone()).or_default() += n;
+        }
+        for (key, sketch) in &other.values {
+            self.values.entry(key.clone()).or_default().merge(sketch);
+        }
         self.ttfb.merge(&other.ttfb);
     }
 }
@@ -376,7 +439,7 @@ pub fn facts_of(delta: &FlagDelta, tier_revision: u64) -> impl Iterator<Item = (
     let events = delta.events.iter().map(|e| {
         let fact = Fact::Event {
             name: &e.name,
-            value: e.value,
+            values: &e.values,
         };
         (e.unit, fact)
     });

@@ -1,9 +1,10 @@
 //! Where the edge reads the flag set: one KV value (binding `CONFIG_KV`, key [`FLAGSET_KEY`]),
-//! `{"version": "<any string>", "document": <a flagd flag-definition document>}`. The version
-//! travels outside the flagd document, which stays exactly flagd's.
+//! `{"version": "<any string>", "document": <a flagd flag-definition document>, "metrics": {...}}`.
+//! The version and the metrics travel outside the flagd document, which stays exactly flagd's.
 
 use serde_json::Value;
 
+use crate::core::evidence::metric::{self, Metrics, Reads};
 use crate::core::flags::model::{FlagSet, LoadError};
 
 /// The KV key of the flag set in force.
@@ -18,6 +19,10 @@ pub struct Published {
     pub version: String,
     /// The compiled set.
     pub set: FlagSet,
+    /// The set's metrics (from the envelope's `metrics`; none when absent or unreadable).
+    pub metrics: Metrics,
+    /// What those metrics read of client events.
+    pub reads: Reads,
 }
 
 impl Published {
@@ -39,14 +44,22 @@ pub fn load(envelope: &Value) -> Result<Published, LoadError> {
         r#"expected {"version": "...", "document": {...}}"#,
     ))?;
     let set = FlagSet::from_value(envelope.get("document").unwrap_or(&Value::Null))?;
+    // The control plane validated them; a hand-written envelope's bad metrics count nothing.
+    let metrics = metric::parse(envelope.get("metrics")).unwrap_or_default();
     Ok(Published {
         version: version.to_owned(),
+        reads: Reads::of(&metrics),
+        metrics,
         set,
     })
 }
 
-/// The envelope of a flagd document under `version`, as `scripts/dev --flags` and the control
-/// plane store it.
-pub fn envelope(version: &str, document: Value) -> Value {
-    serde_json::json!({"version": version, "document": document})
+/// The envelope of a flagd document under `version`, with the set's metrics (what the
+/// consumer counts), as the control plane stores it.
+pub fn envelope(version: &str, document: Value, metrics: &Metrics) -> Value {
+    let mut e = serde_json::json!({"version": version, "document": document});
+    if !metrics.is_empty() {
+        e["metrics"] = serde_json::json!(metrics);
+    }
+    e
 }

@@ -188,6 +188,7 @@ impl RolloutControl {
             .unwrap_or(0);
         let published_at: Option<u64> = self.meta("published_at")?.and_then(|v| v.parse().ok());
         Ok(Snapshot {
+            metrics: state.metrics.clone(),
             flags: state
                 .flags
                 .iter()

@@ -321,7 +321,7 @@ impl RolloutControl {
         }
         loop {
             let Ok(state) = self.load() else { break };
-            let doc = envelope(&state.revision.to_string(), compile(&state));
+            let doc = envelope(&state.revision.to_string(), compile(&state), &state.metrics);
             match self.put_kv(&doc).await {
                 Ok(()) => {
                     self.retries.set(0);

@@ -58,7 +58,10 @@ impl Sent {
     fn of(watch: &Watch, verdicts: &[Verdict]) -> Self {
         Sent {
             epoch: watch.tier_revision,
-            states: verdicts.iter().map(|v| (v.guard, v.state)).collect(),
+            states: verdicts
+                .iter()
+                .map(|v| (v.guard.clone(), v.state))
+                .collect(),
         }
     }
 }
