@@ -71,7 +71,8 @@ pub enum AdminRoute {
     PutFlagset,
     /// `GET /api/admin/audit?flag=&limit=`.
     Audit,
-    /// `GET /api/admin/stats/{key}?window=1h|24h|tier`: KPIs per arm and the guards.
+    /// `GET /api/admin/stats/{key}?window=1h|24h|tier`: the configured metrics per arm and the
+    /// guards.
     Stats,
     /// `GET /api/admin/dead-letters?limit=&kind=`: the dead letters kept, oldest first.
     DeadLetters,
