@@ -19,12 +19,12 @@ fn snapshot() -> Snapshot {
         ttfb: Sketch::of([300.0, 1_500.0, 40_000.0]),
         ..ArmTally::default()
     };
-    let metrics = serde_json::from_value(serde_json::json!({
+    let metrics = pilot_gate::core::evidence::metric::parse(Some(&serde_json::json!({
         "mic_grant": {"kind": "proportion", "numerator": "mic_granted", "denominator": "mic_prompt",
                       "goal": ">= 0.85", "warn": ">= 0.80"},
         "ttv": {"kind": "quantile", "event": "ttv", "value": "ms",
                 "goal": {"p50": "<= 2000", "p90": "<= 5000"}, "warn": {"p90": "<= 8000"}},
-    }))
+    })))
     .unwrap();
     Snapshot {
         metrics,

@@ -175,17 +175,6 @@ async fn events(
             return Vec::new();
         }
     };
-    // What the metrics count: from the published set (the isolate's copy, or KV). Without one,
-    // the counts would be lost: redeliver later.
-    let Some(reads) = counted_reads(env).await else {
-        log::error(
-            "consumer",
-            "flagset_unavailable",
-            "events retried: no flag set to count by",
-        );
-        messages.iter().for_each(retry_later);
-        return Vec::new();
-    };
     let mut planned: Vec<(Message<String>, Planned)> = Vec::new();
     for message in messages {
         match plan_writes(message.body()) {
@@ -202,6 +191,18 @@ async fn events(
             .await
     });
     let results = join_all(puts).await;
+    // What the metrics count: from the published set (the isolate's copy, or KV), read only
+    // when some event is to be counted (a signed sender that carries flags).
+    let counted = |p: &Planned| {
+        p.events
+            .iter()
+            .any(|e| e.unit.is_some() && !e.flags.is_empty())
+    };
+    let reads = if planned.iter().any(|(_, p)| counted(p)) {
+        counted_reads(env).await
+    } else {
+        None
+    };
     let mut stored = Vec::new();
     for ((message, plan), result) in planned.into_iter().zip(results) {
         match result {
@@ -210,10 +211,23 @@ async fn events(
                 log::error(&message.id(), "kv_put_failed", &e.to_string());
                 retry_later(&message);
             }
-            Ok(()) => {
-                add_events(deltas, &plan.events, &reads);
-                stored.push(message);
-            }
+            Ok(()) => match &reads {
+                Some(reads) => {
+                    add_events(deltas, &plan.events, reads);
+                    stored.push(message);
+                }
+                None if !counted(&plan) => stored.push(message),
+                // Stored, but not counted: the set to count by could not be read. The write is
+                // idempotent, so the message comes back and is counted then.
+                None => {
+                    log::error(
+                        &message.id(),
+                        "flagset_unavailable",
+                        "events not counted yet",
+                    );
+                    retry_later(&message);
+                }
+            },
         }
     }
     stored

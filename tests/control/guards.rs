@@ -18,11 +18,11 @@ use serde_json::json;
 fn metrics() -> &'static Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
     M.get_or_init(|| {
-        serde_json::from_value(json!({
+        pilot_gate::core::evidence::metric::parse(Some(&json!({
             "mic_grant": {"kind": "proportion", "numerator": "mic_granted", "denominator": "mic_prompt"},
             "activation": {"kind": "proportion", "numerator": "activated", "denominator": "$exposure"},
             "ttv": {"kind": "quantile", "event": "ttv", "value": "ms"},
-        }))
+        })))
         .unwrap()
     })
 }
@@ -491,10 +491,24 @@ fn the_ttv_guardrail_steps_back_when_p90_stays_above_the_bound_for_its_minutes()
         one_with(g(), &s, window.clone(), ttv_minutes(0, 1, &slow)).0,
         GuardState::Undecided
     );
-    // At tier 1 already, a step back to tier 1 has nothing to do: it trips (holding the plan)
-    // without an action.
-    let (st, act, _) = one_with(g(), &setting(1, None), window, ttv_minutes(5, 7, &slow));
+    // At tier 2 with a step back to tier 2, there is nothing to do: it trips (holding the
+    // plan) without an action.
+    let to_two = || {
+        rail(
+            json!({"metric": "ttv", "quantile": "p90", "above": 5000, "forMin": 3,
+                    "minUnits": 10, "action": "step_back", "toTier": 2}),
+        )
+    };
+    let (st, act, _) = one_with(
+        to_two(),
+        &setting(2, Some(0.1)),
+        window.clone(),
+        ttv_minutes(5, 7, &slow),
+    );
     assert_eq!((st, act), (GuardState::Tripped, None));
+    // Tier 1 is the allowlist's: only the breaker applies there.
+    let (st, act, _) = one_with(g(), &setting(1, None), window, ttv_minutes(5, 7, &slow));
+    assert_eq!((st, act), (GuardState::NotApplicable, None));
 }
 
 /// The drop test at the margin's boundary (pilot exactly `1 − margin` times control): how often

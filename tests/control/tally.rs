@@ -47,11 +47,11 @@ const ON: &[(&str, &str)] = &[("pilot", "on"), ("e2", "custom")];
 /// What the demo's metrics read: `ttv.ms`, `mic_prompt`, `mic_granted`, `activated` (and
 /// `error`, always).
 fn reads() -> Reads {
-    let metrics: Metrics = serde_json::from_value(json!({
+    let metrics: Metrics = pilot_gate::core::evidence::metric::parse(Some(&json!({
         "ttv": {"kind": "quantile", "event": "ttv", "value": "ms"},
         "mic_grant": {"kind": "proportion", "numerator": "mic_granted", "denominator": "mic_prompt"},
         "activation": {"kind": "proportion", "numerator": "activated", "denominator": "$exposure"},
-    }))
+    })))
     .unwrap();
     Reads::of(&metrics)
 }

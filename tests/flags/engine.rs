@@ -254,7 +254,16 @@ fn cbor_is_deterministic() {
         cbor::encode(&json!({"bb": 1, "a": 2})),
         Some(vec![0xa2, 0x61, b'a', 0x02, 0x62, b'b', b'b', 0x01])
     );
-    assert_eq!(cbor::encode(&Value::Null), None);
+    assert_eq!(
+        cbor::encode(&Value::Null),
+        None,
+        "null is not a bucketing input"
+    );
+    assert_eq!(
+        cbor::encode(&json!({"b": [null]})),
+        Some(vec![0xa1, 0x61, b'b', 0x81, 0xf6]),
+        "inside a structure it is CBOR's null"
+    );
 }
 
 fn arb_json() -> impl Strategy<Value = Value> {

@@ -176,3 +176,73 @@ fn substring_operators() {
         assert_eq!(got, (json!("fallback"), Reason::Default), "{op}");
     }
 }
+
+/// A context value as the testbed's step "a context containing a key ..., with type T and with
+/// value V" builds it.
+fn typed(kind: &str, text: &str) -> Value {
+    match kind {
+        "String" => json!(text),
+        "Boolean" => json!(text == "true"),
+        "Integer" | "Float" | "Object" => {
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{kind} {text:?}: {e}"))
+        }
+        other => panic!("type {other}"),
+    }
+}
+
+/// Every `@fractional-v3` row of the testbed whose bucketing input is `hashing_input` (111:
+/// basic types, float mapping, zeros, integer and float limits, map key ordering, nested
+/// structures with nulls, string lengths, UTF-8), from tests/flags/sets/testbed-fractional-v3.json.
+#[test]
+fn fractional_v3_rows() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!(
+        "{root}/tests/flags/sets/testbed-fractional-v3.json"
+    ))
+    .unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let buckets: Vec<Value> = (1..=25).map(|i| json!([format!("bucket{i}"), 4])).collect();
+    let mut variants: serde_json::Map<String, Value> = (1..=25)
+        .map(|i| (format!("bucket{i}"), json!(format!("bucket{i}"))))
+        .collect();
+    variants.insert("fallback".into(), json!("fallback"));
+    let mut rule = vec![json!({"var": "hashing_input"})];
+    rule.extend(buckets);
+    let set = FlagSet::from_value(&json!({
+        "metadata": {"fractional": "v3"},
+        "flags": {"fractional-basic-flag": {
+            "state": "ENABLED",
+            "variants": variants,
+            "defaultVariant": "fallback",
+            "targeting": {"fractional": rule},
+        }}
+    }))
+    .unwrap();
+    let rows = fixture["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 111);
+    let mut wrong = Vec::new();
+    for row in rows {
+        let input = typed(
+            row["type"].as_str().unwrap(),
+            row["input"].as_str().unwrap(),
+        );
+        let r = set.evaluate(
+            "fractional-basic-flag",
+            &mut Context::new(json!({"hashing_input": input}), 0),
+        );
+        let got = r.value.unwrap_or(Value::Null);
+        if got != row["want"] {
+            wrong.push(format!(
+                "{}: {} -> {got}, want {}",
+                row["scenario"], row["input"], row["want"]
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} rows:\n{}",
+        wrong.len(),
+        rows.len(),
+        wrong.join("\n")
+    );
+}

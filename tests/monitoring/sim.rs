@@ -89,10 +89,10 @@ pub struct Scenario {
 
 /// The simulation's metrics, as the demo defines them.
 fn metrics() -> Metrics {
-    serde_json::from_value(serde_json::json!({
+    pilot_gate::core::evidence::metric::parse(Some(&serde_json::json!({
         "mic_grant": {"kind": "proportion", "numerator": "mic_granted", "denominator": "mic_prompt"},
         "ttv": {"kind": "quantile", "event": "ttv", "value": "ms"},
-    }))
+    })))
     .expect("metrics")
 }
 

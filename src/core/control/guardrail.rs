@@ -8,7 +8,7 @@
 //!   value past the bound in each of the last `forMin` minutes (units first exposed in the
 //!   minute, at least `minUnits` of them with a value; the last minute is the current one once
 //!   it has that many, else the one before), the launch runbook's "TTV p90 above 5 s for 10
-//!   minutes". An operating rule rather than a test: its false-action rate and delay are what
+//!   minutes"; not at tier 1, where only the breaker applies. An operating rule rather than a test: its false-action rate and delay are what
 //!   the monitoring simulation prints.
 //!
 //! Actions: `pause`, `fallback` (a variant for everyone), `rollback`, `step_back` (to `toTier`).
@@ -186,8 +186,8 @@ pub struct AbsoluteFigures {
     pub minutes: Vec<MinuteValue>,
 }
 
-/// A guardrail's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A guardrail's figures (read back by the guardrail's name: an absolute one's has a `:`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum GuardrailFigures {
     /// A relative guardrail's.
@@ -405,7 +405,9 @@ fn absolute(
             && v.value
                 .is_some_and(|x| if above { x > bound } else { x < bound })
     };
-    let state = if s.tier == 0 {
+    // Tier 1 (the allowlist and a first share) is not a sample to judge a launch by: only the
+    // breaker applies there.
+    let state = if s.tier <= 1 {
         GuardState::NotApplicable
     } else if !minutes.is_empty() && minutes.iter().all(past) {
         GuardState::Tripped

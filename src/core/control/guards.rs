@@ -467,12 +467,17 @@ impl TryFrom<VerdictText> for Verdict {
 
     fn try_from(v: VerdictText) -> Result<Self, Self::Error> {
         let text = v.figures.get();
-        let figures = match v.guard {
+        let figures = match &v.guard {
             GuardKind::Comparative => Figures::Comparative(serde_json::from_str(text)?),
             GuardKind::Breaker => Figures::Breaker(serde_json::from_str(text)?),
             GuardKind::SampleRatio => Figures::SampleRatio(serde_json::from_str(text)?),
             GuardKind::NoData => Figures::NoData(serde_json::from_str(text)?),
-            GuardKind::Guardrail(_) => Figures::Guardrail(serde_json::from_str(text)?),
+            GuardKind::Guardrail(name) if name.contains(':') => {
+                Figures::Guardrail(GuardrailFigures::Absolute(serde_json::from_str(text)?))
+            }
+            GuardKind::Guardrail(_) => {
+                Figures::Guardrail(GuardrailFigures::Relative(serde_json::from_str(text)?))
+            }
         };
         Ok(Verdict {
             guard: v.guard,

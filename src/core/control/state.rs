@@ -11,7 +11,7 @@ use crate::core::control::command::{advance_refusals, apply, available, Command,
 use crate::core::control::error::ControlError;
 use crate::core::control::input::{parse_flag, valid_key, Origin, SetContext};
 use crate::core::control::plan::{ControlledFlag, Plan};
-use crate::core::evidence::metric::Metrics;
+use crate::core::evidence::metric::{self, Metrics};
 
 /// The kill switch, when thrown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub struct ControlState {
     /// The set's flagd metadata (`flagSetId`...); `version` is set on publish.
     pub metadata: Map<String, Value>,
     /// The set's metrics: what the evidence counts, the stats show and guardrails judge.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "metric::deserialize")]
     pub metrics: Metrics,
     /// The kill switch: every flag off while set.
     pub kill: Option<Kill>,

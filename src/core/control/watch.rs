@@ -13,7 +13,7 @@ use crate::core::control::plan::Status;
 use crate::core::control::sequential::LOOKBACK_MIN;
 use crate::core::control::state::ControlState;
 use crate::core::control::tally::{arms_of, Arm};
-use crate::core::evidence::metric::Metrics;
+use crate::core::evidence::metric::{self, Metrics};
 use crate::core::evidence::tally::{arms_since, Series, Tally};
 
 /// A flag's plan as its evidence object sees it.
@@ -49,7 +49,7 @@ pub struct Watch {
     /// The plan's guards (none: nothing is automatic).
     pub guards: Option<Guards>,
     /// The set's metrics (what the stats API shows and the guardrails measure).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "metric::deserialize")]
     pub metrics: Metrics,
     /// The pilot's expected share of units, when known (a flag without rules of its own).
     pub expected_share: Option<f64>,

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
 use serde_json::{Map, Value};
 
 use crate::core::evidence::tally::ERROR_EVENT;
@@ -106,14 +107,6 @@ impl Serialize for Condition {
     }
 }
 
-impl<'de> Deserialize<'de> for Condition {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Condition::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a condition: {text:?}")))
-    }
-}
-
 /// A quantile by its name, `p50`, `p90`, `p99.9`: the name and the fraction.
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
 pub struct Quantile {
@@ -135,7 +128,7 @@ impl Quantile {
 }
 
 /// A threshold: one condition on the metric's value, or one per quantile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Threshold {
     /// On a proportion's or a mean's value.
@@ -145,7 +138,7 @@ pub enum Threshold {
 }
 
 /// What a metric measures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MetricKind {
     /// Units with `numerator` among units with `denominator`.
@@ -160,7 +153,7 @@ pub enum MetricKind {
         /// An event name or `$ttfb_ms`.
         event: String,
         /// The event's numeric prop (none for `$ttfb_ms`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         value: Option<String>,
     },
     /// The mean of one value per unit.
@@ -168,37 +161,50 @@ pub enum MetricKind {
         /// An event name or `$ttfb_ms`.
         event: String,
         /// The event's numeric prop (none for `$ttfb_ms`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         value: Option<String>,
         /// A unit's value counts at most this.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         cap: Option<f64>,
     },
 }
 
-/// One metric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One metric. Written as JSON by `Serialize`; read back only through [`parse`] (see
+/// [`deserialize`]), so every copy of a set is validated the same way.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     /// What it measures.
     #[serde(flatten)]
     pub kind: MetricKind,
     /// The acceptance threshold (green when met).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub goal: Option<Threshold>,
     /// The warning sign (red when it fails).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub warn: Option<Threshold>,
     /// The unit of its values, for display (`ms`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
     /// What it means, for display.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
 /// The set's metrics, by name.
 pub type Metrics = BTreeMap<String, Metric>;
+
+/// Reads a set's metrics (as [`Serialize`] wrote them, or as a document gives them) through
+/// [`parse`]: for `#[serde(deserialize_with)]` on a field of type [`Metrics`].
+pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Metrics, D::Error> {
+    let v = Value::deserialize(d)?;
+    parse(Some(&v)).map_err(|errors| {
+        let first = errors
+            .first()
+            .map_or(String::new(), |e| format!("{}: {}", e.path, e.detail));
+        serde::de::Error::custom(format!("invalid metrics: {first}"))
+    })
+}
 
 /// A bad field of a `metrics` object: its JSON pointer and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

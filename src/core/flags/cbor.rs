@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 
-/// The deterministic CBOR encoding of `v`, or `None` for `null` (not a bucketing input).
+/// The deterministic CBOR encoding of `v`, or `None` for `null` (not a bucketing input; a
+/// `null` inside an object or array is CBOR's `null`).
 ///
 /// ```
 /// use pilot_gate::core::flags::cbor::encode;
@@ -16,14 +17,17 @@ use serde_json::Value;
 /// assert_eq!(encode(&json!(-1)), Some(vec![0x20]));
 /// ```
 pub fn encode(v: &Value) -> Option<Vec<u8>> {
+    if v.is_null() {
+        return None;
+    }
     let mut out = Vec::new();
-    write(v, &mut out)?;
+    write(v, &mut out);
     Some(out)
 }
 
-fn write(v: &Value, out: &mut Vec<u8>) -> Option<()> {
+fn write(v: &Value, out: &mut Vec<u8>) {
     match v {
-        Value::Null => return None,
+        Value::Null => out.push(0xf6),
         Value::Bool(b) => out.push(if *b { 0xf5 } else { 0xf4 }),
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
@@ -31,8 +35,8 @@ fn write(v: &Value, out: &mut Vec<u8>) -> Option<()> {
             } else if let Some(i) = n.as_i64() {
                 // Negative: major type 1 carries -1 - i.
                 head(1, (-1 - i) as u64, out);
-            } else {
-                number(n.as_f64()?, out);
+            } else if let Some(f) = n.as_f64() {
+                number(f, out);
             }
         }
         Value::String(s) => {
@@ -42,7 +46,7 @@ fn write(v: &Value, out: &mut Vec<u8>) -> Option<()> {
         Value::Array(items) => {
             head(4, items.len() as u64, out);
             for item in items {
-                write(item, out)?;
+                write(item, out);
             }
         }
         Value::Object(map) => {
@@ -59,11 +63,10 @@ fn write(v: &Value, out: &mut Vec<u8>) -> Option<()> {
             head(5, entries.len() as u64, out);
             for (key, value) in entries {
                 out.extend_from_slice(&key);
-                write(value, out)?;
+                write(value, out);
             }
         }
     }
-    Some(())
 }
 
 /// A float: as an integer when it is one within range, else the shortest exact float.
