@@ -246,3 +246,95 @@ fn fractional_v3_rows() {
         wrong.join("\n")
     );
 }
+
+/// A flag of the testbed: its key, targeting, variants, default variant, and (context, value)
+/// rows.
+type NamedCase<'a> = (
+    &'a str,
+    Value,
+    serde_json::Map<String, Value>,
+    &'a str,
+    Vec<(Value, &'a str)>,
+);
+
+/// The testbed's other `@fractional-v3` rows (15): bucketing on `cat` of the flag key (or a
+/// shared seed) and a nested name, and the shorthand on the targeting key, each flag as
+/// flags/custom-ops.json defines it, under `"fractional": "v3"`.
+#[test]
+fn fractional_v3_named_rows() {
+    let suits = |prefix: &str| -> serde_json::Map<String, Value> {
+        ["clubs", "diamonds", "hearts", "spades", "wild"]
+            .iter()
+            .map(|s| ((*s).to_owned(), json!(format!("{prefix}{s}"))))
+            .collect()
+    };
+    let four = |seed: Value| json!({"fractional": [seed, ["clubs", 25], ["diamonds", 25], ["hearts", 25], ["spades", 25]]});
+    let by_name = |name: &str| json!({"user": {"name": name}});
+    let cases: Vec<NamedCase<'_>> = vec![
+        (
+            "fractional-flag",
+            four(json!({"cat": [{"var": "$flagd.flagKey"}, {"var": "user.name"}]})),
+            suits(""),
+            "wild",
+            vec![
+                (by_name("jack"), "diamonds"),
+                (by_name("queen"), "diamonds"),
+                (by_name("ten"), "clubs"),
+                (by_name("nine"), "clubs"),
+                (by_name("3"), "spades"),
+            ],
+        ),
+        (
+            "fractional-flag-shorthand",
+            json!({"fractional": [["heads"], ["tails", 1]]}),
+            ["heads", "tails", "draw"]
+                .iter()
+                .map(|v| ((*v).to_owned(), json!(v)))
+                .collect(),
+            "draw",
+            vec![
+                (json!({"targetingKey": "jon@company.com"}), "tails"),
+                (json!({"targetingKey": "jane@company.com"}), "tails"),
+            ],
+        ),
+        (
+            "fractional-flag-A-shared-seed",
+            four(json!({"cat": ["shared-seed", {"var": "user.name"}]})),
+            suits(""),
+            "wild",
+            vec![
+                (by_name("seven"), "hearts"),
+                (by_name("eight"), "hearts"),
+                (by_name("nine"), "diamonds"),
+                (by_name("two"), "diamonds"),
+            ],
+        ),
+        (
+            "fractional-flag-B-shared-seed",
+            four(json!({"cat": ["shared-seed", {"var": "user.name"}]})),
+            suits("ace-of-"),
+            "wild",
+            vec![
+                (by_name("seven"), "ace-of-hearts"),
+                (by_name("eight"), "ace-of-hearts"),
+                (by_name("nine"), "ace-of-diamonds"),
+                (by_name("two"), "ace-of-diamonds"),
+            ],
+        ),
+    ];
+    let mut rows = 0;
+    for (key, targeting, variants, default, expected) in cases {
+        let set = FlagSet::from_value(&json!({
+            "metadata": {"fractional": "v3"},
+            "flags": {key: {"state": "ENABLED", "variants": variants,
+                            "defaultVariant": default, "targeting": targeting}}
+        }))
+        .unwrap();
+        for (ctx, want) in expected {
+            let r = set.evaluate(key, &mut Context::new(ctx.clone(), 0));
+            assert_eq!(r.value, Some(json!(want)), "{key} {ctx}");
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 15);
+}
