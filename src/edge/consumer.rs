@@ -15,6 +15,8 @@
 //! facts about units that change nothing the second time), so a retry of the whole message is
 //! safe. A poison message goes to the dead-letter queue at once, without holding its batch back.
 
+use std::rc::Rc;
+
 use futures_util::future::join_all;
 use worker::{
     event, Context, Env, Message, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Result,
@@ -24,8 +26,8 @@ use crate::core::control::tally::add_events;
 use crate::core::events::dead_letter::DeadLetter;
 use crate::core::events::delivery::retry_delay_s;
 use crate::core::events::record::{plan_writes, Planned};
-use crate::core::evidence::metric::Reads;
 use crate::core::evidence::record::{add_sightings, Deltas, Sighting};
+use crate::core::flags::source::Published;
 use crate::edge::events::{text_message, EVENTS_KV};
 use crate::edge::{config, flags};
 use crate::edge::{internal, log};
@@ -143,12 +145,11 @@ async fn sightings(
     taken
 }
 
-/// What the published set's metrics count (`None`: no set could be read).
-async fn counted_reads(env: &Env) -> Option<Reads> {
+/// The published set, whose metrics say what is counted (`None`: no set could be read).
+async fn published(env: &Env) -> Option<Rc<Published>> {
     let gate = config::get(env).gate.as_ref().ok()?;
     let now_ms = worker::Date::now().as_millis();
-    let published = flags::current(env, gate, now_ms, "consumer").await?;
-    Some(published.reads.clone())
+    flags::current(env, gate, now_ms, "consumer").await
 }
 
 /// A batch of accepted requests: their KV writes, and the deltas of their counted events; the
@@ -198,11 +199,12 @@ async fn events(
             .iter()
             .any(|e| e.unit.is_some() && !e.flags.is_empty())
     };
-    let reads = if planned.iter().any(|(_, p)| counted(p)) {
-        counted_reads(env).await
+    let set = if planned.iter().any(|(_, p)| counted(p)) {
+        published(env).await
     } else {
         None
     };
+    let reads = set.as_ref().map(|p| &p.reads);
     let mut stored = Vec::new();
     for ((message, plan), result) in planned.into_iter().zip(results) {
         match result {
@@ -211,7 +213,7 @@ async fn events(
                 log::error(&message.id(), "kv_put_failed", &e.to_string());
                 retry_later(&message);
             }
-            Ok(()) => match &reads {
+            Ok(()) => match reads {
                 Some(reads) => {
                     add_events(deltas, &plan.events, reads);
                     stored.push(message);

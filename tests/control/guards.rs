@@ -432,6 +432,26 @@ fn a_relative_guardrail_reads_any_proportion_and_rolls_back_when_told() {
         arms(activated(1000, 300), activated(1000, 450)),
     );
     assert_eq!((st, act), (GuardState::Undecided, None));
+    // Its verdict, relative or absolute, crosses between objects unchanged (its figures keep
+    // the guardrail's own shape, with nothing measured).
+    use pilot_gate::core::control::guards::Verdict;
+    for spec in [
+        json!({"metric": "gone", "maxDropPct": 10, "action": "rollback"}),
+        json!({"metric": "gone", "quantile": "p90", "above": 5000, "action": "pause"}),
+    ] {
+        let window = arms(activated(1000, 300), activated(1000, 450));
+        let e = Evidence {
+            recent: vec![],
+            no_data: window.clone(),
+            since_tier: window,
+            now_offset_min: 0,
+        };
+        let verdicts = evaluate(&rail(spec), &setting(3, Some(0.5)), &e);
+        assert_eq!(verdicts[0].state, GuardState::Undecided);
+        let text = serde_json::to_string(&verdicts).unwrap();
+        let back: Vec<Verdict> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, verdicts, "{text}");
+    }
 }
 
 /// Minutes `from..=to` after the window began whose pilot units have these TTVs.

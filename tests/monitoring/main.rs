@@ -103,13 +103,15 @@ fn monitored_sample_ratio_over_24_hours_holds_at_most_alpha() {
 
 /// The launch runbook's rule: TTV p90 above 5 s for 10 minutes steps back.
 fn ttv_rail() -> Guards {
-    only(|g| {
-        g.guardrails = vec![serde_json::from_value::<Guardrail>(serde_json::json!(
-            {"metric": "ttv", "quantile": "p90", "above": 5000, "forMin": 10,
-             "action": "step_back", "toTier": 1}
-        ))
-        .expect("guardrail")]
-    })
+    rail(serde_json::json!(
+        {"metric": "ttv", "quantile": "p90", "above": 5000, "forMin": 10,
+         "action": "step_back", "toTier": 1}
+    ))
+}
+
+/// Only this guardrail, as a plan writes it.
+fn rail(spec: serde_json::Value) -> Guards {
+    only(|g| g.guardrails = vec![serde_json::from_value::<Guardrail>(spec).expect("guardrail")])
 }
 
 #[test]
@@ -139,12 +141,9 @@ fn monitored_absolute_ttv_guardrail_false_actions_and_delay() {
 }
 
 fn mic_rail() -> Guards {
-    only(|g| {
-        g.guardrails = vec![serde_json::from_value::<Guardrail>(serde_json::json!(
-            {"metric": "mic_grant", "maxDropPct": 10, "action": "fallback"}
-        ))
-        .expect("guardrail")]
-    })
+    rail(serde_json::json!(
+        {"metric": "mic_grant", "maxDropPct": 10, "action": "fallback"}
+    ))
 }
 
 #[test]

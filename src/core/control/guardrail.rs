@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::control::guards::{Action, GuardKind, GuardState, Minute, Setting, Verdict};
-use crate::core::control::measure::{mean, proportion, values};
+use crate::core::control::measure::{proportion, rate, value};
 use crate::core::control::sequential::ln_normal_mixture;
 use crate::core::control::stats::drop_score;
 use crate::core::control::tally::Arm;
@@ -247,12 +247,15 @@ pub fn evaluate(
         .iter()
         .map(|g| {
             let metric = metrics.get(&g.metric);
-            let (state, figures) = match (g.max_drop_pct, metric) {
-                (Some(margin), Some(m)) => relative(g, margin, m, s, p, c),
-                (None, Some(m)) => absolute(g, m, s, recent, now_offset_min),
-                // A metric removed from the set since the plan was written: never healthy.
-                (_, None) => (GuardState::Undecided, missing(g)),
+            let (mut state, figures) = match g.max_drop_pct {
+                Some(margin) => relative(g, margin, metric, s, p, c),
+                None => absolute(g, metric, s, recent, now_offset_min),
             };
+            // A metric removed from the set since the plan was written (measured as nothing, so
+            // its figures keep the guardrail's own shape): never healthy.
+            if metric.is_none() {
+                state = GuardState::Undecided;
+            }
             let action = (state == GuardState::Tripped).then(|| action(g, s));
             Verdict {
                 guard: GuardKind::Guardrail(g.name()),
@@ -282,31 +285,19 @@ fn action(g: &Guardrail, s: &Setting<'_>) -> Option<Action> {
     })
 }
 
-fn missing(g: &Guardrail) -> GuardrailFigures {
-    GuardrailFigures::Absolute(AbsoluteFigures {
-        metric: g.metric.clone(),
-        stat: "missing".into(),
-        bound: f64::NAN,
-        above: true,
-        for_min: g.for_min,
-        min_units: g.min_units,
-        minutes: Vec::new(),
-    })
-}
-
 fn relative(
     g: &Guardrail,
     max_drop_pct: f64,
-    m: &Metric,
+    m: Option<&Metric>,
     s: &Setting<'_>,
     p: &Arm,
     c: &Arm,
 ) -> (GuardState, GuardrailFigures) {
-    let rate_of = |t: &ArmTally| match &m.kind {
-        MetricKind::Proportion {
+    let rate_of = |t: &ArmTally| match m.map(|m| &m.kind) {
+        Some(MetricKind::Proportion {
             numerator,
             denominator,
-        } => proportion(t, numerator, denominator),
+        }) => proportion(t, numerator, denominator),
         _ => (0, 0),
     };
     let ((xp, np), (xc, nc)) = (rate_of(&p.tally), rate_of(&c.tally));
@@ -328,7 +319,7 @@ fn relative(
     let side = |successes: u64, trials: u64| RateFigures {
         successes,
         trials,
-        rate: (trials > 0).then(|| successes as f64 / trials as f64),
+        rate: rate(successes, trials),
     };
     let figures = GuardrailFigures::Relative(RelativeFigures {
         metric: g.metric.clone(),
@@ -345,44 +336,24 @@ fn relative(
     (state, figures)
 }
 
-/// The pilot's (units with a value, value) of a metric in one minute's tally.
-fn minute_value(g: &Guardrail, m: &Metric, t: &ArmTally) -> (u64, Option<f64>) {
-    match &m.kind {
-        MetricKind::Proportion {
-            numerator,
-            denominator,
-        } => {
-            let (x, n) = proportion(t, numerator, denominator);
-            (n, (n > 0).then(|| x as f64 / n as f64))
-        }
-        MetricKind::Quantile { event, value } => {
-            let q = g.quantile.as_deref().and_then(Quantile::parse);
-            match (values(t, event, value.as_deref()), q) {
-                (Some(s), Some(q)) => (s.count(), s.quantile(q.q)),
-                _ => (0, None),
-            }
-        }
-        MetricKind::Mean { event, value, cap } => match values(t, event, value.as_deref()) {
-            Some(s) => (s.count(), mean(s, *cap)),
-            None => (0, None),
-        },
-    }
-}
-
 fn absolute(
     g: &Guardrail,
-    m: &Metric,
+    m: Option<&Metric>,
     s: &Setting<'_>,
     recent: &[Minute],
     now_offset_min: u64,
 ) -> (GuardState, GuardrailFigures) {
     let (bound, above) = g.bound().unwrap_or((f64::NAN, true));
+    let q = g.quantile.as_deref().and_then(Quantile::parse).map(|q| q.q);
     let at = |offset: u64| {
         let t = recent
             .iter()
-            .find(|m| m.offset_min == offset)
-            .map(|m| &m.pilot.tally);
-        let (units, value) = t.map_or((0, None), |t| minute_value(g, m, t));
+            .find(|minute| minute.offset_min == offset)
+            .map(|minute| &minute.pilot.tally);
+        let (units, value) = match (t, m) {
+            (Some(t), Some(m)) => value(m, t, q),
+            _ => (0, None),
+        };
         MinuteValue {
             offset_min: offset,
             units,

@@ -151,6 +151,34 @@ fn holds(
     }
 }
 
+/// `x` of `n` as a rate (`None` without `n`).
+pub fn rate(x: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| x as f64 / n as f64)
+}
+
+/// A metric's units and value on an arm: a proportion's denominator units and rate, a mean's
+/// units with a value and their mean, a quantile metric's units with a value and its `q`-quantile
+/// (`None` without `q`).
+pub fn value(m: &Metric, t: &ArmTally, q: Option<f64>) -> (u64, Option<f64>) {
+    match &m.kind {
+        MetricKind::Proportion {
+            numerator,
+            denominator,
+        } => {
+            let (x, n) = proportion(t, numerator, denominator);
+            (n, rate(x, n))
+        }
+        MetricKind::Quantile { event, value } => match values(t, event, value.as_deref()) {
+            Some(s) => (s.count(), q.and_then(|q| s.quantile(q))),
+            None => (0, None),
+        },
+        MetricKind::Mean { event, value, cap } => match values(t, event, value.as_deref()) {
+            Some(s) => (s.count(), mean(s, *cap)),
+            None => (0, None),
+        },
+    }
+}
+
 /// A metric measured on an arm.
 pub fn measure(m: &Metric, t: &ArmTally) -> Measurement {
     let mut out = Measurement {
@@ -164,6 +192,7 @@ pub fn measure(m: &Metric, t: &ArmTally) -> Measurement {
         warn_raised: None,
         standing: Standing::Unknown,
     };
+    (out.units, out.value) = value(m, t, None);
     match &m.kind {
         MetricKind::Proportion {
             numerator,
@@ -171,9 +200,7 @@ pub fn measure(m: &Metric, t: &ArmTally) -> Measurement {
         } => {
             let (x, n) = proportion(t, numerator, denominator);
             out.kind = "proportion";
-            out.units = n;
             out.hits = Some(x);
-            out.value = (n > 0).then(|| x as f64 / n as f64);
             out.interval = (n > 0).then(|| {
                 let (lo, hi) = wilson(x, n, 1.96);
                 [lo, hi]
@@ -182,19 +209,13 @@ pub fn measure(m: &Metric, t: &ArmTally) -> Measurement {
         MetricKind::Quantile { event, value } => {
             let s = values(t, event, value.as_deref());
             out.kind = "quantile";
-            out.units = s.map_or(0, Sketch::count);
             for name in quantile_names(m) {
                 let q = Quantile::parse(&name).map(|q| q.q).unwrap_or(f64::NAN);
                 let v = s.and_then(|s| s.quantile(q));
                 out.quantiles.insert(name, v);
             }
         }
-        MetricKind::Mean { event, value, cap } => {
-            let s = values(t, event, value.as_deref());
-            out.kind = "mean";
-            out.units = s.map_or(0, Sketch::count);
-            out.value = s.and_then(|s| mean(s, *cap));
-        }
+        MetricKind::Mean { .. } => out.kind = "mean",
     }
     let judge =
         |t: &Option<Threshold>| t.as_ref().and_then(|t| holds(t, out.value, &out.quantiles));

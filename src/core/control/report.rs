@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::core::control::error::ControlError;
 use crate::core::control::guards::Verdict;
-use crate::core::control::measure::measure;
+use crate::core::control::measure::{measure, rate};
 use crate::core::control::stats::wilson;
 use crate::core::control::tally::{arms_of, Arm, Arms};
 use crate::core::control::watch::Watch;
@@ -161,10 +161,6 @@ impl Report<'_> {
             "series": {"bucketMin": self.series.1, "points": points},
         })
     }
-}
-
-fn rate(x: u64, n: u64) -> Option<f64> {
-    (n > 0).then(|| x as f64 / n as f64)
 }
 
 /// A sketch's quantile in whole ms.
