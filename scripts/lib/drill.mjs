@@ -14,7 +14,7 @@ async function status(url, path, jar) {
 
 /** An admin call as `scripts/drill` that must succeed; resolves to the answer's body. */
 export async function adminOk(url, token, method, route, body) {
-  const r = await admin(url, method, route, { body, token, headers: { 'x-pilot-actor': 'scripts/drill' } });
+  const r = await admin(url, method, route, { body, token });
   if (r.status >= 400) throw new Error(`${method} ${route}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;
 }

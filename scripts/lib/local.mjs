@@ -10,7 +10,16 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const TEST_SECRET = 'e2e-cookie-secret-0123456789abcdef0123456789';
-export const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+export const ADMIN_TOKEN = 'e2e-admin-token-0123456789abcdefghij';
+/** Named operators of the local worker (`ADMIN_TOKENS`), besides `ADMIN_TOKEN`'s `admin`. */
+export const OPERATORS = {
+  vera: { role: 'viewer', token: 'e2e-viewer-vera-0123456789abcdefghij' },
+  olga: { role: 'operator', token: 'e2e-operator-olga-0123456789abcdefgh' },
+  otto: { role: 'operator', token: 'e2e-operator-otto-0123456789abcdefgh' },
+  ada: { role: 'admin', token: 'e2e-admin-ada-0123456789abcdefghijkl' },
+};
+/** `ADMIN_TOKENS` of {@link OPERATORS}. */
+export const ADMIN_TOKENS = Object.entries(OPERATORS).map(([name, o]) => `${name}:${o.role}:${o.token}`).join(',');
 export const OFREP_TOKEN = 'e2e-ofrep-token-0123456789';
 export const METRICS_TOKEN = 'e2e-metrics-token-0123456789';
 
@@ -29,9 +38,12 @@ export function putRawFlagSet(state, raw) {
   if (put.status !== 0) throw new Error(`wrangler kv key put failed: ${put.stderr}`);
 }
 
-/** Calls the admin API: resolves to { status, headers, body } (body parsed when JSON). */
-export async function admin(url, method, route, { body, headers = {}, token = ADMIN_TOKEN } = {}) {
-  const h = { 'x-pilot-actor': 'e2e', ...headers };
+/**
+ * Calls the admin API as `admin` (`ADMIN_TOKEN`), as the operator named `as` (one of
+ * {@link OPERATORS}) or with `token`: resolves to { status, headers, body } (body parsed when JSON).
+ */
+export async function admin(url, method, route, { body, headers = {}, as, token = as ? OPERATORS[as].token : ADMIN_TOKEN } = {}) {
+  const h = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
   const res = await fetch(`${url}/api/admin${route}`, {
     method,
@@ -76,7 +88,7 @@ export async function startWorker({ vars = {}, state = 'default', config, flags,
   const inspector = await freePort();
   const tmp = path.join(ROOT, 'tests/.tmp');
   mkdirSync(tmp, { recursive: true });
-  const allVars = { COOKIE_SECRET: TEST_SECRET, ADMIN_TOKEN, OFREP_TOKEN, METRICS_TOKEN, ...vars };
+  const allVars = { COOKIE_SECRET: TEST_SECRET, ADMIN_TOKEN, ADMIN_TOKENS, OFREP_TOKEN, METRICS_TOKEN, ...vars };
   const args = [
     'dev', '--local', '--ip', '127.0.0.1', '--port', String(port),
     '--inspector-port', String(inspector), '--persist-to', path.join(tmp, `state-${state}`),

@@ -5,6 +5,7 @@
 use crate::core::events::config::EventsConfig;
 use crate::core::flags::config::FlagsConfig;
 use crate::core::gate::config::{GateConfig, GateFallback};
+use crate::core::http::auth::Credentials;
 use crate::core::vars::{ConfigError, Vars};
 
 /// The gate's section when it is invalid: the error, and how pages fail closed meanwhile.
@@ -25,8 +26,9 @@ pub struct Config {
     pub events: Result<EventsConfig, ConfigError>,
     /// OFREP and `/api/config`; when invalid, those answer 503 and gating is untouched.
     pub flags: Result<FlagsConfig, ConfigError>,
-    /// Bearer token of every admin read and command (`ADMIN_TOKEN`); none closes them.
-    pub admin_token: Option<String>,
+    /// The operators' credentials (`ADMIN_TOKENS`, `ADMIN_TOKEN`); when invalid, every admin
+    /// route answers 503 (fails closed) and nothing else changes.
+    pub admin: Result<Credentials, ConfigError>,
     /// Bearer token of `/metrics` (`METRICS_TOKEN`); none closes it.
     pub metrics_token: Option<String>,
 }
@@ -42,7 +44,7 @@ impl Config {
             }),
             events: EventsConfig::from_vars(&vars),
             flags: FlagsConfig::from_vars(&vars),
-            admin_token: vars.get("ADMIN_TOKEN"),
+            admin: Credentials::from_vars(&vars),
             metrics_token: vars.get("METRICS_TOKEN"),
         }
     }
@@ -58,6 +60,9 @@ impl Config {
         }
         if let Err(e) = &self.flags {
             out.push(("flags", e));
+        }
+        if let Err(e) = &self.admin {
+            out.push(("admin", e));
         }
         out
     }

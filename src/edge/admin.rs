@@ -1,50 +1,66 @@
-//! `/api/admin/*`: checks the bearer token, then hands the request to the one `RolloutControl`
-//! object and relays its answer. If the object cannot be reached the answer is 503; no page
-//! route ever waits on it.
+//! `/api/admin/*`: who the operator is and whether their role may call the route (done before
+//! any admin route, `/api/events`' reads included), then the request goes to the one
+//! `RolloutControl` object with the operator's name and role, and its answer is relayed. If the
+//! object cannot be reached the answer is 503; no page route ever waits on it.
 
 use worker::{Env, Headers, Method, Request, RequestInit};
 
 use crate::core::control::error::ControlError;
-use crate::core::http::auth::bearer_ok;
+use crate::core::http::auth::{bearer_ok, Credentials, Operator, Role};
 use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::problem::ApiError;
+use crate::core::http::route::Needs;
+use crate::core::vars::ConfigError;
 use crate::edge::request::{read_body, BodyError, Facts};
 use crate::edge::{internal, log};
 
 /// Largest admin body (a whole flagd document), in bytes.
 pub const MAX_ADMIN_BODY_BYTES: usize = 1 << 20;
-/// Request headers the object reads.
-pub const FORWARDED_HEADERS: [&str; 4] = [
-    "Idempotency-Key",
-    "If-Match",
-    "X-Pilot-Actor",
-    "Content-Type",
-];
+/// Request headers the object reads from the client.
+pub const FORWARDED_HEADERS: [&str; 3] = ["Idempotency-Key", "If-Match", "Content-Type"];
+/// The verified operator's name, set by the worker for the object (never the client's).
+pub const OPERATOR_HEADER: &str = "X-Pilot-Operator";
+/// The verified operator's role, set by the worker for the object.
+pub const ROLE_HEADER: &str = "X-Pilot-Role";
 
 /// What an admin request needs from the worker.
 pub struct Ctx<'a> {
     /// Bindings.
     pub env: &'a Env,
-    /// `ADMIN_TOKEN`, if set.
-    pub admin_token: Option<&'a str>,
+    /// The operator, verified.
+    pub operator: Operator,
     /// The request's facts.
     pub facts: &'a Facts,
     /// The request id.
     pub request_id: String,
 }
 
-/// Answers an admin route.
+/// The operator that calls a route needing `needs`: 503 while the credentials are
+/// misconfigured (logged with the variable), 401 without a known credential, 403 when the
+/// operator's role is below `needs`.
+pub fn authorize(
+    credentials: &Result<Credentials, ConfigError>,
+    facts: &Facts,
+    needs: Role,
+    request_id: &str,
+) -> Result<Operator, ApiError> {
+    let credentials = credentials.as_ref().map_err(|e| {
+        log::config_invalid(request_id, "admin", e);
+        ApiError::Misconfigured
+    })?;
+    let operator = facts
+        .header("Authorization")
+        .and_then(|auth| credentials.identify(&auth))
+        .ok_or(ApiError::Unauthorized {
+            token: "ADMIN_TOKENS",
+        })?;
+    Needs::Role(needs).admits(operator.role)?;
+    Ok(operator)
+}
+
+/// Answers an admin route for a verified operator.
 pub async fn answer(req: &mut Request, ctx: Ctx<'_>) -> Outcome {
     let id = ctx.request_id.clone();
-    if !bearer_ok(
-        ctx.facts.header("Authorization").as_deref(),
-        ctx.admin_token,
-    ) {
-        let e = ApiError::Unauthorized {
-            token: "ADMIN_TOKEN",
-        };
-        return Outcome::api(Err(e), id);
-    }
     let body = match read_body(req, MAX_ADMIN_BODY_BYTES).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
@@ -118,6 +134,8 @@ async fn relay(
         }
     }
     headers.set("X-Request-Id", &ctx.request_id)?;
+    headers.set(OPERATOR_HEADER, &ctx.operator.name)?;
+    headers.set(ROLE_HEADER, ctx.operator.role.as_str())?;
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers);
     if req.method() != Method::Get && !body.is_empty() {

@@ -19,7 +19,6 @@ use crate::core::gate::cohort::{Decider, Rollout};
 use crate::core::gate::config::GateConfig;
 use crate::core::gate::identity;
 use crate::core::gate::identity::KeySource;
-use crate::core::http::auth::bearer_ok;
 use crate::core::http::cors::{self, origin_allowed, origin_of};
 use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::problem::ApiError;
@@ -49,8 +48,6 @@ pub struct Ctx<'a> {
     pub rollout: Option<Rollout>,
     /// The beacon's section.
     pub events: &'a EventsConfig,
-    /// `ADMIN_TOKEN`, for the admin reads.
-    pub admin_token: Option<&'a str>,
     /// The request's facts.
     pub facts: &'a Facts,
     /// The request id.
@@ -166,15 +163,8 @@ fn unavailable(ctx: &Ctx<'_>, event: &str, e: impl std::fmt::Display) -> EventsE
     ApiError::Unavailable.into()
 }
 
-/// The events KV, once the admin token is checked.
+/// The events KV, for the admin reads (the worker checked the operator's role before).
 fn admin_kv(ctx: &Ctx<'_>) -> Result<KvStore, EventsError> {
-    let auth = ctx.facts.header("authorization");
-    if !bearer_ok(auth.as_deref(), ctx.admin_token) {
-        return Err(ApiError::Unauthorized {
-            token: "ADMIN_TOKEN",
-        }
-        .into());
-    }
     ctx.env
         .kv(EVENTS_KV)
         .map_err(|e| unavailable(ctx, "kv_missing", e))

@@ -31,7 +31,7 @@ use crate::core::gate::config::GateConfig;
 use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::problem::ApiError;
 use crate::core::http::request::{request_id, Entropy};
-use crate::core::http::route::{resolve, EventsRoute, Route};
+use crate::core::http::route::{resolve, AdminRoute, EventsRoute, Needs, Route};
 use crate::edge::request::Facts;
 
 /// The fetch handler: every request the worker runs first on (gated, API and OFREP routes).
@@ -183,6 +183,14 @@ impl Io {
                 fresh_id: rnd.uid,
             })
         };
+        // Operators' routes: who calls, and whether their role may.
+        let operator = match route.needs() {
+            Needs::Role(role) => match admin::authorize(&cfg.admin, facts, role, &id) {
+                Ok(operator) => Some(operator),
+                Err(e) => return Outcome::api(Err(e), id),
+            },
+            Needs::Anyone | Needs::MetricsToken => None,
+        };
         match route {
             // Io::answer answers pages before it comes here.
             Route::Page => Outcome::api(Err(ApiError::Internal), id),
@@ -200,7 +208,6 @@ impl Io {
                         gate,
                         rollout,
                         events: events_cfg,
-                        admin_token: cfg.admin_token.as_deref(),
                         facts,
                         request_id: id,
                         fresh_id: rnd.uid,
@@ -218,15 +225,22 @@ impl Io {
                 Some(ctx) => ofrep::config(ctx).await,
                 None => misconfigured(cfg, id),
             },
-            Route::Admin(_) => {
-                let ctx = admin::Ctx {
-                    env,
-                    admin_token: cfg.admin_token.as_deref(),
-                    facts,
-                    request_id: id,
-                };
-                admin::answer(req, ctx).await
-            }
+            Route::Admin(AdminRoute::Me) => Outcome::api(
+                Ok::<_, ApiError>(Action::Json(200, serde_json::json!(operator))),
+                id,
+            ),
+            Route::Admin(_) => match operator {
+                Some(operator) => {
+                    let ctx = admin::Ctx {
+                        env,
+                        operator,
+                        facts,
+                        request_id: id,
+                    };
+                    admin::answer(req, ctx).await
+                }
+                None => Outcome::api(Err(ApiError::Internal), id),
+            },
             Route::Metrics => admin::metrics(env, facts, cfg.metrics_token.as_deref(), id).await,
             Route::Ofrep(route) => match flags_ctx(id.clone()) {
                 Some(ctx) => ofrep::answer(route, req, ctx).await,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, ROOT, startWorker } from '../e2e/harness.mjs';
+import { OPERATORS, ROOT, startWorker } from '../e2e/harness.mjs';
 import { launchChromium } from './chromium.mjs';
 
 const CACHE_S = 2;
@@ -53,12 +53,12 @@ describe('admin page', () => {
       const page = await operator.newPage();
       await page.goto(`${w.url}/admin/`);
       // A wrong token is refused by the API, and says so.
-      await page.getByLabel('Admin token').fill('wrong');
-      await page.getByLabel('Your name, for the audit log').fill('Ops Olga');
+      await page.getByLabel('Operator token').fill('wrong');
       await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByText('That token is not the admin token.').waitFor();
-      await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+      await page.getByText('That token names no operator.').waitFor();
+      await page.getByLabel('Operator token').fill(OPERATORS.olga.token);
       await page.keyboard.press('Enter');
+      await page.getByText('Signed in as olga (operator).').waitFor();
       const row = page.locator('tr[data-flag="pilot"]');
       await row.waitFor();
       assert.match(await row.innerText(), /active\s+1 of 4 \(10 %\)/);
@@ -89,9 +89,9 @@ describe('admin page', () => {
       assert.match(await row.innerText(), /rolled back\s+0 of 4 \(0 %\)/);
 
       const audit = await page.locator('#audit tbody tr').allInnerTexts();
-      assert.match(audit[0], /Ops Olga\s+rollback\s+pilot\s+active t2 \(20 %\) → rolled_back t0 \(0 %\)\s+mic permission errors on Safari/);
-      assert.match(audit[2], /Ops Olga\s+back\s+pilot\s+active t2 \(20 %\) → active t1 \(10 %\)\s+TTV p90 above 5 s for 10 minutes/);
-      assert.match(audit[3], /Ops Olga\s+advance\s+pilot\s+active t1 \(10 %\) → active t2 \(20 %\)\s+dashboards green for a day/);
+      assert.match(audit[0], /olga \(operator\)\s+rollback\s+pilot\s+active t2 \(20 %\) → rolled_back t0 \(0 %\)\s+mic permission errors on Safari/);
+      assert.match(audit[2], /olga \(operator\)\s+back\s+pilot\s+active t2 \(20 %\) → active t1 \(10 %\)\s+TTV p90 above 5 s for 10 minutes/);
+      assert.match(audit[3], /olga \(operator\)\s+advance\s+pilot\s+active t1 \(10 %\) → active t2 \(20 %\)\s+dashboards green for a day/);
       await page.screenshot({ path: path.join(ROOT, 'tests/.tmp/admin.png'), fullPage: true });
 
       // The visitor, a pilot a moment ago, ends on / once the edge's cache has expired.
@@ -109,8 +109,7 @@ describe('admin page', () => {
     try {
       const page = await operator.newPage();
       await page.goto(`${w.url}/admin/`);
-      await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
-      await page.getByLabel('Your name, for the audit log').fill('Ops Olga');
+      await page.getByLabel('Operator token').fill(OPERATORS.olga.token);
       await page.getByRole('button', { name: 'Sign in' }).click();
       const kill = page.getByRole('button', { name: 'Kill every flag' });
       assert.equal(await kill.evaluate((b) => getComputedStyle(b).backgroundColor), 'rgb(179, 38, 30)');
@@ -118,7 +117,7 @@ describe('admin page', () => {
       await page.keyboard.type('drill');
       await page.keyboard.press('Enter');
       await page.locator('#message', { hasText: 'Kill switch ON.' }).waitFor();
-      assert.match(await page.locator('#kill-state').innerText(), /^ON since .* by Ops Olga: drill/);
+      assert.match(await page.locator('#kill-state').innerText(), /^ON since .* by olga: drill/);
       // The token is per tab: a reload keeps the session, a new context does not.
       await page.reload();
       await page.locator('tr[data-flag="pilot"]').waitFor();
@@ -128,7 +127,7 @@ describe('admin page', () => {
       const fresh = await browser.newContext();
       const other = await fresh.newPage();
       await other.goto(`${w.url}/admin/`);
-      assert.equal(await other.getByLabel('Admin token').isVisible(), true);
+      assert.equal(await other.getByLabel('Operator token').isVisible(), true);
       await fresh.close();
     } finally {
       await operator.close();

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, CookieJar, ROOT, admin, pool, postEvents, startWorker, visit } from '../e2e/harness.mjs';
+import { CookieJar, OPERATORS, ROOT, admin, pool, postEvents, startWorker, visit } from '../e2e/harness.mjs';
 import { launchChromium } from './chromium.mjs';
 
 const ev = (name, props = {}) => ({ v: 1, id: randomUUID(), name, ts: Date.now(), props });
@@ -51,7 +51,7 @@ describe('dashboard', () => {
     try {
       const page = await context.newPage();
       await page.goto(`${w.url}/dashboard/`);
-      await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+      await page.getByLabel('Operator token').fill(OPERATORS.vera.token);
       await page.getByRole('button', { name: 'Show the dashboard' }).click();
       // The consumer counts within seconds; the page refreshes every 5 s.
       const exposures = async () => page.locator('#cards .arm h3').allInnerTexts();

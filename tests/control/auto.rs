@@ -2,7 +2,6 @@
 //! every guard is healthy, the verdicts are on the current window, and the next tier is not
 //! manual; a climb is an audit entry by `system` with the verdicts as evidence.
 
-use pilot_gate::core::control::automatic::SYSTEM_ACTOR;
 use pilot_gate::core::control::error::ControlError;
 use pilot_gate::core::control::guards::{Figures, GuardKind, GuardState, NoDataFigures, Verdict};
 use pilot_gate::core::control::state::ControlState;
@@ -57,8 +56,8 @@ fn climbs_one_tier_when_the_dwell_is_met_and_every_guard_is_healthy() {
     assert_eq!(s.flags["pilot"].plan.tier, 2);
     let entry = &change.audit[0];
     assert_eq!(
-        (entry.actor.as_str(), entry.action.as_str()),
-        (SYSTEM_ACTOR, "advance")
+        (entry.actor.as_str(), entry.role, entry.action.as_str()),
+        ("system", None, "advance")
     );
     assert_eq!(entry.evidence["verdicts"].as_array().map(Vec::len), Some(2));
     assert!(entry

@@ -11,16 +11,26 @@ mod ladder;
 mod state;
 mod tally;
 
+use pilot_gate::core::control::audit::Actor;
 use pilot_gate::core::control::state::{Caller, ControlState};
+use pilot_gate::core::http::auth::{Operator, Role};
 use serde_json::{json, Value};
 
 /// A fixed "now", ms since the epoch.
 pub const NOW: u64 = 1_800_000_000_000;
 
-/// A caller at `now_ms`.
+/// An operator named `name` with `role`.
+pub fn operator(name: &str, role: Role) -> Actor {
+    Actor::Operator(Operator {
+        name: name.into(),
+        role,
+    })
+}
+
+/// The admin `alice` at `now_ms`.
 pub fn caller(now_ms: u64) -> Caller {
     Caller {
-        actor: "alice".into(),
+        actor: operator("alice", Role::Admin),
         now_ms,
         if_match: None,
     }

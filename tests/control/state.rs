@@ -5,7 +5,9 @@ use pilot_gate::core::control::command::{Command, Order};
 use pilot_gate::core::control::error::ControlError;
 use serde_json::json;
 
-use crate::{caller, imported, NOW};
+use pilot_gate::core::http::auth::Role;
+
+use crate::{caller, imported, operator, NOW};
 
 fn why(r: &str) -> Order {
     Order {
@@ -24,7 +26,7 @@ fn two_operators_advancing_from_the_same_read_one_advances_the_other_gets_409() 
     let mut alice = caller(NOW);
     alice.if_match = Some(etag.clone());
     let mut bob = caller(NOW);
-    bob.actor = "bob".into();
+    bob.actor = operator("bob", Role::Operator);
     bob.if_match = Some(etag);
     assert!(s
         .command("pilot", Command::Advance, &Order::default(), &alice)
@@ -55,8 +57,13 @@ fn every_command_appends_one_audit_entry_with_from_to_reason_and_evidence() {
     assert_eq!(c.audit.len(), 1);
     let e = &c.audit[0];
     assert_eq!(
-        (e.actor.as_str(), e.action.as_str(), e.flag.as_deref()),
-        ("alice", "advance", Some("pilot"))
+        (
+            e.actor.as_str(),
+            e.role,
+            e.action.as_str(),
+            e.flag.as_deref()
+        ),
+        ("alice", Some(Role::Admin), "advance", Some("pilot"))
     );
     assert_eq!(e.from, json!({"status": "active", "tier": 1, "pct": 1}));
     assert_eq!(e.to, json!({"status": "active", "tier": 2, "pct": 10}));

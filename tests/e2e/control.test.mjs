@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { killDrill } from '../../scripts/lib/drill.mjs';
-import { ADMIN_TOKEN, ROOT, admin, startWorker } from './harness.mjs';
+import { ADMIN_TOKEN, OPERATORS, ROOT, admin, startWorker } from './harness.mjs';
 
 const CACHE_S = 2;
 const boolean = { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' };
@@ -81,12 +81,12 @@ describe('control plane', () => {
     const audit = await admin(w.url, 'GET', `/audit?flag=${key}`);
     const trail = audit.body.entries.reverse().map((e) => [e.action, e.from?.pct ?? null, e.to?.pct ?? null, e.reason, e.actor]);
     assert.deepEqual(trail, [
-      ['put', null, 0, null, 'e2e'],
-      ['start', 0, 1, 'start to 1', 'e2e'],
-      ['advance', 1, 10, 'advance to 2', 'e2e'],
-      ['advance', 10, 50, 'advance to 3', 'e2e'],
-      ['advance', 50, 100, 'advance to 4', 'e2e'],
-      ['rollback', 100, 0, 'error rate 7 % on checkout', 'e2e'],
+      ['put', null, 0, null, 'admin'],
+      ['start', 0, 1, 'start to 1', 'admin'],
+      ['advance', 1, 10, 'advance to 2', 'admin'],
+      ['advance', 10, 50, 'advance to 3', 'admin'],
+      ['advance', 50, 100, 'advance to 4', 'admin'],
+      ['rollback', 100, 0, 'error rate 7 % on checkout', 'admin'],
     ]);
   });
 
@@ -111,8 +111,8 @@ describe('control plane', () => {
     await admin(w.url, 'PUT', `/flags/${key}`, { body: { definition: boolean, plan: { minDwellS: 0 } } });
     const started = await admin(w.url, 'POST', `/flags/${key}/start`);
     const etag = started.headers.get('etag');
-    const [a, b] = await Promise.all(['alice', 'bob'].map((actor) =>
-      admin(w.url, 'POST', `/flags/${key}/advance`, { headers: { 'if-match': etag, 'x-pilot-actor': actor } })));
+    const [a, b] = await Promise.all(['olga', 'otto'].map((as) =>
+      admin(w.url, 'POST', `/flags/${key}/advance`, { as, headers: { 'if-match': etag } })));
     assert.deepEqual([a.status, b.status].sort(), [200, 409]);
     const refused = a.status === 409 ? a : b;
     assert.match(refused.body.reasons[0], /the flag changed since you read it/);
@@ -145,8 +145,9 @@ describe('control plane', () => {
   });
 
   test('the CLI: tables, --json, refusals and exit codes', () => {
-    const env = { ...process.env, PILOT_ADMIN_TOKEN: ADMIN_TOKEN, PILOT_ACTOR: 'cli-test' };
+    const env = { ...process.env, PILOT_ADMIN_TOKEN: OPERATORS.olga.token };
     const pilot = (...args) => spawnSync(path.join(ROOT, 'scripts/pilot'), ['--url', w.url, ...args], { encoding: 'utf8', env, input: '' });
+    assert.equal(pilot('whoami').stdout, 'olga (operator)\n');
     const status = pilot('status');
     assert.equal(status.status, 0, status.stderr);
     assert.match(status.stdout, /^revision +\d+ \(\d+ flags\)$/m);
@@ -175,14 +176,17 @@ describe('control plane', () => {
     assert.equal(pilot('frobnicate').status, 2);
     const audit = pilot('audit', 'pilot', '--limit', '3');
     assert.equal(audit.status, 0);
-    assert.match(audit.stdout, /cli-test +start +pilot +rolled_back t0 \(0%\) -> active t1 \(10%\)/);
-    assert.match(audit.stdout, /cli-test +rollback +pilot .* cli drill$/m);
-    assert.match(audit.stdout, /cli-test +back +pilot +active t3 \(50%\) -> active t1 \(10%\) .*ttv p90 over 5 s$/m);
+    assert.match(audit.stdout, /olga \(operator\) +start +pilot +rolled_back t0 \(0%\) -> active t1 \(10%\)/);
+    assert.match(audit.stdout, /olga \(operator\) +rollback +pilot .* cli drill$/m);
+    assert.match(audit.stdout, /olga \(operator\) +back +pilot +active t3 \(50%\) -> active t1 \(10%\) .*ttv p90 over 5 s$/m);
     const down = spawnSync(path.join(ROOT, 'scripts/pilot'), ['--url', 'http://127.0.0.1:9', 'status'], { encoding: 'utf8', env });
     assert.equal(down.status, 3);
     const wrong = spawnSync(path.join(ROOT, 'scripts/pilot'), ['--url', w.url, 'status'], { encoding: 'utf8', env: { ...env, PILOT_ADMIN_TOKEN: 'nope' } });
     assert.equal(wrong.status, 1);
     assert.match(wrong.stderr, /401/);
+    const viewer = spawnSync(path.join(ROOT, 'scripts/pilot'), ['--url', w.url, 'pause', 'pilot'], { encoding: 'utf8', env: { ...env, PILOT_ADMIN_TOKEN: OPERATORS.vera.token } });
+    assert.equal(viewer.status, 1);
+    assert.match(viewer.stderr, /refused: 403 forbidden: needs operator\n {2}your role may not do this/);
   });
 });
 

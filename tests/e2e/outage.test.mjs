@@ -14,7 +14,7 @@ import {
 /** Runs the operator CLI against the worker; resolves to { status, stdout, stderr }. */
 function pilot(url, ...args) {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/pilot'), '--url', url, ...args], {
-    encoding: 'utf8', env: { ...process.env, PILOT_ADMIN_TOKEN: ADMIN_TOKEN, PILOT_ACTOR: 'e2e-operator' },
+    encoding: 'utf8', env: { ...process.env, PILOT_ADMIN_TOKEN: ADMIN_TOKEN },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -40,7 +40,7 @@ describe('RUNBOOK.md', () => {
   function run(t, command) {
     const env = {
       ...process.env,
-      PILOT_URL: w.url, PILOT_ADMIN_TOKEN: ADMIN_TOKEN, ADMIN_TOKEN, METRICS_TOKEN, PILOT_ACTOR: 'runbook-test',
+      PILOT_URL: w.url, PILOT_ADMIN_TOKEN: ADMIN_TOKEN, ADMIN_TOKEN, METRICS_TOKEN,
       PILOT_GATE_SKIP_BUILD: '1',
     };
     const t0 = Date.now();

@@ -3,9 +3,12 @@
 
 use std::collections::BTreeSet;
 
+use pilot_gate::core::http::auth::Role;
 use pilot_gate::core::http::outcome::{Action, Outcome};
 use pilot_gate::core::http::problem::ApiError;
-use pilot_gate::core::http::route::{resolve, EventsRoute, Route, ENDPOINTS, RESERVED_PREFIXES};
+use pilot_gate::core::http::route::{
+    resolve, EventsRoute, Needs, Route, ENDPOINTS, RESERVED_PREFIXES,
+};
 
 use crate::support::header;
 
@@ -42,6 +45,7 @@ fn every_endpoint_and_method_resolves_to_its_route() {
             "/ofrep/v1/evaluate/flags/k",
             Route::Ofrep(O::Preflight),
         ),
+        ("GET", "/api/admin/me", Route::Admin(A::Me)),
         ("GET", "/api/admin/status", Route::Admin(A::Status)),
         ("GET", "/api/admin/flags", Route::Admin(A::ListFlags)),
         ("GET", "/api/admin/flags/k", Route::Admin(A::GetFlag)),
@@ -171,8 +175,8 @@ fn unknown_api_paths_are_404_and_wrong_methods_405_with_allow_from_the_table() {
     assert_eq!(header(&o, "Cache-Control"), Some("no-store"));
 }
 
-/// `(method, path)` of every row of the README's "Routes" table whose path is exact.
-fn readme_routes() -> BTreeSet<(String, String)> {
+/// `(method, path, who)` of every row of the README's "Routes" table whose path is exact.
+fn readme_routes() -> BTreeSet<(String, String, String)> {
     let readme = include_str!("../../README.md");
     let section = readme
         .split("\n## Routes\n")
@@ -191,7 +195,7 @@ fn readme_routes() -> BTreeSet<(String, String)> {
         };
         for path in ticked(cells[2]).into_iter().filter(|p| !p.contains('*')) {
             for method in ticked(cells[1]) {
-                out.insert((method, path.clone()));
+                out.insert((method, path.clone(), cells[3].to_owned()));
             }
         }
     }
@@ -200,12 +204,17 @@ fn readme_routes() -> BTreeSet<(String, String)> {
 
 #[test]
 fn the_readme_route_table_is_the_code_route_table() {
-    let code: BTreeSet<(String, String)> = ENDPOINTS
+    let who = |needs: &Needs| match needs {
+        Needs::Anyone => "anyone".to_owned(),
+        Needs::MetricsToken => "`METRICS_TOKEN`".to_owned(),
+        Needs::Role(role) => role.as_str().to_owned(),
+    };
+    let code: BTreeSet<(String, String, String)> = ENDPOINTS
         .iter()
         .flat_map(|e| {
             e.methods
                 .iter()
-                .map(|(m, _)| ((*m).to_owned(), e.path.to_owned()))
+                .map(move |(m, _, needs)| ((*m).to_owned(), e.path.to_owned(), who(needs)))
         })
         .collect();
     assert_eq!(
@@ -219,5 +228,72 @@ fn the_readme_route_table_is_the_code_route_table() {
             readme.contains(&format!("`{prefix}*`")),
             "README names the reserved prefix {prefix}*"
         );
+    }
+}
+
+#[test]
+fn every_admin_route_names_a_role_and_only_reads_are_open_to_viewers() {
+    use pilot_gate::core::http::route::AdminRoute as A;
+    for endpoint in ENDPOINTS {
+        for (method, route, needs) in endpoint.methods {
+            let operators_route = matches!(route, Route::Admin(_))
+                || endpoint.path == "/api/events" && *method != "POST" && *method != "OPTIONS";
+            if !operators_route {
+                assert!(
+                    !matches!(needs, Needs::Role(_)),
+                    "{method} {}: not an operator's route",
+                    endpoint.path
+                );
+                continue;
+            }
+            let Needs::Role(role) = needs else {
+                panic!("{method} {} names no role", endpoint.path);
+            };
+            // A viewer reads; anything that is not a GET needs more.
+            assert_eq!(
+                *role == Role::Viewer,
+                *method == "GET",
+                "{method} {}: {role:?}",
+                endpoint.path
+            );
+            assert_eq!(route.needs(), *needs, "Route::needs reads the table");
+        }
+    }
+    // Definitions, imports and deletions are an admin's; commands an operator's.
+    for (route, role) in [
+        (A::PutFlag, Role::Admin),
+        (A::DeleteFlag, Role::Admin),
+        (A::PutFlagset, Role::Admin),
+        (A::DiscardDeadLetters, Role::Admin),
+        (A::Faults, Role::Admin),
+        (A::Advance, Role::Operator),
+        (A::Kill, Role::Operator),
+        (A::Rollback, Role::Operator),
+        (A::ReplayDeadLetters, Role::Operator),
+        (A::Audit, Role::Viewer),
+    ] {
+        assert_eq!(Route::Admin(route).needs(), Needs::Role(role), "{route:?}");
+    }
+    assert_eq!(
+        Route::Events(EventsRoute::Delete).needs(),
+        Needs::Role(Role::Admin)
+    );
+    assert_eq!(Route::Metrics.needs(), Needs::MetricsToken);
+    assert_eq!(Route::Config.needs(), Needs::Anyone);
+}
+
+#[test]
+fn a_role_below_the_routes_is_403_naming_the_role_it_needs() {
+    let needs = Route::Admin(pilot_gate::core::http::route::AdminRoute::Advance).needs();
+    assert!(needs.admits(Role::Operator).is_ok());
+    assert!(needs.admits(Role::Admin).is_ok());
+    let e = needs.admits(Role::Viewer).unwrap_err();
+    let o = Outcome::api(Err(e), "r".into());
+    match &o.action {
+        Action::Json(403, b) => {
+            assert_eq!(b["error"], "forbidden");
+            assert_eq!(b["detail"], "needs operator");
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -3,7 +3,9 @@
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
-const { api, when, signInError, token, actor } = window.PilotAdmin;
+const { api, when, signInError, token, may } = window.PilotAdmin;
+/** The signed-in operator: `{name, role}` from `/api/admin/me`. */
+let me = null;
 // The commands the page offers: command, label, whether a reason is required. Which of them a
 // flag allows comes from the API (`commands` of each flag).
 const COMMANDS = [
@@ -65,7 +67,7 @@ function renderFlags(list) {
       b.textContent = label;
       b.dataset.command = command;
       b.setAttribute('aria-label', `${label} ${f.key}`);
-      b.disabled = !f.commands.includes(command);
+      b.disabled = !f.commands.includes(command) || !may(me?.role, 'operator');
       if (command === 'rollback') b.classList.add('danger');
       b.addEventListener('click', () => confirmCommand(b, f, command, label, needsReason));
       actions.append(b);
@@ -76,8 +78,8 @@ function renderFlags(list) {
   $('#kill-state').textContent = killed
     ? `ON since ${when(killed.atMs)} UTC, by ${killed.actor}: ${killed.reason}. Every flag serves its off variant.`
     : 'Off. Flags serve what their plans say.';
-  $('#kill').disabled = Boolean(killed);
-  $('#unkill').disabled = !killed;
+  $('#kill').disabled = Boolean(killed) || !may(me?.role, 'operator');
+  $('#unkill').disabled = !killed || !may(me?.role, 'operator');
 }
 
 function renderAudit(audit) {
@@ -86,7 +88,7 @@ function renderAudit(audit) {
   for (const e of audit.entries) {
     const tr = document.createElement('tr');
     cell(tr, when(e.atMs));
-    cell(tr, e.actor);
+    cell(tr, e.role ? `${e.actor} (${e.role})` : e.actor);
     cell(tr, e.action);
     cell(tr, e.flag ?? 'all flags');
     cell(tr, `${describeState(e.from)} → ${describeState(e.to)}`);
@@ -216,11 +218,10 @@ async function killSwitch(on) {
 
 async function signIn(ev) {
   ev?.preventDefault();
-  if (ev) {
-    token.set($('#token').value);
-    actor.set($('#actor').value.trim());
-  }
+  if (ev) token.set($('#token').value);
   try {
+    me = (await api('GET', '/me')).body;
+    $('#whoami').textContent = `Signed in as ${me.name} (${me.role})${me.role === 'viewer' ? ': read only' : ''}.`;
     await refresh();
     $('#login').hidden = true;
     $('#console').hidden = false;
@@ -243,6 +244,5 @@ document.addEventListener('DOMContentLoaded', () => {
     token.clear();
     window.location.reload();
   });
-  $('#actor').value = actor.get() ?? '';
   if (token.get()) signIn();
 });

@@ -15,10 +15,10 @@
     }
   }
 
-  /** Calls `/api/admin{route}` with the tab's token (and name, for the audit log); resolves to
-   *  the body and the ETag, or rejects with an ApiError. */
+  /** Calls `/api/admin{route}` with the tab's token (which names the operator in the audit log);
+   *  resolves to the body and the ETag, or rejects with an ApiError. */
   async function api(method, route, { body, headers = {} } = {}) {
-    const h = { authorization: `Bearer ${store.getItem('pg-token')}`, 'x-pilot-actor': store.getItem('pg-actor') || 'admin page', ...headers };
+    const h = { authorization: `Bearer ${store.getItem('pg-token')}`, ...headers };
     if (body !== undefined) h['content-type'] = 'application/json';
     const res = await fetch(`/api/admin${route}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
     const json = await res.json().catch(() => ({ error: 'not_json' }));
@@ -30,7 +30,11 @@
   const when = (ms) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
 
   /** The sign-in error to show for a failed first call. */
-  const signInError = (e) => (e.status === 401 ? 'That token is not the admin token.' : `Could not reach the control plane: ${e.message}`);
+  const signInError = (e) => (e.status === 401 ? 'That token names no operator.' : `Could not reach the control plane: ${e.message}`);
+
+  /** What a role may do: `viewer` reads, `operator` runs commands, `admin` also edits. */
+  const RANK = { viewer: 0, operator: 1, admin: 2 };
+  const may = (role, needs) => (RANK[role] ?? -1) >= RANK[needs];
 
   window.PilotAdmin = {
     api,
@@ -42,9 +46,6 @@
       set: (t) => store.setItem('pg-token', t),
       clear: () => store.removeItem('pg-token'),
     },
-    actor: {
-      get: () => store.getItem('pg-actor'),
-      set: (a) => store.setItem('pg-actor', a),
-    },
+    may,
   };
 })();

@@ -17,7 +17,8 @@ pub const MAX_REASON_BYTES: usize = 1000;
 pub fn is_change(route: AdminRoute) -> bool {
     !matches!(
         route,
-        AdminRoute::Status
+        AdminRoute::Me
+            | AdminRoute::Status
             | AdminRoute::ListFlags
             | AdminRoute::GetFlag
             | AdminRoute::GetFlagset
@@ -135,7 +136,8 @@ fn answer<'k>(
         AdminRoute::Unkill => state.unkill(&parse_order(body)?, caller),
         AdminRoute::GetFlagset => Ok(read(compile(state))),
         AdminRoute::PutFlagset => state.import(body, caller),
-        AdminRoute::Status
+        AdminRoute::Me
+        | AdminRoute::Status
         | AdminRoute::Audit
         | AdminRoute::Stats
         | AdminRoute::DeadLetters

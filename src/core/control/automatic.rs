@@ -3,15 +3,11 @@
 
 use serde_json::{json, Value};
 
+use crate::core::control::audit::Actor;
 use crate::core::control::command::{advance_refusals, apply, Command, Order};
 use crate::core::control::guards::{Action, GuardKind, GuardState, Verdict};
 use crate::core::control::plan::{Plan, Status};
 use crate::core::control::state::{Caller, Change, ControlState};
-
-/// The actor of automatic decisions in the audit log.
-pub const GUARD_ACTOR: &str = "guard";
-/// The actor of the control plane's own climbs (`autoAdvance`).
-pub const SYSTEM_ACTOR: &str = "system";
 
 /// Whether every guard is healthy or does not apply (and there is a verdict at all).
 pub fn all_healthy(verdicts: &[Verdict]) -> bool {
@@ -77,7 +73,7 @@ impl ControlState {
         };
         let evidence = json!({"guard": verdict.guard, "figures": verdict.figures, "action": action, "verdicts": verdicts});
         let automatic = Automatic {
-            actor: GUARD_ACTOR,
+            actor: Actor::Guard,
             action: name,
             command,
             reason,
@@ -121,7 +117,7 @@ impl ControlState {
             plan.tier
         );
         let automatic = Automatic {
-            actor: SYSTEM_ACTOR,
+            actor: Actor::System,
             action: "advance",
             command: Command::Advance,
             reason,
@@ -152,7 +148,7 @@ impl ControlState {
         self.revision += 1;
         self.mark_tier_revisions(&before);
         let caller = Caller {
-            actor: a.actor.into(),
+            actor: a.actor,
             now_ms,
             if_match: None,
         };
@@ -175,8 +171,8 @@ impl ControlState {
 
 /// An automatic decision as [`ControlState::apply_automatic`] carries it out.
 struct Automatic<'a> {
-    /// `guard` or `system`.
-    actor: &'static str,
+    /// [`Actor::Guard`] or [`Actor::System`].
+    actor: Actor,
     /// Its name in the audit log.
     action: &'a str,
     /// The command it applies.

@@ -44,7 +44,7 @@ pub fn compile(state: &ControlState) -> Value {
 /// ```
 pub fn compile_document(doc: &Value) -> Result<Value, ControlError> {
     let mut state = ControlState::default();
-    state.import(doc, &Caller::default())?;
+    state.import(doc, &Caller::system(0))?;
     Ok(compile(&state))
 }
 

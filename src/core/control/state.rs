@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::core::control::audit::AuditEntry;
+use crate::core::control::audit::{Actor, AuditEntry};
 use crate::core::control::command::{advance_refusals, apply, available, Command, Order};
 use crate::core::control::error::ControlError;
 use crate::core::control::input::{parse_flag, valid_key, Origin, SetContext};
@@ -46,14 +46,25 @@ pub struct ControlState {
 }
 
 /// Who asks, when, and with which preconditions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Caller {
-    /// The operator's name.
-    pub actor: String,
+    /// Who: a verified operator, or the control plane itself.
+    pub actor: Actor,
     /// Now, in ms since the epoch.
     pub now_ms: u64,
     /// `If-Match`: the flag's `ETag` as the caller last read it.
     pub if_match: Option<String>,
+}
+
+impl Caller {
+    /// The control plane itself at `now_ms` (`system` in the audit log), without preconditions.
+    pub fn system(now_ms: u64) -> Self {
+        Self {
+            actor: Actor::System,
+            now_ms,
+            if_match: None,
+        }
+    }
 }
 
 /// What a successful change answers and records.
@@ -261,7 +272,7 @@ impl ControlState {
         }
         self.kill = Some(Kill {
             reason: reason.clone(),
-            actor: caller.actor.clone(),
+            actor: caller.actor.name().to_owned(),
             at_ms: caller.now_ms,
         });
         self.revision += 1;
@@ -376,14 +387,12 @@ impl ControlState {
         evidence: Value,
     ) -> AuditEntry {
         AuditEntry {
-            at_ms: caller.now_ms,
-            actor: caller.actor.clone(),
-            action: action.to_owned(),
             flag: flag.map(str::to_owned),
             from,
             to,
             reason,
             evidence,
+            ..AuditEntry::new(&caller.actor, caller.now_ms, action)
         }
     }
 }

@@ -2,6 +2,8 @@
 //! [`ApiError`], and [`reply`], the one function that turns any problem into a status, a JSON
 //! body and headers.
 
+use crate::core::http::auth::Role;
+
 /// What every error type tells the one reply function. Each domain has its own enum for what is
 /// specific to it; the cross-cutting cases are [`ApiError`].
 pub trait Problem {
@@ -90,6 +92,11 @@ pub enum ApiError {
         /// The name of the secret the token must equal (`ADMIN_TOKEN`).
         token: &'static str,
     },
+    /// The operator is known but their role is below the route's.
+    Forbidden {
+        /// The role the route needs.
+        needs: Role,
+    },
     /// The client sent more than its share.
     RateLimited {
         /// Seconds until the client may retry.
@@ -114,6 +121,7 @@ impl Problem for ApiError {
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Unauthorized { .. } => 401,
+            ApiError::Forbidden { .. } => 403,
             ApiError::RateLimited { .. } => 429,
             ApiError::Unavailable | ApiError::Misconfigured => 503,
             ApiError::Internal => 500,
@@ -125,6 +133,7 @@ impl Problem for ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Unavailable | ApiError::Misconfigured => "unavailable",
             ApiError::Internal => "internal",
@@ -140,6 +149,7 @@ impl Problem for ApiError {
             ApiError::Unauthorized { token } => {
                 format!("Authorization: Bearer <{token}> is required")
             }
+            ApiError::Forbidden { needs } => format!("needs {}", needs.as_str()),
             ApiError::RateLimited { retry_after_s } => {
                 format!("too many requests from this client; retry after {retry_after_s} s")
             }
@@ -156,7 +166,10 @@ impl Problem for ApiError {
             ApiError::RateLimited { retry_after_s } => retry_after(*retry_after_s),
             ApiError::Unavailable => retry_after(UNAVAILABLE_RETRY_AFTER_S),
             ApiError::Misconfigured => retry_after(MISCONFIGURED_RETRY_AFTER_S),
-            ApiError::NotFound | ApiError::Unauthorized { .. } | ApiError::Internal => Vec::new(),
+            ApiError::NotFound
+            | ApiError::Unauthorized { .. }
+            | ApiError::Forbidden { .. }
+            | ApiError::Internal => Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! The edge dispatches with one `match` on [`Route`]; the README's route table is checked
 //! against [`ENDPOINTS`] by a host test.
 
+use crate::core::http::auth::Role;
 use crate::core::http::problem::ApiError;
 
 /// What a request is for.
@@ -15,7 +16,7 @@ pub enum Route {
     Config,
     /// `/ofrep/v1/evaluate/flags[/{key}]`: OpenFeature Remote Evaluation Protocol.
     Ofrep(OfrepRoute),
-    /// `/api/admin/*`: the control plane's API (bearer `ADMIN_TOKEN`).
+    /// `/api/admin/*`: the control plane's API (an operator with the route's role).
     Admin(AdminRoute),
     /// `GET /metrics`: Prometheus text (bearer `METRICS_TOKEN`).
     Metrics,
@@ -39,6 +40,8 @@ pub enum EventsRoute {
 /// The routes of the control plane's admin API, each answered by the `RolloutControl` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminRoute {
+    /// `GET /api/admin/me`: the caller's operator name and role (answered by the worker).
+    Me,
     /// `GET /api/admin/status`: revision, published version, kill switch.
     Status,
     /// `GET /api/admin/flags`: every flag with its plan.
@@ -96,20 +99,66 @@ pub enum OfrepRoute {
     Preflight,
 }
 
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Anyone: the route applies its own rules (CORS, the OFREP token, rate limits).
+    Anyone,
+    /// `Authorization: Bearer <METRICS_TOKEN>` (a Prometheus scraper, not an operator).
+    MetricsToken,
+    /// An operator with this role or a higher one.
+    Role(Role),
+}
+
+impl Needs {
+    /// Whether an operator of `role` may call a route that needs this: 403 naming the role
+    /// it needs when not.
+    ///
+    /// ```
+    /// use pilot_gate::core::http::auth::Role;
+    /// use pilot_gate::core::http::route::Needs;
+    /// assert!(Needs::Role(Role::Operator).admits(Role::Admin).is_ok());
+    /// assert!(Needs::Role(Role::Operator).admits(Role::Viewer).is_err());
+    /// ```
+    pub fn admits(self, role: Role) -> Result<(), ApiError> {
+        match self {
+            Needs::Role(needs) if role < needs => Err(ApiError::Forbidden { needs }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Route {
+    /// Who may call this route, as the route table says.
+    ///
+    /// ```
+    /// use pilot_gate::core::http::auth::Role;
+    /// use pilot_gate::core::http::route::{AdminRoute, Needs, Route};
+    /// assert_eq!(Route::Admin(AdminRoute::Kill).needs(), Needs::Role(Role::Operator));
+    /// ```
+    pub fn needs(self) -> Needs {
+        ENDPOINTS
+            .iter()
+            .flat_map(|e| e.methods)
+            .find(|(_, r, _)| *r == self)
+            .map_or(Needs::Anyone, |(_, _, needs)| *needs)
+    }
+}
+
 /// One path of the table and the route of each method it allows.
 #[derive(Debug)]
 pub struct Endpoint {
     /// The exact path, or one with a `{key}` segment that matches any one path segment.
     pub path: &'static str,
     /// Methods, in the order `Allow` lists them.
-    pub methods: &'static [(&'static str, Route)],
+    pub methods: &'static [(&'static str, Route, Needs)],
 }
 
 impl Endpoint {
     /// The `Allow` header of this path: its methods, in table order.
     pub fn allow(&self) -> String {
         let mut allow = String::new();
-        for (method, _) in self.methods {
+        for (method, _, _) in self.methods {
             if !allow.is_empty() {
                 allow.push_str(", ");
             }
@@ -127,117 +176,232 @@ pub const RESERVED_PREFIXES: [&str; 2] = ["/api/", "/ofrep/"];
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         path: "/api/healthz",
-        methods: &[("GET", Route::Healthz), ("HEAD", Route::Healthz)],
+        methods: &[
+            ("GET", Route::Healthz, Needs::Anyone),
+            ("HEAD", Route::Healthz, Needs::Anyone),
+        ],
     },
     Endpoint {
         path: "/api/events",
         methods: &[
-            ("POST", Route::Events(EventsRoute::Ingest)),
-            ("OPTIONS", Route::Events(EventsRoute::Preflight)),
-            ("GET", Route::Events(EventsRoute::List)),
-            ("DELETE", Route::Events(EventsRoute::Delete)),
+            ("POST", Route::Events(EventsRoute::Ingest), Needs::Anyone),
+            (
+                "OPTIONS",
+                Route::Events(EventsRoute::Preflight),
+                Needs::Anyone,
+            ),
+            (
+                "GET",
+                Route::Events(EventsRoute::List),
+                Needs::Role(Role::Viewer),
+            ),
+            (
+                "DELETE",
+                Route::Events(EventsRoute::Delete),
+                Needs::Role(Role::Admin),
+            ),
         ],
     },
     Endpoint {
         path: "/api/config",
-        methods: &[("GET", Route::Config)],
+        methods: &[("GET", Route::Config, Needs::Anyone)],
     },
     Endpoint {
         path: "/ofrep/v1/evaluate/flags",
         methods: &[
-            ("POST", Route::Ofrep(OfrepRoute::Bulk)),
-            ("OPTIONS", Route::Ofrep(OfrepRoute::Preflight)),
+            ("POST", Route::Ofrep(OfrepRoute::Bulk), Needs::Anyone),
+            (
+                "OPTIONS",
+                Route::Ofrep(OfrepRoute::Preflight),
+                Needs::Anyone,
+            ),
         ],
     },
     Endpoint {
         path: "/ofrep/v1/evaluate/flags/{key}",
         methods: &[
-            ("POST", Route::Ofrep(OfrepRoute::Single)),
-            ("OPTIONS", Route::Ofrep(OfrepRoute::Preflight)),
+            ("POST", Route::Ofrep(OfrepRoute::Single), Needs::Anyone),
+            (
+                "OPTIONS",
+                Route::Ofrep(OfrepRoute::Preflight),
+                Needs::Anyone,
+            ),
         ],
     },
     Endpoint {
+        path: "/api/admin/me",
+        methods: &[(
+            "GET",
+            Route::Admin(AdminRoute::Me),
+            Needs::Role(Role::Viewer),
+        )],
+    },
+    Endpoint {
         path: "/api/admin/status",
-        methods: &[("GET", Route::Admin(AdminRoute::Status))],
+        methods: &[(
+            "GET",
+            Route::Admin(AdminRoute::Status),
+            Needs::Role(Role::Viewer),
+        )],
     },
     Endpoint {
         path: "/api/admin/flags",
-        methods: &[("GET", Route::Admin(AdminRoute::ListFlags))],
+        methods: &[(
+            "GET",
+            Route::Admin(AdminRoute::ListFlags),
+            Needs::Role(Role::Viewer),
+        )],
     },
     Endpoint {
         path: "/api/admin/flags/{key}",
         methods: &[
-            ("GET", Route::Admin(AdminRoute::GetFlag)),
-            ("PUT", Route::Admin(AdminRoute::PutFlag)),
-            ("DELETE", Route::Admin(AdminRoute::DeleteFlag)),
+            (
+                "GET",
+                Route::Admin(AdminRoute::GetFlag),
+                Needs::Role(Role::Viewer),
+            ),
+            (
+                "PUT",
+                Route::Admin(AdminRoute::PutFlag),
+                Needs::Role(Role::Admin),
+            ),
+            (
+                "DELETE",
+                Route::Admin(AdminRoute::DeleteFlag),
+                Needs::Role(Role::Admin),
+            ),
         ],
     },
     Endpoint {
         path: "/api/admin/flags/{key}/start",
-        methods: &[("POST", Route::Admin(AdminRoute::Start))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Start),
+            Needs::Role(Role::Operator),
+        )],
     },
     Endpoint {
         path: "/api/admin/flags/{key}/advance",
-        methods: &[("POST", Route::Admin(AdminRoute::Advance))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Advance),
+            Needs::Role(Role::Operator),
+        )],
     },
     Endpoint {
         path: "/api/admin/flags/{key}/pause",
-        methods: &[("POST", Route::Admin(AdminRoute::Pause))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Pause),
+            Needs::Role(Role::Operator),
+        )],
     },
     Endpoint {
         path: "/api/admin/flags/{key}/resume",
-        methods: &[("POST", Route::Admin(AdminRoute::Resume))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Resume),
+            Needs::Role(Role::Operator),
+        )],
     },
     Endpoint {
         path: "/api/admin/flags/{key}/rollback",
-        methods: &[("POST", Route::Admin(AdminRoute::Rollback))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Rollback),
+            Needs::Role(Role::Operator),
+        )],
     },
     Endpoint {
         path: "/api/admin/flags/{key}/back",
-        methods: &[("POST", Route::Admin(AdminRoute::Back))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Back),
+            Needs::Role(Role::Operator),
+        )],
     },
     Endpoint {
         path: "/api/admin/kill",
-        methods: &[("POST", Route::Admin(AdminRoute::Kill))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Kill),
+            Needs::Role(Role::Operator),
+        )],
     },
     Endpoint {
         path: "/api/admin/unkill",
-        methods: &[("POST", Route::Admin(AdminRoute::Unkill))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Unkill),
+            Needs::Role(Role::Operator),
+        )],
     },
     Endpoint {
         path: "/api/admin/flagset",
         methods: &[
-            ("GET", Route::Admin(AdminRoute::GetFlagset)),
-            ("PUT", Route::Admin(AdminRoute::PutFlagset)),
+            (
+                "GET",
+                Route::Admin(AdminRoute::GetFlagset),
+                Needs::Role(Role::Viewer),
+            ),
+            (
+                "PUT",
+                Route::Admin(AdminRoute::PutFlagset),
+                Needs::Role(Role::Admin),
+            ),
         ],
     },
     Endpoint {
         path: "/api/admin/stats/{key}",
-        methods: &[("GET", Route::Admin(AdminRoute::Stats))],
+        methods: &[(
+            "GET",
+            Route::Admin(AdminRoute::Stats),
+            Needs::Role(Role::Viewer),
+        )],
     },
     Endpoint {
         path: "/metrics",
-        methods: &[("GET", Route::Metrics)],
+        methods: &[("GET", Route::Metrics, Needs::MetricsToken)],
     },
     Endpoint {
         path: "/api/admin/audit",
-        methods: &[("GET", Route::Admin(AdminRoute::Audit))],
+        methods: &[(
+            "GET",
+            Route::Admin(AdminRoute::Audit),
+            Needs::Role(Role::Viewer),
+        )],
     },
     Endpoint {
         path: "/api/admin/dead-letters",
-        methods: &[("GET", Route::Admin(AdminRoute::DeadLetters))],
+        methods: &[(
+            "GET",
+            Route::Admin(AdminRoute::DeadLetters),
+            Needs::Role(Role::Viewer),
+        )],
     },
     Endpoint {
         path: "/api/admin/dead-letters/replay",
-        methods: &[("POST", Route::Admin(AdminRoute::ReplayDeadLetters))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::ReplayDeadLetters),
+            Needs::Role(Role::Operator),
+        )],
     },
     Endpoint {
         path: "/api/admin/dead-letters/discard",
-        methods: &[("POST", Route::Admin(AdminRoute::DiscardDeadLetters))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::DiscardDeadLetters),
+            Needs::Role(Role::Admin),
+        )],
     },
     Endpoint {
         path: "/api/admin/faults",
-        methods: &[("POST", Route::Admin(AdminRoute::Faults))],
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Faults),
+            Needs::Role(Role::Admin),
+        )],
     },
 ];
 
@@ -286,8 +450,8 @@ pub fn resolve(method: &str, path: &str) -> Result<Route, ApiError> {
     endpoint
         .methods
         .iter()
-        .find(|(m, _)| *m == method)
-        .map(|(_, route)| *route)
+        .find(|(m, _, _)| *m == method)
+        .map(|(_, route, _)| *route)
         .ok_or_else(|| ApiError::MethodNotAllowed {
             allow: endpoint.allow(),
         })

@@ -315,14 +315,10 @@ impl RolloutControl {
         letters: &[Value],
     ) -> Result<()> {
         let entry = AuditEntry {
-            at_ms: caller.now_ms,
-            actor: caller.actor.clone(),
-            action: action.to_owned(),
-            flag: None,
             from: json!({"stored": left + letters.len() as u64}),
             to: json!({"stored": left}),
-            reason: None,
             evidence: json!({"letters": letters}),
+            ..AuditEntry::new(&caller.actor, caller.now_ms, action)
         };
         self.append_audit(&entry)
     }

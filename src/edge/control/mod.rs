@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 use crate::core::control::api::{handle, is_change};
+use crate::core::control::audit::Actor;
 use crate::core::control::compile::compile;
 use crate::core::control::error::ControlError;
 use crate::core::control::guards::Verdict;
@@ -27,10 +28,13 @@ use crate::core::control::watch::{Acted, GuardReport, Watch};
 use crate::core::events::dead_letter::DeadLetter;
 use crate::core::flags::source::{envelope, FLAGSET_KEY};
 use crate::core::hex;
+use crate::core::http::auth::{valid_name, Operator, Role};
+use crate::core::http::problem::ApiError;
 use crate::core::http::problem::{reply, Problem};
 use crate::core::http::query::pairs;
 use crate::core::http::route::{path_key, resolve, AdminRoute, Route};
 use crate::core::metrics::render;
+use crate::edge::admin::{OPERATOR_HEADER, ROLE_HEADER};
 use crate::edge::flags::CONFIG_KV;
 use crate::edge::internal::{self, INTERNAL};
 use crate::edge::log;
@@ -68,24 +72,34 @@ impl DurableObject for RolloutControl {
         let url = req.inner().url();
         let path = req.path();
         let method = req.method().to_string();
-        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let headers = req.headers().clone();
+        let header = |name: &str| headers.get(name).ok().flatten();
         let request_id = header("X-Request-Id").unwrap_or_default();
-        let caller = Caller {
-            actor: header("X-Pilot-Actor")
-                .map(|a| a.trim().chars().take(64).collect::<String>())
-                .filter(|a| !a.is_empty())
-                .unwrap_or_else(|| "admin".to_owned()),
-            now_ms: worker::Date::now().as_millis(),
-            if_match: header("If-Match"),
-        };
+        let now_ms = worker::Date::now().as_millis();
         let idempotency_key = header("Idempotency-Key");
         let text = req.text().await?;
         let answer = match path.strip_prefix(INTERNAL) {
-            Some(route) => self.internal(&method, route, &text, caller.now_ms).await,
+            Some(route) => self.internal(&method, route, &text, now_ms).await,
             None => {
                 let Ok(Route::Admin(route)) = resolve(&method, &path) else {
                     let e = ControlError::BadRequest("not an admin route".into());
                     return respond(problem(&e));
+                };
+                // The worker verified the operator and their role, and set these headers
+                // itself; the object checks the role again, so no other caller can skip it.
+                let operator = operator_of(
+                    header(OPERATOR_HEADER).as_deref(),
+                    header(ROLE_HEADER).as_deref(),
+                    Route::Admin(route),
+                );
+                let operator = match operator {
+                    Ok(operator) => operator,
+                    Err(e) => return respond(problem(&e)),
+                };
+                let caller = Caller {
+                    actor: Actor::Operator(operator),
+                    now_ms,
+                    if_match: header("If-Match"),
                 };
                 let request = Incoming {
                     route,
@@ -401,6 +415,30 @@ async fn tell_evidence(env: Env, sql: worker::SqlStorage, watches: Vec<Watch>) {
             log::error("control", "evidence_unreachable", &e.to_string());
         }
     }
+}
+
+/// The operator of an admin request as the worker passed them on, when their role may call
+/// `route`.
+fn operator_of(
+    name: Option<&str>,
+    role: Option<&str>,
+    route: Route,
+) -> std::result::Result<Operator, ApiError> {
+    let (Some(name), Some(role)) = (name, role.and_then(Role::parse)) else {
+        return Err(ApiError::Unauthorized {
+            token: "ADMIN_TOKENS",
+        });
+    };
+    if !valid_name(name) {
+        return Err(ApiError::Unauthorized {
+            token: "ADMIN_TOKENS",
+        });
+    }
+    route.needs().admits(role)?;
+    Ok(Operator {
+        name: name.to_owned(),
+        role,
+    })
 }
 
 /// A change's or a refusal's status and body.

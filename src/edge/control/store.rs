@@ -197,13 +197,14 @@ impl RolloutControl {
         Ok((200, body))
     }
 
-    /// `GET /api/admin/audit?flag=&limit=`: entries, newest first.
+    /// `GET /api/admin/audit?flag=&operator=&limit=`: entries, newest first.
     pub(super) fn audit(&self, url: &str) -> Result<(u16, Value)> {
-        let mut flag = None;
+        let (mut flag, mut operator) = (None, None);
         let mut limit = AUDIT_LIMIT_DEFAULT;
         for (k, v) in pairs(url) {
             match k.as_str() {
                 "flag" if !v.is_empty() => flag = Some(v),
+                "operator" if !v.is_empty() => operator = Some(v),
                 "limit" => match v.parse::<u64>() {
                     Ok(n) if (1..=AUDIT_LIMIT_MAX).contains(&n) => limit = n,
                     _ => {
@@ -217,14 +218,23 @@ impl RolloutControl {
         let rows: Vec<AuditRow> = self
             .sql()
             .exec(
-                "SELECT entry FROM audit WHERE (?1 IS NULL OR flag = ?1) ORDER BY seq DESC LIMIT ?2",
-                vec![flag.clone().into(), SqlStorageValue::from(limit as i64)],
+                "SELECT entry FROM audit WHERE (?1 IS NULL OR flag = ?1) \
+                 AND (?2 IS NULL OR json_extract(entry, '$.actor') = ?2) \
+                 ORDER BY seq DESC LIMIT ?3",
+                vec![
+                    flag.clone().into(),
+                    operator.clone().into(),
+                    SqlStorageValue::from(limit as i64),
+                ],
             )?
             .to_array()?;
         let entries: Vec<Value> = rows
             .iter()
             .filter_map(|r| serde_json::from_str::<Value>(&r.entry).ok())
             .collect();
-        Ok((200, json!({"entries": entries, "flag": flag})))
+        Ok((
+            200,
+            json!({"entries": entries, "flag": flag, "operator": operator}),
+        ))
     }
 }

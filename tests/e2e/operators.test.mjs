@@ -1,0 +1,94 @@
+// End-to-end tests of operators against `wrangler dev`: named credentials with roles
+// (`ADMIN_TOKENS`) on every kind of admin route, the audit actor taken from the credential and
+// never from a header, the audit log read by operator, and a malformed credential list that
+// closes the admin API alone.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+
+import { OPERATORS, admin, startWorker, until } from './harness.mjs';
+
+const boolean = { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' };
+
+/** One route of each kind, the role it needs, and a request it accepts. */
+const KINDS = [
+  { needs: 'viewer', method: 'GET', route: '/flags' },
+  { needs: 'viewer', method: 'GET', route: '/audit' },
+  { needs: 'viewer', method: 'GET', route: '/stats/pilot' },
+  { needs: 'viewer', method: 'GET', route: '/dead-letters' },
+  { needs: 'operator', method: 'POST', route: '/flags/pilot/pause' },
+  { needs: 'operator', method: 'POST', route: '/flags/pilot/resume' },
+  { needs: 'admin', method: 'PUT', route: '/flags/roles_probe', body: { definition: boolean } },
+  { needs: 'admin', method: 'DELETE', route: '/flags/roles_probe' },
+];
+const RANK = { viewer: 0, operator: 1, admin: 2 };
+
+describe('operators', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ state: `operators-${process.pid}`, flags: 'flags/demo.json' });
+  });
+  after(async () => { await w?.stop(); });
+
+  test('each role against each kind of route: allowed, or 403 naming the role it needs', async () => {
+    for (const as of ['vera', 'olga', 'ada']) {
+      const role = OPERATORS[as].role;
+      for (const { needs, method, route, body } of KINDS) {
+        const r = await admin(w.url, method, route, { as, body });
+        if (RANK[role] >= RANK[needs]) {
+          assert.ok(r.status < 400, `${as} (${role}) ${method} ${route}: ${r.status} ${JSON.stringify(r.body)}`);
+        } else {
+          assert.equal(r.status, 403, `${as} (${role}) ${method} ${route}`);
+          assert.deepEqual(r.body, { error: 'forbidden', detail: `needs ${needs}` });
+        }
+      }
+    }
+    // Stored events: a viewer reads them, only an admin deletes them.
+    const events = (as, method) => fetch(`${w.url}/api/events?limit=1`, { method, headers: { authorization: `Bearer ${OPERATORS[as].token}` } });
+    assert.equal((await events('vera', 'GET')).status, 200);
+    const del = await events('olga', 'DELETE');
+    assert.deepEqual([del.status, (await del.json()).detail], [403, 'needs admin']);
+    // Who am I, for the admin page and the CLI.
+    assert.deepEqual((await admin(w.url, 'GET', '/me', { as: 'vera' })).body, { name: 'vera', role: 'viewer' });
+    assert.deepEqual((await admin(w.url, 'GET', '/me')).body, { name: 'admin', role: 'admin' });
+    for (const token of [null, 'x'.repeat(40), `${OPERATORS.vera.token}x`]) {
+      const r = await admin(w.url, 'GET', '/me', { token });
+      assert.deepEqual([r.status, r.body.error], [401, 'unauthorized']);
+    }
+  });
+
+  test('the audit actor is the credential\'s operator with their role: X-Pilot-Actor: guard is not the guard', async () => {
+    const r = await admin(w.url, 'POST', '/flags/pilot/pause', { as: 'olga', headers: { 'x-pilot-actor': 'guard' }, body: { reason: 'forged' } });
+    assert.equal(r.status, 200);
+    const [entry] = (await admin(w.url, 'GET', '/audit?flag=pilot&limit=1')).body.entries;
+    assert.deepEqual([entry.actor, entry.role, entry.action, entry.reason], ['olga', 'operator', 'pause', 'forged']);
+    assert.equal((await admin(w.url, 'POST', '/flags/pilot/resume', { as: 'otto' })).status, 200);
+    // By operator.
+    const byOtto = (await admin(w.url, 'GET', '/audit?operator=otto', { as: 'vera' })).body;
+    assert.ok(byOtto.entries.length >= 1);
+    assert.ok(byOtto.entries.every((e) => e.actor === 'otto'), JSON.stringify(byOtto.entries));
+    assert.equal(byOtto.operator, 'otto');
+    const guard = (await admin(w.url, 'GET', '/audit?operator=guard')).body.entries;
+    assert.deepEqual(guard, [], 'no operator acted as the guard');
+  });
+});
+
+describe('a malformed ADMIN_TOKENS', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ state: `operators-bad-${process.pid}`, vars: { ADMIN_TOKENS: `ana:viewer:short,${'x'}` } });
+  });
+  after(async () => { await w?.stop(); });
+
+  test('closes the admin API (503, the variable in the log, no token) and leaves pages alone', async () => {
+    for (const as of [undefined, 'vera']) {
+      const r = await admin(w.url, 'GET', '/status', { as });
+      assert.deepEqual([r.status, r.body.error], [503, 'unavailable']);
+    }
+    const events = await fetch(`${w.url}/api/events`, { headers: { authorization: `Bearer ${OPERATORS.ada.token}` } });
+    assert.equal(events.status, 503);
+    assert.equal((await fetch(`${w.url}/`)).status, 200);
+    await until(() => /"var":"ADMIN_TOKENS"/.test(readFileSync(w.log, 'utf8')), 'the log names ADMIN_TOKENS');
+    assert.doesNotMatch(readFileSync(w.log, 'utf8'), /short/, 'the log never shows a token');
+  });
+});
