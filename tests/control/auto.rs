@@ -2,6 +2,8 @@
 //! every guard is healthy, the verdicts are on the current window, and the next tier is not
 //! manual; a climb is an audit entry by `system` with the verdicts as evidence.
 
+use pilot_gate::core::control::audit::flag_doc;
+use pilot_gate::core::control::diff::{apply, invert};
 use pilot_gate::core::control::error::ControlError;
 use pilot_gate::core::control::guards::{Figures, GuardKind, GuardState, NoDataFigures, Verdict};
 use pilot_gate::core::control::state::ControlState;
@@ -50,11 +52,21 @@ fn climbs_one_tier_when_the_dwell_is_met_and_every_guard_is_healthy() {
         s.auto_advance("pilot", r, &healthy, NOW + 59_000).is_none(),
         "dwell not met"
     );
+    let before = flag_doc(&s, "pilot");
     let change = s
         .auto_advance("pilot", r, &healthy, NOW + 60_000)
         .expect("climbs");
     assert_eq!(s.flags["pilot"].plan.tier, 2);
     let entry = &change.audit[0];
+    // Its diff rebuilds the plan before the climb.
+    let patch = entry
+        .diff
+        .as_ref()
+        .expect("an automatic change carries a diff");
+    assert_eq!(
+        apply(&flag_doc(&s, "pilot"), &invert(patch)).unwrap(),
+        before
+    );
     assert_eq!(
         (entry.actor.as_str(), entry.role, entry.action.as_str()),
         ("system", None, "advance")

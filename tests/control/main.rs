@@ -5,6 +5,7 @@
 
 mod auto;
 mod compile;
+mod diff;
 mod guards;
 mod input;
 mod ladder;

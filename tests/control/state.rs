@@ -198,3 +198,86 @@ fn a_flag_that_requires_a_broken_one_stays_loadable_and_off() {
     );
     assert_eq!((r.error, r.value), (None, Some(json!(false))));
 }
+
+#[test]
+fn a_put_a_command_an_import_and_a_delete_carry_diffs_that_rebuild_the_version_before() {
+    use pilot_gate::core::control::api::handle;
+    use pilot_gate::core::control::audit::{flag_doc, set_doc};
+    use pilot_gate::core::control::diff::{apply, invert};
+    use pilot_gate::core::http::route::AdminRoute;
+
+    let mut s = imported(&[(
+        "pilot",
+        json!({"tier": 1, "status": "active", "allow": ["qa-1"]}),
+    )]);
+    let before = flag_doc(&s, "pilot");
+    let mut body = before.clone();
+    body["plan"]["allow"] = json!(["qa-1", "qa-2"]);
+    body["definition"]["defaultVariant"] = json!("on");
+    let c = handle(
+        &mut s,
+        AdminRoute::PutFlag,
+        Some("pilot"),
+        &body,
+        &caller(NOW),
+    )
+    .unwrap();
+    let patch = c.audit[0].diff.clone().expect("a put carries a diff");
+    let after = flag_doc(&s, "pilot");
+    assert_eq!(apply(&before, &patch).unwrap(), after);
+    assert_eq!(apply(&after, &invert(&patch)).unwrap(), before);
+    let text = serde_json::to_value(&patch).unwrap().to_string();
+    assert!(
+        text.contains(r#"{"op":"add","path":"/plan/allow/1","value":"qa-2"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"{"op":"test","path":"/definition/defaultVariant","value":"off"}"#),
+        "{text}"
+    );
+
+    // A command changes the plan too; kill changes no definition and carries none.
+    let c = handle(
+        &mut s,
+        AdminRoute::Pause,
+        Some("pilot"),
+        &json!({}),
+        &caller(NOW),
+    )
+    .unwrap();
+    let paused = c.audit[0].diff.clone().unwrap();
+    assert_eq!(
+        apply(&flag_doc(&s, "pilot"), &invert(&paused)).unwrap(),
+        after
+    );
+    let c = handle(
+        &mut s,
+        AdminRoute::Kill,
+        None,
+        &json!({"reason": "r"}),
+        &caller(NOW),
+    )
+    .unwrap();
+    assert!(c.audit[0].diff.is_none());
+
+    // An import's diff is the whole set's.
+    let set_before = set_doc(&s);
+    let doc = json!({"flags": {"other": crate::boolean()}, "metadata": {"flagSetId": "x"}});
+    let c = handle(&mut s, AdminRoute::PutFlagset, None, &doc, &caller(NOW)).unwrap();
+    let patch = c.audit[0].diff.clone().unwrap();
+    assert_eq!(apply(&set_doc(&s), &invert(&patch)).unwrap(), set_before);
+
+    // A delete's diff rebuilds the flag from nothing.
+    let c = handle(
+        &mut s,
+        AdminRoute::DeleteFlag,
+        Some("other"),
+        &json!(null),
+        &caller(NOW),
+    )
+    .unwrap();
+    let gone = c.audit[0].diff.clone().unwrap();
+    assert!(!s.flags.contains_key("other"));
+    let rebuilt = apply(&serde_json::Value::Null, &invert(&gone)).unwrap();
+    assert_eq!(rebuilt["definition"], crate::boolean());
+}

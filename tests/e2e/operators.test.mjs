@@ -3,10 +3,14 @@
 // never from a header, the audit log read by operator, and a malformed credential list that
 // closes the admin API alone.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { OPERATORS, admin, startWorker, until } from './harness.mjs';
+import jsonpatch from 'fast-json-patch';
+
+import { OPERATORS, ROOT, admin, startWorker, until } from './harness.mjs';
 
 const boolean = { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' };
 
@@ -70,6 +74,60 @@ describe('operators', () => {
     assert.equal(byOtto.operator, 'otto');
     const guard = (await admin(w.url, 'GET', '/audit?operator=guard')).body.entries;
     assert.deepEqual(guard, [], 'no operator acted as the guard');
+  });
+});
+
+describe('audit diffs', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ state: `operators-diff-${process.pid}`, flags: 'flags/demo.json' });
+  });
+  after(async () => { await w?.stop(); });
+
+  const doc = (flag) => ({ definition: flag.definition, plan: flag.plan });
+
+  test('a change to a flag carries an RFC 6902 diff that fast-json-patch applies forward and, undone, rebuilds the version before', async () => {
+    const before = doc((await admin(w.url, 'GET', '/flags/syncEnabled')).body);
+    const next = structuredClone(before);
+    next.definition.defaultVariant = next.definition.defaultVariant === 'on' ? 'off' : 'on';
+    next.plan.allow = [...next.plan.allow, 'qa-diff-1'];
+    const put = await admin(w.url, 'PUT', '/flags/syncEnabled', { as: 'ada', body: next });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    const after = doc((await admin(w.url, 'GET', '/flags/syncEnabled')).body);
+    const [entry] = (await admin(w.url, 'GET', '/audit?flag=syncEnabled&limit=1')).body.entries;
+    assert.deepEqual([entry.action, entry.actor, entry.role], ['put', 'ada', 'admin']);
+    // Forward, with its tests of what was there: the stored version after.
+    assert.deepEqual(jsonpatch.applyPatch(structuredClone(before), entry.diff, true).newDocument, after);
+    // Backward: replay the steps in reverse, each test/replace or test/remove undone.
+    let rebuilt = structuredClone(after);
+    const ops = entry.diff;
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const op = ops[i];
+      if (op.op === 'add') rebuilt = jsonpatch.applyPatch(rebuilt, [{ op: 'remove', path: op.path }]).newDocument;
+      else if (op.op === 'remove') rebuilt = jsonpatch.applyPatch(rebuilt, [{ op: 'add', path: op.path, value: ops[i - 1].value }]).newDocument;
+      else if (op.op === 'replace') rebuilt = jsonpatch.applyPatch(rebuilt, [{ op: 'replace', path: op.path, value: ops[i - 1].value }]).newDocument;
+    }
+    assert.deepEqual(rebuilt, before);
+    // Read alone by its seq; the CLI shows it under its row.
+    const alone = (await admin(w.url, 'GET', `/audit?seq=${entry.seq}`)).body.entries;
+    assert.deepEqual(alone, [entry]);
+    const cli = spawnSync(path.join(ROOT, 'scripts/pilot'), ['--url', w.url, 'audit', 'syncEnabled', '--limit', '1'], { encoding: 'utf8', env: { ...process.env, PILOT_ADMIN_TOKEN: OPERATORS.vera.token } });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, /ada \(admin\) +put +syncEnabled/);
+    assert.match(cli.stdout, /^ {4}\+ \/plan\/allow\/\d+: "qa-diff-1"$/m);
+    assert.match(cli.stdout, /^ {4}~ \/definition\/defaultVariant: "(on|off)" -> "(on|off)"$/m);
+  });
+
+  test('an import carries the whole set\'s diff; a command, its plan\'s; a kill, none', async () => {
+    assert.equal((await admin(w.url, 'POST', '/flags/pilot/pause', { as: 'olga' })).status, 200);
+    assert.equal((await admin(w.url, 'POST', '/kill', { as: 'olga', body: { reason: 'drill' } })).status, 200);
+    assert.equal((await admin(w.url, 'POST', '/unkill', { as: 'olga' })).status, 200);
+    const [unkill, kill, pause] = (await admin(w.url, 'GET', '/audit?limit=3')).body.entries;
+    assert.deepEqual([unkill.action, kill.action, pause.action], ['unkill', 'kill', 'pause']);
+    assert.equal(kill.diff, undefined);
+    assert.ok(pause.diff.some((op) => op.op === 'replace' && op.path === '/plan/status' && op.value === 'paused'), JSON.stringify(pause.diff));
+    const [imported] = (await admin(w.url, 'GET', '/audit?operator=admin&limit=100')).body.entries.filter((e) => e.action === 'import');
+    assert.ok(imported.diff.some((op) => op.op === 'add' && op.path === '/flags/pilot'), 'the import added pilot');
   });
 });
 

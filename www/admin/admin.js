@@ -82,6 +82,25 @@ function renderFlags(list) {
   $('#unkill').disabled = !killed || !may(me?.role, 'operator');
 }
 
+/** An entry's diff as a disclosure: "N changes", opening onto one line per change. */
+function changes(entry) {
+  const lines = window.PilotDiff.diffLines(entry);
+  if (!lines.length) return '—';
+  const details = document.createElement('details');
+  const summary = document.createElement('summary');
+  summary.textContent = `${lines.length} change${lines.length === 1 ? '' : 's'}`;
+  const list = document.createElement('ul');
+  list.className = 'diff';
+  for (const line of lines) {
+    const li = document.createElement('li');
+    li.textContent = line;
+    li.className = { '+': 'added', '-': 'removed', '~': 'changed' }[line[0]] ?? '';
+    list.append(li);
+  }
+  details.append(summary, list);
+  return details;
+}
+
 function renderAudit(audit) {
   const tbody = $('#audit tbody');
   tbody.replaceChildren();
@@ -93,6 +112,7 @@ function renderAudit(audit) {
     cell(tr, e.flag ?? 'all flags');
     cell(tr, `${describeState(e.from)} → ${describeState(e.to)}`);
     cell(tr, e.reason ?? '');
+    cell(tr, changes(e));
     tbody.append(tr);
   }
 }

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::core::control::audit::attach_diffs;
 use crate::core::control::command::{Command, Order};
 use crate::core::control::compile::compile;
 use crate::core::control::error::ControlError;
@@ -93,18 +94,20 @@ pub fn handle(
         audit: Vec::new(),
     };
     let key = || key.ok_or_else(|| ControlError::BadRequest("the path names no flag".into()));
-    let before = state.tier_starts();
+    if !is_change(route) {
+        return answer(state, route, key, body, caller, read);
+    }
+    let before = state.clone();
     let mut change = answer(state, route, key, body, caller, read)?;
-    if is_change(route) {
-        state.mark_tier_revisions(&before);
-        // The answer shows the plans as they are stored now.
-        if route == AdminRoute::PutFlagset {
-            let parse_errors = change.body["parseErrors"].take();
-            change.body = state.list_view(caller.now_ms);
-            change.body["parseErrors"] = parse_errors;
-        } else if change.body.get("plan").is_some() {
-            change.body = state.flag_view(key()?, caller.now_ms)?;
-        }
+    state.mark_tier_revisions(&before.tier_starts());
+    attach_diffs(&before, state, &mut change.audit);
+    // The answer shows the plans as they are stored now.
+    if route == AdminRoute::PutFlagset {
+        let parse_errors = change.body["parseErrors"].take();
+        change.body = state.list_view(caller.now_ms);
+        change.body["parseErrors"] = parse_errors;
+    } else if change.body.get("plan").is_some() {
+        change.body = state.flag_view(key()?, caller.now_ms)?;
     }
     Ok(change)
 }

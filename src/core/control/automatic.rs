@@ -3,8 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::core::control::audit::Actor;
+use crate::core::control::audit::{flag_doc, Actor};
 use crate::core::control::command::{advance_refusals, apply, Command, Order};
+use crate::core::control::diff::diff;
 use crate::core::control::guards::{Action, GuardKind, GuardState, Verdict};
 use crate::core::control::plan::{Plan, Status};
 use crate::core::control::state::{Caller, Change, ControlState};
@@ -132,6 +133,7 @@ impl ControlState {
     /// entry by the automatic actor; `None` when the command does not apply.
     fn apply_automatic(&mut self, key: &str, a: Automatic<'_>, now_ms: u64) -> Option<Change> {
         let before = self.tier_starts();
+        let was = flag_doc(self, key);
         let flag = self.flags.get_mut(key)?;
         let order = Order {
             reason: Some(a.reason.clone()),
@@ -152,7 +154,7 @@ impl ControlState {
             now_ms,
             if_match: None,
         };
-        let audit = self.entry(
+        let mut audit = self.entry(
             &caller,
             a.action,
             Some(key),
@@ -161,6 +163,7 @@ impl ControlState {
             Some(a.reason),
             a.evidence,
         );
+        audit.diff = Some(diff(&was, &flag_doc(self, key)));
         Some(Change {
             status: 200,
             body: Value::Null,

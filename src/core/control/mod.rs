@@ -9,6 +9,7 @@ pub mod audit;
 pub mod automatic;
 pub mod command;
 pub mod compile;
+pub mod diff;
 pub mod error;
 pub mod fault;
 pub mod guardrail;

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Result, SqlStorage, SqlStorageValue};
 
-use crate::core::control::audit::AuditEntry;
+use crate::core::control::audit::{parts, AuditEntry, DIFF_PART_BYTES};
 use crate::core::control::error::ControlError;
 use crate::core::control::state::{Change, ControlState};
 use crate::core::http::query::pairs;
@@ -18,6 +18,9 @@ pub const IDEMPOTENCY_TTL_MS: u64 = 86_400_000;
 pub const AUDIT_LIMIT_DEFAULT: u64 = 100;
 /// Most entries of one audit read.
 pub const AUDIT_LIMIT_MAX: u64 = 1000;
+/// Largest diff that a list of audit entries carries; a larger one is read by its entry's
+/// `seq` (`?seq=N`).
+pub const AUDIT_INLINE_DIFF_BYTES: u64 = 65_536;
 
 /// The tables of the state, the audit log and the idempotency records.
 pub const SCHEMA: &str = "
@@ -25,6 +28,8 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, flag TEXT, entry TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_flag ON audit (flag, seq);
+CREATE TABLE IF NOT EXISTS audit_diff (
+  seq INTEGER NOT NULL, part INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (seq, part));
 CREATE TABLE IF NOT EXISTS idempotency (
   key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,
   at_ms INTEGER NOT NULL);
@@ -37,7 +42,13 @@ struct TextRow {
 
 #[derive(Deserialize)]
 struct AuditRow {
+    seq: i64,
     entry: String,
+}
+
+#[derive(Deserialize)]
+struct SeqRow {
+    seq: i64,
 }
 
 #[derive(Deserialize)]
@@ -115,19 +126,66 @@ impl RolloutControl {
         Ok(())
     }
 
-    /// Appends one entry to the audit log.
+    /// Appends one entry to the audit log: the entry in one row (with its diff's size as
+    /// `diffBytes`), its diff in parts of at most [`DIFF_PART_BYTES`] beside it.
     pub(super) fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
-        let text =
-            serde_json::to_string(entry).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        self.sql().exec(
-            "INSERT INTO audit (at_ms, flag, entry) VALUES (?, ?, ?)",
-            vec![
-                SqlStorageValue::from(entry.at_ms as i64),
-                entry.flag.clone().into(),
-                text.into(),
-            ],
-        )?;
+        let diff = entry
+            .diff
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let mut row = serde_json::to_value(AuditEntry {
+            diff: None,
+            ..entry.clone()
+        })
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        if let Some(diff) = &diff {
+            row["diffBytes"] = diff.len().into();
+        }
+        let rows: Vec<SeqRow> = self
+            .sql()
+            .exec(
+                "INSERT INTO audit (at_ms, flag, entry) VALUES (?, ?, ?) RETURNING seq",
+                vec![
+                    SqlStorageValue::from(entry.at_ms as i64),
+                    entry.flag.clone().into(),
+                    row.to_string().into(),
+                ],
+            )?
+            .to_array()?;
+        let seq = rows.first().map_or(0, |r| r.seq);
+        for (i, part) in parts(diff.as_deref().unwrap_or(""), DIFF_PART_BYTES)
+            .into_iter()
+            .enumerate()
+        {
+            self.sql().exec(
+                "INSERT INTO audit_diff (seq, part, text) VALUES (?, ?, ?)",
+                vec![
+                    SqlStorageValue::from(seq),
+                    SqlStorageValue::from(i as i64),
+                    part.into(),
+                ],
+            )?;
+        }
         Ok(())
+    }
+
+    /// The stored diff of audit entry `seq`, its parts joined and parsed.
+    fn audit_diff(&self, seq: i64) -> Result<Value> {
+        #[derive(Deserialize)]
+        struct PartRow {
+            text: String,
+        }
+        let rows: Vec<PartRow> = self
+            .sql()
+            .exec(
+                "SELECT text FROM audit_diff WHERE seq = ? ORDER BY part",
+                vec![SqlStorageValue::from(seq)],
+            )?
+            .to_array()?;
+        let text: String = rows.into_iter().map(|r| r.text).collect();
+        serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))
     }
 
     /// The stored answer of an `Idempotency-Key`: `None` when the key is new; the answer when
@@ -197,14 +255,23 @@ impl RolloutControl {
         Ok((200, body))
     }
 
-    /// `GET /api/admin/audit?flag=&operator=&limit=`: entries, newest first.
+    /// `GET /api/admin/audit?flag=&operator=&limit=`: entries, newest first, each with its
+    /// `seq` and its diff when it has one of at most [`AUDIT_INLINE_DIFF_BYTES`]; `?seq=N`:
+    /// entry N alone with its whole diff.
     pub(super) fn audit(&self, url: &str) -> Result<(u16, Value)> {
-        let (mut flag, mut operator) = (None, None);
+        let (mut flag, mut operator, mut seq) = (None, None, None);
         let mut limit = AUDIT_LIMIT_DEFAULT;
         for (k, v) in pairs(url) {
             match k.as_str() {
                 "flag" if !v.is_empty() => flag = Some(v),
                 "operator" if !v.is_empty() => operator = Some(v),
+                "seq" => match v.parse::<i64>() {
+                    Ok(n) if n > 0 => seq = Some(n),
+                    _ => {
+                        let detail = "seq must be an entry's seq, a positive integer".to_owned();
+                        return Ok(problem(&ControlError::BadRequest(detail)));
+                    }
+                },
                 "limit" => match v.parse::<u64>() {
                     Ok(n) if (1..=AUDIT_LIMIT_MAX).contains(&n) => limit = n,
                     _ => {
@@ -218,20 +285,34 @@ impl RolloutControl {
         let rows: Vec<AuditRow> = self
             .sql()
             .exec(
-                "SELECT entry FROM audit WHERE (?1 IS NULL OR flag = ?1) \
+                "SELECT seq, entry FROM audit WHERE (?1 IS NULL OR flag = ?1) \
                  AND (?2 IS NULL OR json_extract(entry, '$.actor') = ?2) \
-                 ORDER BY seq DESC LIMIT ?3",
+                 AND (?3 IS NULL OR seq = ?3) ORDER BY seq DESC LIMIT ?4",
                 vec![
                     flag.clone().into(),
                     operator.clone().into(),
+                    seq.map_or(SqlStorageValue::Null, SqlStorageValue::from),
                     SqlStorageValue::from(limit as i64),
                 ],
             )?
             .to_array()?;
-        let entries: Vec<Value> = rows
-            .iter()
-            .filter_map(|r| serde_json::from_str::<Value>(&r.entry).ok())
-            .collect();
+        let inline = if seq.is_some() {
+            u64::MAX
+        } else {
+            AUDIT_INLINE_DIFF_BYTES
+        };
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Ok(mut entry) = serde_json::from_str::<Value>(&row.entry) else {
+                continue;
+            };
+            entry["seq"] = row.seq.into();
+            match entry.get("diffBytes").and_then(Value::as_u64) {
+                Some(bytes) if bytes <= inline => entry["diff"] = self.audit_diff(row.seq)?,
+                _ => {}
+            }
+            entries.push(entry);
+        }
         Ok((
             200,
             json!({"entries": entries, "flag": flag, "operator": operator}),
