@@ -11,7 +11,7 @@ use crate::core::flags::model::FlagSet;
 use crate::core::flags::ofrep::{self, OfrepError};
 use crate::core::flags::source::Published;
 use crate::core::gate::answer::uid_cookie;
-use crate::core::gate::cohort::{Cohort, Decider, Rollout};
+use crate::core::gate::cohort::{edge_context, Cohort, Decider, Rollout};
 use crate::core::gate::config::GateConfig;
 use crate::core::gate::identity;
 use crate::core::http::cors::{self, origin_allowed, origin_of};
@@ -55,7 +55,8 @@ pub async fn answer(route: OfrepRoute, req: &mut Request, ctx: Ctx<'_>) -> Outco
     let view = ctx.facts.view();
     let key = path_key(view.path).filter(|_| route == OfrepRoute::Single);
     let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
-    let mut out = match evaluate(req, &ctx, key, &identity.targeting_key).await {
+    let edge = edge_context(&identity, view.path, ctx.facts.country());
+    let mut out = match evaluate(req, &ctx, key, &edge).await {
         Ok((action, etag)) => {
             let mut out = Outcome::api(Ok::<_, OfrepError>(action), ctx.request_id);
             if let Some(tag) = etag {
@@ -77,7 +78,7 @@ async fn evaluate(
     req: &mut Request,
     ctx: &Ctx<'_>,
     key: Option<&str>,
-    identity_key: &str,
+    edge: &Value,
 ) -> Result<(Action, Option<String>), OfrepError> {
     let trusted = match ctx.facts.header("authorization") {
         None => false,
@@ -99,7 +100,7 @@ async fn evaluate(
             },
         })?;
     let given = ofrep::parse_request(&body, key)?;
-    let caller = ofrep::caller_context(given, trusted, identity_key);
+    let caller = ofrep::caller_context(given, trusted, edge);
     // The unit the answer exposes: the caller's signed identity, or (with the token) the
     // targeting key a server-side SDK evaluates for.
     let targeting_key = caller
@@ -142,7 +143,12 @@ pub async fn config(ctx: Ctx<'_>) -> Outcome {
     let view = ctx.facts.view();
     let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
     let published = flags::current(ctx.env, ctx.gate, ctx.now_ms, &ctx.request_id).await;
-    let decider = Decider::new(ctx.rollout, published.as_deref(), ctx.now_ms, None);
+    let decider = Decider::new(
+        ctx.rollout,
+        published.as_deref(),
+        ctx.now_ms,
+        ctx.facts.country(),
+    );
     let mut context = decider.context(&identity, view.path);
     let (mut values, mut handed) = match decider.set {
         Some(set) => ofrep::values(set, &mut context),

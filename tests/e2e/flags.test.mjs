@@ -53,7 +53,7 @@ describe('flags from KV decide gated routes', () => {
     w = await startWorker({
       state: 'flags-demo',
       flags: DEMO,
-      vars: { GATED_ROUTES: '/try/beta*=beta_ui,/try*', ALLOWED_ORIGINS: ALLOWED },
+      vars: { GATED_ROUTES: '/try/beta*=beta_ui,/try*', ALLOWED_ORIGINS: ALLOWED, FLAGS_CACHE_S: '1' },
     });
   });
   after(async () => { await w?.stop(); });
@@ -138,6 +138,33 @@ describe('flags from KV decide gated routes', () => {
     const wrong = await ofrep(w.url, '/pilot', { body: asAllowlisted, headers: { authorization: 'Bearer nope' } });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.text, '');
+  });
+
+  test('without the token country, path and bot are the edge\'s: a caller cannot claim them', async () => {
+    const probe = (attr, value) => ({
+      state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off',
+      targeting: { if: [{ '==': [{ var: attr }, value] }, 'on', 'off'] },
+    });
+    // Imported without plans, the probes are complete: their own rules decide.
+    const demo = JSON.parse(readFileSync(path.join(ROOT, DEMO), 'utf8'));
+    const withProbes = structuredClone(demo);
+    Object.assign(withProbes.flags, {
+      probe_country: probe('country', 'ZZ'), probe_bot: probe('bot', true), probe_path: probe('path', '/spoofed'),
+      probe_edge_path: probe('path', '/ofrep/v1/evaluate/flags/probe_edge_path'),
+    });
+    assert.equal((await admin(w.url, 'PUT', '/flagset', { body: withProbes })).status, 200);
+    await new Promise((r) => setTimeout(r, 1500)); // the edge's flag cache
+    const claims = { context: { country: 'ZZ', bot: true, path: '/spoofed' } };
+    const token = { authorization: `Bearer ${OFREP_TOKEN}` };
+    for (const key of ['probe_country', 'probe_bot', 'probe_path']) {
+      const visitor = await ofrep(w.url, `/${key}`, { body: claims });
+      assert.deepEqual([visitor.status, visitor.body.value], [200, false], `${key}: a visitor's claim is ignored`);
+      const server = await ofrep(w.url, `/${key}`, { body: claims, headers: token });
+      assert.deepEqual([server.status, server.body.value], [200, true], `${key}: a server SDK with the token is trusted`);
+    }
+    // The path a visitor is evaluated with is the request's own.
+    assert.equal((await ofrep(w.url, '/probe_edge_path', { body: claims })).body.value, true);
+    assert.equal((await admin(w.url, 'PUT', '/flagset', { body: demo })).status, 200);
   });
 
   test('bulk answers carry an ETag, and If-None-Match gets 304', async () => {

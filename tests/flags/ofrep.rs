@@ -96,17 +96,18 @@ fn requests_parse_and_the_token_rule_holds() {
         (Some("pilot"), Some("PARSE_ERROR"))
     );
     assert!(parse_request(br#"{"context": [1]}"#, None).is_err());
-    // Without the token the caller's key is replaced; with it, the context is used as given.
-    let given = json!({"targetingKey": "qa-internal-1", "email": "x"});
+    // Without the token the edge's attributes replace the caller's (and one the edge does not
+    // know is removed); the rest stays. With it, the context is used as given.
+    let given = json!({"targetingKey": "qa-internal-1", "email": "x", "country": "US",
+        "bot": false, "path": "/admin"});
+    let edge = json!({"targetingKey": "abc", "path": "/ofrep/v1/evaluate/flags", "bot": true});
     assert_eq!(
-        caller_context(given.clone(), false, "abc")["targetingKey"],
-        "abc"
+        caller_context(given.clone(), false, &edge),
+        json!({"targetingKey": "abc", "email": "x", "bot": true,
+            "path": "/ofrep/v1/evaluate/flags"})
     );
-    assert_eq!(caller_context(given.clone(), true, "abc"), given);
-    assert_eq!(
-        caller_context(json!({}), false, "abc"),
-        json!({"targetingKey": "abc"})
-    );
+    assert_eq!(caller_context(given.clone(), true, &edge), given);
+    assert_eq!(caller_context(json!({}), false, &edge), edge);
     // 401 and 413 bodies are OFREP's.
     assert_eq!(OfrepError::Unauthorized.status(), 401);
     assert!(reply(&OfrepError::Unauthorized).body.is_null());

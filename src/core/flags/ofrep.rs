@@ -96,11 +96,28 @@ pub fn parse_request(body: &[u8], key: Option<&str>) -> Result<Value, OfrepError
     }
 }
 
-/// The context a caller is evaluated with: as given when it holds the token; otherwise its
-/// `targetingKey` is the caller's signed identity, whatever it sent.
-pub fn caller_context(mut ctx: Value, trusted: bool, identity_key: &str) -> Value {
-    if !trusted {
-        ctx["targetingKey"] = Value::String(identity_key.to_owned());
+/// The attributes of a context that only the edge may set for a caller without the OFREP
+/// token: what it observed itself.
+pub const EDGE_ATTRIBUTES: [&str; 4] = ["targetingKey", "path", "bot", "country"];
+
+/// The context a caller is evaluated with: as given when it holds the token (a server-side SDK
+/// evaluating for its own users); otherwise every [`EDGE_ATTRIBUTES`] is the edge's (`edge`,
+/// the caller's signed identity, the request's path, the bot check and the country), whatever
+/// the caller sent, and absent when the edge does not know it.
+pub fn caller_context(mut ctx: Value, trusted: bool, edge: &Value) -> Value {
+    if trusted {
+        return ctx;
+    }
+    if !ctx.is_object() {
+        ctx = Value::Object(Map::new());
+    }
+    if let Some(obj) = ctx.as_object_mut() {
+        for name in EDGE_ATTRIBUTES {
+            match edge.get(name) {
+                Some(v) => obj.insert(name.to_owned(), v.clone()),
+                None => obj.remove(name),
+            };
+        }
     }
     ctx
 }

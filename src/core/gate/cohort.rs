@@ -90,6 +90,30 @@ fn passes(value: Option<&Value>, variant: Option<&str>) -> bool {
     value == Some(&Value::Bool(true)) || variant == Some("on")
 }
 
+/// What the edge itself knows of a caller, as evaluation context: `targetingKey` (the signed
+/// identity), `path` (of the request), `bot`, and `country` when the runtime gives one. A caller
+/// without the OFREP token cannot override any of them.
+///
+/// ```
+/// use pilot_gate::core::gate::cohort::edge_context;
+/// use pilot_gate::core::gate::identity::{Identity, KeySource};
+/// let who = Identity { targeting_key: "k".into(), source: KeySource::UidCookie, set_uid: None };
+/// let ctx = edge_context(&who, "/try", Some("NZ"));
+/// assert_eq!(ctx["country"], "NZ");
+/// assert_eq!(ctx["bot"], false);
+/// ```
+pub fn edge_context(identity: &Identity, path: &str, country: Option<&str>) -> Value {
+    let mut ctx = json!({
+        "targetingKey": identity.targeting_key,
+        "path": path,
+        "bot": identity.source == KeySource::Bot,
+    });
+    if let Some(c) = country {
+        ctx["country"] = json!(c);
+    }
+    ctx
+}
+
 impl<'a> Decider<'a> {
     /// The decider of a request at `now_ms` under `PILOT_ROLLOUT_PCT`'s rollout and the
     /// published flag set, when there is one.
@@ -109,15 +133,7 @@ impl<'a> Decider<'a> {
 
     /// The evaluation context of a visitor at the edge: `targetingKey`, `country`, `path`, `bot`.
     pub fn context(&self, identity: &Identity, path: &str) -> Context {
-        let mut ctx = json!({
-            "targetingKey": identity.targeting_key,
-            "path": path,
-            "bot": identity.source == KeySource::Bot,
-        });
-        if let Some(c) = self.country {
-            ctx["country"] = json!(c);
-        }
-        Context::new(ctx, self.now_s)
+        Context::new(edge_context(identity, path, self.country), self.now_s)
     }
 
     /// The cohort of a visitor for a route bound to `flag`. Bots are always control.
