@@ -20,6 +20,7 @@ fn plan(status: Status, tier: usize) -> Plan {
         tier_since_ms: NOW,
         guards: None,
         auto_advance: None,
+        approvals: None,
         fallback: None,
         tier_revision: 0,
         objections: vec![],

@@ -3,6 +3,7 @@
 //! compiler from plans to flagd (evaluated by pilot-gate's engine), the consumer's delta and its
 //! dedupe, each guard on hand-computed cases, and simulated A/A and R = 3 pilots.
 
+mod approvals;
 mod auto;
 mod compile;
 mod diff;

@@ -77,6 +77,54 @@ describe('operators', () => {
   });
 });
 
+describe('approvals', () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ state: `operators-approvals-${process.pid}`, flags: 'flags/demo.json' });
+  });
+  after(async () => { await w?.stop(); });
+
+  test('an advance gated by approvals waits for a second operator, then runs in the first one\'s name', async () => {
+    const plan = { minDwellS: 0, approvals: { advance: 1, expiresS: 600 } };
+    assert.equal((await admin(w.url, 'PUT', '/flags/four_eyes', { as: 'ada', body: { definition: boolean, plan } })).status, 201);
+    assert.equal((await admin(w.url, 'POST', '/flags/four_eyes/start', { as: 'olga' })).status, 200, 'start is not gated');
+    const status = (await admin(w.url, 'GET', '/status')).body;
+    const asked = await admin(w.url, 'POST', '/flags/four_eyes/advance', { as: 'olga', body: { reason: 'dashboards green' } });
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    const { id } = asked.body.pending;
+    assert.equal((await admin(w.url, 'GET', '/flags/four_eyes')).body.plan.tier, 1, 'waiting');
+    assert.equal((await admin(w.url, 'GET', '/status')).body.revision, status.revision, 'nothing published');
+    const listed = (await admin(w.url, 'GET', '/requests', { as: 'vera' })).body.pending;
+    assert.deepEqual(listed.map((p) => [p.id, p.command, p.flag, p.requestedBy.name]), [[id, 'advance', 'four_eyes', 'olga']]);
+    // A viewer may not approve; the requester may not either.
+    assert.equal((await admin(w.url, 'POST', `/requests/${id}/approve`, { as: 'vera' })).status, 403);
+    const own = await admin(w.url, 'POST', `/requests/${id}/approve`, { as: 'olga' });
+    assert.deepEqual([own.status, own.body.error], [403, 'forbidden']);
+    const done = await admin(w.url, 'POST', `/requests/${id}/approve`, { as: 'otto' });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.equal(done.body.plan.tier, 2);
+    const trail = (await admin(w.url, 'GET', '/audit?flag=four_eyes&limit=3')).body.entries;
+    assert.deepEqual(trail.map((e) => [e.actor, e.action]), [['olga', 'advance'], ['otto', 'approve'], ['olga', 'request']]);
+    assert.deepEqual(trail[0].evidence.approvedBy, ['otto']);
+    assert.equal((await admin(w.url, 'POST', `/requests/${id}/approve`, { as: 'ada' })).status, 404, 'run once');
+  });
+
+  test('the CLI files, lists and approves a request', () => {
+    const cli = (as, ...args) => spawnSync(path.join(ROOT, 'scripts/pilot'), ['--url', w.url, ...args], { encoding: 'utf8', env: { ...process.env, PILOT_ADMIN_TOKEN: OPERATORS[as].token } });
+    const asked = cli('olga', 'advance', 'four_eyes');
+    assert.equal(asked.status, 0, asked.stderr);
+    const [, id] = asked.stdout.match(/^request (\d+): advance four_eyes by olga, waiting for 1 more approval; expires /) ?? [];
+    assert.ok(id, asked.stdout);
+    assert.match(cli('vera', 'requests').stdout, new RegExp(`^request ${id}: advance four_eyes by olga`));
+    const own = cli('olga', 'approve', id);
+    assert.equal(own.status, 1);
+    assert.match(own.stderr, /403 forbidden: needs another operator/);
+    const ok = cli('otto', 'approve', id);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^request ${id} approved and run: four_eyes: active, tier 3 of 4`));
+  });
+});
+
 describe('audit diffs', () => {
   let w;
   before(async () => {

@@ -65,6 +65,17 @@ fn every_endpoint_and_method_resolves_to_its_route() {
             Route::Admin(A::Rollback),
         ),
         ("POST", "/api/admin/flags/k/back", Route::Admin(A::Back)),
+        ("GET", "/api/admin/requests", Route::Admin(A::Requests)),
+        (
+            "POST",
+            "/api/admin/requests/7/approve",
+            Route::Admin(A::Approve),
+        ),
+        (
+            "POST",
+            "/api/admin/requests/7/reject",
+            Route::Admin(A::Reject),
+        ),
         ("POST", "/api/admin/kill", Route::Admin(A::Kill)),
         ("POST", "/api/admin/unkill", Route::Admin(A::Unkill)),
         ("GET", "/api/admin/flagset", Route::Admin(A::GetFlagset)),

@@ -2,9 +2,10 @@
 //! The Durable Object answers `status`, `audit`, `stats`, the dead letters and faults itself
 //! (they read its storage or other bindings); here they answer the state's status.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::core::control::audit::attach_diffs;
+use crate::core::control::approval::{operator_of, Approval, Gated};
+use crate::core::control::audit::{attach_diffs, Actor};
 use crate::core::control::command::{Command, Order};
 use crate::core::control::compile::compile;
 use crate::core::control::error::ControlError;
@@ -20,6 +21,7 @@ pub fn is_change(route: AdminRoute) -> bool {
         route,
         AdminRoute::Me
             | AdminRoute::Status
+            | AdminRoute::Requests
             | AdminRoute::ListFlags
             | AdminRoute::GetFlag
             | AdminRoute::GetFlagset
@@ -93,12 +95,26 @@ pub fn handle(
         body,
         audit: Vec::new(),
     };
+    let flag = key;
     let key = || key.ok_or_else(|| ControlError::BadRequest("the path names no flag".into()));
     if !is_change(route) {
         return answer(state, route, key, body, caller, read);
     }
     let before = state.clone();
-    let mut change = answer(state, route, key, body, caller, read)?;
+    let expired = state.expire_requests(caller.now_ms);
+    let gated = Gated::of(route).zip(operator_of(caller));
+    let mut change = match gated {
+        Some((command, operator)) if state.approvals_needed(command, flag) > 0 => {
+            // Filed only if it would run now (the same refusals, If-Match included).
+            answer(&mut state.clone(), route, key, body, caller, read)?;
+            let needs = state.approvals_needed(command, flag);
+            state.request(command, flag, body, &operator.clone(), needs, caller)?
+        }
+        _ if route == AdminRoute::Approve => approve(state, request_id(flag)?, caller, read)?,
+        _ if route == AdminRoute::Reject => state.reject(request_id(flag)?, caller)?,
+        _ => answer(state, route, key, body, caller, read)?,
+    };
+    change.audit.splice(0..0, expired);
     state.mark_tier_revisions(&before.tier_starts());
     attach_diffs(&before, state, &mut change.audit);
     // The answer shows the plans as they are stored now.
@@ -107,8 +123,52 @@ pub fn handle(
         change.body = state.list_view(caller.now_ms);
         change.body["parseErrors"] = parse_errors;
     } else if change.body.get("plan").is_some() {
-        change.body = state.flag_view(key()?, caller.now_ms)?;
+        let key = change.body["key"].as_str().unwrap_or_default().to_owned();
+        change.body = state.flag_view(&key, caller.now_ms)?;
     }
+    Ok(change)
+}
+
+/// The number of a request in a path (`/api/admin/requests/{id}/approve`).
+fn request_id(segment: Option<&str>) -> Result<u64, ControlError> {
+    segment
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ControlError::BadRequest("a request is named by its number".into()))
+}
+
+/// One more approval of request `id`; the last one runs the command in its requester's name,
+/// its audit entry naming the request and who approved it.
+fn approve(
+    state: &mut ControlState,
+    id: u64,
+    caller: &Caller,
+    read: impl Fn(Value) -> Change,
+) -> Result<Change, ControlError> {
+    let Some(operator) = operator_of(caller) else {
+        return Err(ControlError::OwnRequest);
+    };
+    let (pending, approval) = match state.approve(id, &operator.clone(), caller)? {
+        Approval::Waiting(change) => return Ok(change),
+        Approval::Ready(ready) => *ready,
+    };
+    let requester = Caller {
+        actor: Actor::Operator(pending.requested_by.clone()),
+        now_ms: caller.now_ms,
+        if_match: None,
+    };
+    let key = || {
+        pending
+            .flag
+            .as_deref()
+            .ok_or_else(|| ControlError::BadRequest("the request names no flag".into()))
+    };
+    let route = pending.command.route();
+    let mut change = answer(state, route, key, &pending.body, &requester, read)?;
+    for entry in &mut change.audit {
+        entry.evidence["request"] = pending.id.into();
+        entry.evidence["approvedBy"] = json!(pending.approved_by);
+    }
+    change.audit.insert(0, approval);
     Ok(change)
 }
 
@@ -139,7 +199,10 @@ fn answer<'k>(
         AdminRoute::Unkill => state.unkill(&parse_order(body)?, caller),
         AdminRoute::GetFlagset => Ok(read(compile(state))),
         AdminRoute::PutFlagset => state.import(body, caller),
+        AdminRoute::Requests => Ok(read(state.requests_view(caller.now_ms))),
         AdminRoute::Me
+        | AdminRoute::Approve
+        | AdminRoute::Reject
         | AdminRoute::Status
         | AdminRoute::Audit
         | AdminRoute::Stats

@@ -118,11 +118,17 @@ pub fn parts(text: &str, max_bytes: usize) -> Vec<&str> {
     out
 }
 
+/// Actions that change no definition or plan (a request waits; the kill switch leaves plans be).
+const NO_DIFF_ACTIONS: [&str; 6] = ["request", "approve", "reject", "expire", "kill", "unkill"];
+
 /// Gives each entry that changed a definition or plan between `before` and `after` its diff:
 /// an entry on one flag the diff of that flag's `{definition, plan}`, an import the diff of the
 /// whole set. Entries that change neither (kill, unkill, dead letters) keep none.
 pub fn attach_diffs(before: &ControlState, after: &ControlState, entries: &mut [AuditEntry]) {
     for entry in entries {
+        if NO_DIFF_ACTIONS.contains(&entry.action.as_str()) {
+            continue;
+        }
         let (was, now) = match (&entry.flag, entry.action.as_str()) {
             (Some(key), _) => (flag_doc(before, key), flag_doc(after, key)),
             (None, "import") => (set_doc(before), set_doc(after)),

@@ -26,6 +26,10 @@ pub enum ControlError {
         /// The flag's current `ETag`.
         current: String,
     },
+    /// No request pending with this number (never filed, run, rejected or expired).
+    RequestNotFound(u64),
+    /// An operator tried to approve their own request.
+    OwnRequest,
     /// The state forbids the command; every reason is listed.
     Conflict(Vec<String>),
     /// An `Idempotency-Key` was reused for a different request.
@@ -64,7 +68,8 @@ impl Problem for ControlError {
     fn status(&self) -> u16 {
         match self {
             ControlError::BadRequest(_) => 400,
-            ControlError::FlagNotFound(_) => 404,
+            ControlError::FlagNotFound(_) | ControlError::RequestNotFound(_) => 404,
+            ControlError::OwnRequest => 403,
             ControlError::Conflict(_) => 409,
             ControlError::BodyTooLarge { .. } => 413,
             ControlError::PreconditionFailed { .. } => 412,
@@ -79,6 +84,8 @@ impl Problem for ControlError {
             ControlError::BadRequest(_) => "bad_request",
             ControlError::Invalid { .. } | ControlError::InvalidFields(_) => "invalid_flag",
             ControlError::FlagNotFound(_) => "flag_not_found",
+            ControlError::RequestNotFound(_) => "request_not_found",
+            ControlError::OwnRequest => "forbidden",
             ControlError::PreconditionFailed { .. } => "precondition_failed",
             ControlError::Conflict(_) => "conflict",
             ControlError::IdempotencyKeyReused => "idempotency_key_reused",
@@ -96,6 +103,12 @@ impl Problem for ControlError {
                 .collect::<Vec<_>>()
                 .join("; "),
             ControlError::FlagNotFound(key) => format!("no flag {key:?}"),
+            ControlError::RequestNotFound(id) => {
+                format!("no pending request {id} (run, rejected, expired or never filed)")
+            }
+            ControlError::OwnRequest => {
+                "needs another operator: nobody approves their own request".to_owned()
+            }
             ControlError::PreconditionFailed { current } => {
                 format!("the flag changed since you read it; it is now {current}")
             }

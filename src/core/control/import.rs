@@ -50,6 +50,8 @@ impl ControlState {
             metadata,
             metrics,
             kill: self.kill.clone(),
+            pending: self.pending.clone(),
+            next_request: self.next_request,
             revision: self.revision,
             flags: BTreeMap::new(),
         };

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::core::control::approval;
 use crate::core::control::error::ControlError;
 use crate::core::control::guardrail::{Guardrail, GuardrailAction};
 use crate::core::control::guards::Guards;
@@ -25,7 +26,7 @@ pub const MAX_TIERS: usize = 10;
 
 /// The fields of a plan as the API reads and writes them; `tier`, `status`, `tierSinceMs` and
 /// `tierRevision` are moved by commands only (a `PUT` may send them back unchanged).
-const PLAN_FIELDS: [&str; 14] = [
+const PLAN_FIELDS: [&str; 15] = [
     "ladderPct",
     "allow",
     "deny",
@@ -40,6 +41,7 @@ const PLAN_FIELDS: [&str; 14] = [
     "guards",
     "fallback",
     "autoAdvance",
+    "approvals",
 ];
 
 /// Whether `key` can name a flag: 1 to 64 of `A-Z a-z 0-9 _ - .`.
@@ -247,6 +249,7 @@ fn parse_plan(
             ladder_top,
         )?,
         auto_advance: auto_advance(spec.get("autoAdvance"), &at("autoAdvance"), ladder_top)?,
+        approvals: approval::parse(spec.get("approvals"), &at("approvals"))?,
         fallback: fallback(
             spec.get("fallback"),
             &at("fallback"),

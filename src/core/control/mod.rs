@@ -5,6 +5,7 @@
 //! count and check; neither decides anything itself.
 
 pub mod api;
+pub mod approval;
 pub mod audit;
 pub mod automatic;
 pub mod command;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::core::control::approval::Approvals;
 use crate::core::control::guards::Guards;
 
 /// The default ladder, in percent of visitors per tier: 0, 1 (+ allowlist), 10, 50, 100.
@@ -75,6 +76,9 @@ pub struct Plan {
     /// Climb by itself (see [`AutoAdvance`]); `None`: only operators advance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_advance: Option<AutoAdvance>,
+    /// Commands that need other operators' approval (see [`Approvals`]); `None`: none do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Approvals>,
     /// The variant everyone gets after a guardrail's `fallback` (at tier 0, instead of `off`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,

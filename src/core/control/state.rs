@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::core::control::approval::Pending;
 use crate::core::control::audit::{Actor, AuditEntry};
 use crate::core::control::command::{advance_refusals, apply, available, Command, Order};
 use crate::core::control::error::ControlError;
@@ -41,6 +42,14 @@ pub struct ControlState {
     pub metrics: Metrics,
     /// The kill switch: every flag off while set.
     pub kill: Option<Kill>,
+    /// Commands waiting for approvals (at most
+    /// [`MAX_PENDING`](crate::core::control::approval::MAX_PENDING)); expired ones are dropped on
+    /// the next change.
+    #[serde(default)]
+    pub pending: Vec<Pending>,
+    /// The number of the last request filed.
+    #[serde(default)]
+    pub next_request: u64,
     /// Bumped by every change; the version of the set it publishes.
     pub revision: u64,
 }
@@ -100,7 +109,12 @@ impl ControlState {
             .keys()
             .filter_map(|k| self.flag_view(k, now_ms).ok())
             .collect();
-        json!({"flags": flags, "kill": self.kill, "revision": self.revision})
+        json!({
+            "flags": flags,
+            "kill": self.kill,
+            "revision": self.revision,
+            "pending": self.pending_at(now_ms).collect::<Vec<_>>(),
+        })
     }
 
     fn get(&self, key: &str) -> Result<&ControlledFlag, ControlError> {

@@ -64,6 +64,12 @@ pub enum AdminRoute {
     Rollback,
     /// `POST /api/admin/flags/{key}/back`: down to a lower tier.
     Back,
+    /// `GET /api/admin/requests`: the commands waiting for approvals.
+    Requests,
+    /// `POST /api/admin/requests/{key}/approve`: approve a pending request (`{key}` is its id).
+    Approve,
+    /// `POST /api/admin/requests/{key}/reject`: drop a pending request.
+    Reject,
     /// `POST /api/admin/kill`: every flag off at once.
     Kill,
     /// `POST /api/admin/unkill`.
@@ -317,6 +323,30 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: &[(
             "POST",
             Route::Admin(AdminRoute::Back),
+            Needs::Role(Role::Operator),
+        )],
+    },
+    Endpoint {
+        path: "/api/admin/requests",
+        methods: &[(
+            "GET",
+            Route::Admin(AdminRoute::Requests),
+            Needs::Role(Role::Viewer),
+        )],
+    },
+    Endpoint {
+        path: "/api/admin/requests/{key}/approve",
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Approve),
+            Needs::Role(Role::Operator),
+        )],
+    },
+    Endpoint {
+        path: "/api/admin/requests/{key}/reject",
+        methods: &[(
+            "POST",
+            Route::Admin(AdminRoute::Reject),
             Needs::Role(Role::Operator),
         )],
     },

@@ -189,8 +189,12 @@ impl RolloutControl {
         }
         if changed {
             let watches = changed_watches(&before, &next);
+            // A request, an approval that is not the last, a rejection: no new flag set.
+            let republish = next.revision != before.revision;
             *self.cache.borrow_mut() = Some(next);
-            self.publish().await;
+            if republish {
+                self.publish().await;
+            }
             let telling = tell_evidence(self.env.clone(), self.sql(), watches);
             if matches!(r.route, AdminRoute::Kill | AdminRoute::Unkill) {
                 // Every flag changes: the kill's answer waits for no evidence object. Their new
