@@ -5,7 +5,7 @@
 use crate::core::events::config::EventsConfig;
 use crate::core::flags::config::FlagsConfig;
 use crate::core::gate::config::{GateConfig, GateFallback};
-use crate::core::http::auth::Credentials;
+use crate::core::http::auth::AdminAuth;
 use crate::core::vars::{ConfigError, Vars};
 
 /// The gate's section when it is invalid: the error, and how pages fail closed meanwhile.
@@ -26,9 +26,9 @@ pub struct Config {
     pub events: Result<EventsConfig, ConfigError>,
     /// OFREP and `/api/config`; when invalid, those answer 503 and gating is untouched.
     pub flags: Result<FlagsConfig, ConfigError>,
-    /// The operators' credentials (`ADMIN_TOKENS`, `ADMIN_TOKEN`); when invalid, every admin
-    /// route answers 503 (fails closed) and nothing else changes.
-    pub admin: Result<Credentials, ConfigError>,
+    /// How operators sign in (`ADMIN_TOKENS`, `ADMIN_TOKEN`, Cloudflare Access); when invalid,
+    /// every operator route answers 503 (fails closed) and nothing else changes.
+    pub admin: Result<AdminAuth, ConfigError>,
     /// Bearer token of `/metrics` (`METRICS_TOKEN`); none closes it.
     pub metrics_token: Option<String>,
 }
@@ -44,7 +44,7 @@ impl Config {
             }),
             events: EventsConfig::from_vars(&vars),
             flags: FlagsConfig::from_vars(&vars),
-            admin: Credentials::from_vars(&vars),
+            admin: AdminAuth::from_vars(&vars),
             metrics_token: vars.get("METRICS_TOKEN"),
         }
     }

@@ -6,16 +6,18 @@
 use worker::{Env, Headers, Method, Request, RequestInit};
 
 use crate::core::control::error::ControlError;
-use crate::core::http::auth::{bearer_ok, Credentials, Operator, Role};
+use crate::core::http::auth::{bearer_ok, AdminAuth, Operator, Role};
 use crate::core::http::outcome::{Action, Outcome};
 use crate::core::http::problem::ApiError;
 use crate::core::http::route::Needs;
 use crate::core::vars::ConfigError;
 use crate::edge::request::{read_body, BodyError, Facts};
-use crate::edge::{internal, log};
+use crate::edge::{access, internal, log};
 
 /// Largest admin body (a whole flagd document), in bytes.
 pub const MAX_ADMIN_BODY_BYTES: usize = 1 << 20;
+/// Cloudflare Access's token header.
+pub const ACCESS_HEADER: &str = "Cf-Access-Jwt-Assertion";
 /// Request headers the object reads from the client.
 pub const FORWARDED_HEADERS: [&str; 3] = ["Idempotency-Key", "If-Match", "Content-Type"];
 /// The verified operator's name, set by the worker for the object (never the client's).
@@ -35,25 +37,42 @@ pub struct Ctx<'a> {
     pub request_id: String,
 }
 
-/// The operator that calls a route needing `needs`: 503 while the credentials are
-/// misconfigured (logged with the variable), 401 without a known credential, 403 when the
-/// operator's role is below `needs`.
-pub fn authorize(
-    credentials: &Result<Credentials, ConfigError>,
+/// The operator that calls a route needing `needs`: 503 while the admin section is
+/// misconfigured (logged with the variable); with Cloudflare Access configured and a
+/// `Cf-Access-Jwt-Assertion`, the token's email with the role `ACCESS_ROLES` gives it (401 for
+/// any failed check, logged with its reason); else the operator whose token `Authorization`
+/// carries (401 when none); 403 when the role is below `needs`.
+pub async fn authorize(
+    auth: &Result<AdminAuth, ConfigError>,
     facts: &Facts,
     needs: Role,
+    now_ms: u64,
     request_id: &str,
 ) -> Result<Operator, ApiError> {
-    let credentials = credentials.as_ref().map_err(|e| {
+    let auth = auth.as_ref().map_err(|e| {
         log::config_invalid(request_id, "admin", e);
         ApiError::Misconfigured
     })?;
-    let operator = facts
-        .header("Authorization")
-        .and_then(|auth| credentials.identify(&auth))
-        .ok_or(ApiError::Unauthorized {
-            token: "ADMIN_TOKENS",
-        })?;
+    let unauthorized = ApiError::Unauthorized {
+        token: "ADMIN_TOKENS",
+    };
+    let jwt = facts.header(ACCESS_HEADER);
+    let operator = match (&auth.access, jwt) {
+        (Some(access), Some(jwt)) => {
+            let (email, role) = access::verify(access, &jwt, now_ms, request_id)
+                .await
+                .map_err(|e| {
+                    log::error(request_id, "access_refused", &e.to_string());
+                    unauthorized
+                })?;
+            let role = role.ok_or(ApiError::Forbidden { needs })?;
+            Operator { name: email, role }
+        }
+        _ => facts
+            .header("Authorization")
+            .and_then(|h| auth.credentials.identify(&h))
+            .ok_or(unauthorized)?,
+    };
     Needs::Role(needs).admits(operator.role)?;
     Ok(operator)
 }

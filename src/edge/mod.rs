@@ -1,6 +1,7 @@
 //! The Workers shell: reads the request, resolves its route in the core's one route table,
 //! calls the core, does the I/O and writes the response. No business rules live here.
 
+mod access;
 mod admin;
 mod config;
 mod consumer;
@@ -185,7 +186,8 @@ impl Io {
         };
         // Operators' routes: who calls, and whether their role may.
         let operator = match route.needs() {
-            Needs::Role(role) => match admin::authorize(&cfg.admin, facts, role, &id) {
+            Needs::Role(role) => match admin::authorize(&cfg.admin, facts, role, now_ms, &id).await
+            {
                 Ok(operator) => Some(operator),
                 Err(e) => return Outcome::api(Err(e), id),
             },

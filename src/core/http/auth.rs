@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::core::http::access::AccessConfig;
 use crate::core::vars::{ConfigError, Vars};
 
 /// Whether `authorization` is `Bearer <token>` for the configured token, compared in constant
@@ -108,6 +109,26 @@ struct Credential {
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     entries: Vec<Credential>,
+}
+
+/// How operators sign in: their tokens, and Cloudflare Access when it is configured. The admin
+/// section of the config: invalid, every operator route fails closed.
+#[derive(Debug, Clone, Default)]
+pub struct AdminAuth {
+    /// `ADMIN_TOKENS` and `ADMIN_TOKEN`.
+    pub credentials: Credentials,
+    /// Cloudflare Access (`ACCESS_TEAM_DOMAIN`, `ACCESS_AUD`, `ACCESS_CERTS_URL`, `ACCESS_ROLES`).
+    pub access: Option<AccessConfig>,
+}
+
+impl AdminAuth {
+    /// Reads the admin section's variables; the first invalid one is the error.
+    pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            credentials: Credentials::from_vars(vars)?,
+            access: AccessConfig::from_vars(vars)?,
+        })
+    }
 }
 
 /// What `ADMIN_TOKENS` must look like.

@@ -1,7 +1,8 @@
 //! The shared HTTP vocabulary of every domain: request facts, the route table, outcomes and
 //! actions, the header policy, errors as problems (and the one function that answers them),
-//! CORS, bearer auth and query parsing.
+//! CORS, operators' credentials and Cloudflare Access, and query parsing.
 
+pub mod access;
 pub mod auth;
 pub mod cors;
 pub mod outcome;
