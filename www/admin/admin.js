@@ -72,14 +72,50 @@ function renderFlags(list) {
       b.addEventListener('click', () => confirmCommand(b, f, command, label, needsReason));
       actions.append(b);
     }
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.textContent = may(me?.role, 'admin') ? 'Edit' : 'View';
+    edit.setAttribute('aria-label', `${edit.textContent} ${f.key}`);
+    edit.addEventListener('click', () => openEditor(f, edit));
+    actions.append(edit);
     tbody.append(tr);
   }
   const killed = list.kill;
   $('#kill-state').textContent = killed
     ? `ON since ${when(killed.atMs)} UTC, by ${killed.actor}: ${killed.reason}. Every flag serves its off variant.`
     : 'Off. Flags serve what their plans say.';
+  renderRequests(list.pending ?? []);
   $('#kill').disabled = Boolean(killed) || !may(me?.role, 'operator');
   $('#unkill').disabled = !killed || !may(me?.role, 'operator');
+}
+
+/** The commands waiting for approval, each with Approve and Reject for operators (never
+ *  Approve for the requester's own). */
+function renderRequests(pending) {
+  const list = $('#request-list');
+  list.replaceChildren();
+  $('#no-requests').hidden = pending.length > 0;
+  for (const p of pending) {
+    const li = document.createElement('li');
+    const what = p.flag ? `${p.command} ${p.flag}` : p.command;
+    const text = document.createElement('span');
+    text.textContent = `Request ${p.id}: ${what} by ${p.requestedBy.name}${p.body?.reason ? ` (${p.body.reason})` : ''}, ` +
+      `${p.approvedBy.length} of ${p.needs} approvals, expires ${when(p.expiresAtMs)} UTC. `;
+    li.append(text);
+    for (const [action, label] of [['approve', 'Approve'], ['reject', 'Reject']]) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = label;
+      b.setAttribute('aria-label', `${label} request ${p.id}: ${what}`);
+      b.disabled = !may(me?.role, 'operator') || (action === 'approve' && p.requestedBy.name === me?.name);
+      b.addEventListener('click', () => {
+        const done = api('POST', `/requests/${p.id}/${action}`, { headers: { 'idempotency-key': crypto.randomUUID() } });
+        report(done, `${label}: request ${p.id} done.`, `${label} request ${p.id} refused`);
+      });
+      li.append(b);
+    }
+    list.append(li);
+  }
 }
 
 /** An entry's diff as a disclosure: "N changes", opening onto one line per change. */
@@ -201,7 +237,149 @@ async function confirmCommand(button, flag, command, label, needsReason) {
     body: { ...(reason ? { reason } : {}), ...(to === undefined ? {} : { to }) },
     headers: { 'if-match': flag.etag, 'idempotency-key': crypto.randomUUID() },
   });
-  await report(done, `${label}: ${flag.key} done.`, `${label} ${flag.key} refused`);
+  await report(done, (b) => (b?.pending ? `${label} ${flag.key}: waiting for approval (request ${b.pending.id}).` : `${label}: ${flag.key} done.`), `${label} ${flag.key} refused`);
+}
+
+// The editor: a flag's definition and plan as JSON fields, a preview of the diff, and a save
+// that sends If-Match (a concurrent change is refused, not overwritten). Viewers and operators
+// see it read only.
+let editing = null;
+const FIELDS = [
+  ['variants', (d) => d.definition.variants, (d, v) => { d.definition.variants = v; }],
+  ['targeting', (d) => d.definition.targeting ?? null, (d, v) => {
+    if (v === null) delete d.definition.targeting; else d.definition.targeting = v;
+  }],
+  ['allow', (d) => d.plan.allow, (d, v) => { d.plan.allow = v; }],
+  ['deny', (d) => d.plan.deny, (d, v) => { d.plan.deny = v; }],
+  ['guards', (d) => d.plan.guards ?? null, (d, v) => {
+    if (v === null) delete d.plan.guards; else d.plan.guards = v;
+  }],
+];
+/** Where a 422's JSON pointer is shown. */
+const FIELD_OF_PATH = [
+  ['/definition/variants', 'variants'], ['/definition/targeting', 'targeting'],
+  ['/definition/defaultVariant', 'default-variant'], ['/plan/allow', 'allow'],
+  ['/plan/deny', 'deny'], ['/plan/guards', 'guards'],
+];
+
+function clearErrors() {
+  for (const el of document.querySelectorAll('#editor-form .error')) el.textContent = '';
+  for (const el of document.querySelectorAll('#editor-form [aria-invalid]')) el.removeAttribute('aria-invalid');
+}
+
+function fieldError(field, text) {
+  $(`#error-${field}`).textContent = text;
+  const input = field === 'default-variant' ? $('#default-variant') : $(`#edit-${field}`);
+  input?.setAttribute('aria-invalid', 'true');
+  input?.focus();
+}
+
+function openEditor(flag, opener) {
+  const readOnly = !may(me?.role, 'admin');
+  editing = { key: flag.key, etag: flag.etag, original: { definition: flag.definition, plan: flag.plan }, opener };
+  $('#editor-title').textContent = `${readOnly ? 'View' : 'Edit'} ${flag.key}`;
+  $('#editor-note').textContent = readOnly
+    ? `Read only: your role (${me?.role}) may not change definitions.`
+    : 'Edit the JSON, preview the changes, then save. Tier and status move only by command.';
+  const select = $('#default-variant');
+  select.replaceChildren(...Object.keys(flag.definition.variants ?? {}).map((v) => new Option(v, v)));
+  select.value = flag.definition.defaultVariant;
+  for (const [field, get] of FIELDS) $(`#edit-${field}`).value = JSON.stringify(get(editing.original), null, 2);
+  for (const el of document.querySelectorAll('#editor-form textarea, #editor-form input')) el.readOnly = readOnly;
+  select.disabled = readOnly;
+  $('#allow-add-button').disabled = readOnly;
+  $('#preview').disabled = readOnly;
+  $('#save').disabled = true;
+  $('#preview-zone').hidden = true;
+  clearErrors();
+  $('#editor').hidden = false;
+  $('#editor-title').focus();
+}
+
+/** The flag as the fields say, or null after showing the first field that is not JSON. */
+function draft() {
+  clearErrors();
+  const d = structuredClone(editing.original);
+  const chosen = $('#default-variant').value;
+  if (chosen !== editing.original.definition.defaultVariant) {
+    d.definition.defaultVariant = chosen;
+    // Without a rule of its own, a flag in its rollout serves its plan's `on` variant: the
+    // default variant the operator picks is what it serves.
+    const rule = d.definition.targeting;
+    if (rule === undefined || rule === null || (typeof rule === 'object' && !Object.keys(rule).length)) d.plan.on = chosen;
+  }
+  for (const [field, , set] of FIELDS) {
+    try {
+      set(d, JSON.parse($(`#edit-${field}`).value));
+    } catch (e) {
+      fieldError(field, `Not JSON: ${e.message}`);
+      return null;
+    }
+  }
+  return d;
+}
+
+function preview() {
+  const d = draft();
+  if (!d) return null;
+  const lines = window.PilotDiff.diffLines({ diff: window.PilotDiff.diff(editing.original, d) });
+  const list = $('#preview-list');
+  list.replaceChildren(...(lines.length ? lines : ['No changes.']).map((line) => {
+    const li = document.createElement('li');
+    li.textContent = line;
+    li.className = { '+': 'added', '-': 'removed', '~': 'changed' }[line[0]] ?? '';
+    return li;
+  }));
+  $('#preview-zone').hidden = false;
+  $('#save').disabled = lines.length === 0;
+  return d;
+}
+
+async function save(ev) {
+  ev.preventDefault();
+  const d = preview();
+  if (!d || $('#save').disabled) return;
+  try {
+    await api('PUT', `/flags/${encodeURIComponent(editing.key)}`, {
+      body: d, headers: { 'if-match': editing.etag, 'idempotency-key': crypto.randomUUID() },
+    });
+  } catch (e) {
+    if (e.status === 422 && typeof e.body?.path === 'string') {
+      const hit = FIELD_OF_PATH.find(([prefix]) => e.body.path.startsWith(prefix));
+      if (hit) fieldError(hit[1], `${e.body.path}: ${e.body.detail}`);
+      else $('#error-other').textContent = e.message;
+    } else if (e.status === 412) {
+      $('#error-other').textContent = 'Someone changed this flag since you opened it: close, and open it again to see their change.';
+    } else {
+      $('#error-other').textContent = e.message;
+    }
+    return;
+  }
+  const key = editing.key;
+  closeEditor();
+  await report(Promise.resolve(), `Saved ${key}.`, '');
+}
+
+function closeEditor() {
+  $('#editor').hidden = true;
+  editing?.opener?.isConnected && editing.opener.focus();
+  editing = null;
+}
+
+function addToAllowlist() {
+  const key = $('#allow-add').value.trim();
+  if (!key) return;
+  let allow;
+  try {
+    allow = JSON.parse($('#edit-allow').value);
+  } catch (e) {
+    fieldError('allow', `Not JSON: ${e.message}`);
+    return;
+  }
+  if (!allow.includes(key)) allow.push(key);
+  $('#edit-allow').value = JSON.stringify(allow, null, 2);
+  $('#allow-add').value = '';
+  preview();
 }
 
 /** Waits for a command, refreshes the tables, then says how it went. */
@@ -209,7 +387,8 @@ async function report(done, success, failure) {
   let text = success;
   let failed = false;
   try {
-    await done;
+    const answer = await done;
+    if (typeof success === 'function') text = success(answer?.body);
   } catch (e) {
     text = `${failure}: ${e.message}`;
     failed = true;
@@ -259,6 +438,11 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#login-form').addEventListener('submit', signIn);
   $('#kill').addEventListener('click', () => killSwitch(true));
   $('#unkill').addEventListener('click', () => killSwitch(false));
+  $('#editor-form').addEventListener('submit', save);
+  $('#preview').addEventListener('click', preview);
+  $('#editor-close').addEventListener('click', closeEditor);
+  $('#allow-add-button').addEventListener('click', addToAllowlist);
+  $('#default-variant').addEventListener('change', preview);
   $('#refresh').addEventListener('click', () => refresh().catch((e) => say(e.message, true)));
   $('#logout').addEventListener('click', () => {
     token.clear();

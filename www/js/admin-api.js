@@ -12,6 +12,7 @@
       const reasons = body.reasons ? `: ${body.reasons.join('; ')}` : body.detail ? `: ${body.detail}` : '';
       super(`${status} ${body.error ?? 'error'}${reasons}`);
       this.status = status;
+      this.body = body;
     }
   }
 

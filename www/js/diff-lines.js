@@ -29,4 +29,29 @@ export function diffLines(entry) {
   return [...lines.slice(0, MAX_DIFF_LINES), `(${lines.length - MAX_DIFF_LINES} more)`];
 }
 
-if (typeof window !== 'undefined') window.PilotDiff = { diffLines };
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const pointer = (path, key) => `${path}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+
+/** The RFC 6902 patch from `before` to `after` as the control plane writes it (a `test` of the
+ *  old value before each `replace` and `remove`): the admin page's preview of a save. Arrays of
+ *  another length are replaced whole. */
+export function diff(before, after, path = '') {
+  if (JSON.stringify(before) === JSON.stringify(after)) return [];
+  if (isObject(before) && isObject(after)) {
+    const ops = [];
+    for (const k of Object.keys(after)) {
+      if (!(k in before)) ops.push({ op: 'add', path: pointer(path, k), value: after[k] });
+      else ops.push(...diff(before[k], after[k], pointer(path, k)));
+    }
+    for (const k of Object.keys(before)) {
+      if (!(k in after)) ops.push({ op: 'test', path: pointer(path, k), value: before[k] }, { op: 'remove', path: pointer(path, k) });
+    }
+    return ops;
+  }
+  if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
+    return before.flatMap((v, i) => diff(v, after[i], pointer(path, i)));
+  }
+  return [{ op: 'test', path, value: before }, { op: 'replace', path, value: after }];
+}
+
+if (typeof window !== 'undefined') window.PilotDiff = { diffLines, diff };

@@ -58,6 +58,8 @@
     if (typeof config.e1_cta_copy === 'string') $('start').textContent = config.e1_cta_copy;
     $('e1').textContent = typeof config.e1_cta_copy === 'string' ? config.e1_cta_copy : 'default';
     $('e2').textContent = config.e2_primer === 'native' ? 'native (browser prompt only)' : 'custom (our primer first)';
+    // The client stops syncing when the flag says so, with no deploy.
+    $('sync').textContent = config.syncEnabled === false ? 'off' : 'on';
     document.documentElement.dataset.configLoaded = 'true';
   }
   fetch('/api/config', { credentials: 'same-origin' })
