@@ -306,3 +306,52 @@ fn approvals_are_validated_with_the_path_of_the_bad_field() {
         }
     }
 }
+
+#[test]
+fn the_pending_requests_stay_small_beside_a_durable_object_rows_2_mb() {
+    use pilot_gate::core::control::api::MAX_REASON_BYTES;
+    use pilot_gate::core::control::approval::MAX_PENDING;
+    // As many flags as requests may pend, each with a gated rollback and the longest reason.
+    let flags: Vec<(String, Value)> = (0..=MAX_PENDING)
+        .map(|i| {
+            let plan = json!({"tier": 1, "status": "active", "approvals": {"rollback": 1}});
+            (format!("f{i}"), plan)
+        })
+        .collect();
+    let refs: Vec<(&str, Value)> = flags.iter().map(|(k, p)| (k.as_str(), p.clone())).collect();
+    let mut s = imported(&refs);
+    let reason = "r".repeat(MAX_REASON_BYTES);
+    for (key, _) in &flags[..MAX_PENDING] {
+        let c = run(
+            &mut s,
+            A::Rollback,
+            Some(key),
+            json!({"reason": reason}),
+            &olga(NOW),
+        );
+        assert_eq!(c.unwrap().status, 202);
+    }
+    // One more is refused; and a body with padding or extra fields is never filed.
+    let last = flags[MAX_PENDING].0.as_str();
+    let more = run(
+        &mut s,
+        A::Rollback,
+        Some(last),
+        json!({"reason": "r"}),
+        &olga(NOW),
+    );
+    assert!(
+        matches!(more, Err(ControlError::Conflict(r)) if r[0].contains("requests are pending"))
+    );
+    let padded = run(
+        &mut s,
+        A::Rollback,
+        Some("f1"),
+        json!({"reason": "x", "pad": "y"}),
+        &otto(NOW),
+    );
+    assert!(padded.is_err());
+    let bytes = serde_json::to_string(&s.pending).unwrap().len();
+    println!("{MAX_PENDING} pending requests with {MAX_REASON_BYTES}-byte reasons: {bytes} bytes");
+    assert!(bytes < 200_000, "{bytes} bytes of pending requests");
+}

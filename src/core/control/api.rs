@@ -145,7 +145,7 @@ fn approve(
     read: impl Fn(Value) -> Change,
 ) -> Result<Change, ControlError> {
     let Some(operator) = operator_of(caller) else {
-        return Err(ControlError::OwnRequest);
+        return Err(ControlError::BadRequest("only an operator approves".into()));
     };
     let (pending, approval) = match state.approve(id, &operator.clone(), caller)? {
         Approval::Waiting(change) => return Ok(change),

@@ -87,7 +87,7 @@ impl DurableObject for RolloutControl {
                 };
                 // The worker verified the operator and their role, and set these headers
                 // itself; the object checks the role again, so no other caller can skip it.
-                let operator = operator_of(
+                let operator = verified_operator(
                     header(OPERATOR_HEADER).as_deref(),
                     header(ROLE_HEADER).as_deref(),
                     Route::Admin(route),
@@ -423,7 +423,7 @@ async fn tell_evidence(env: Env, sql: worker::SqlStorage, watches: Vec<Watch>) {
 
 /// The operator of an admin request as the worker passed them on, when their role may call
 /// `route`.
-fn operator_of(
+fn verified_operator(
     name: Option<&str>,
     role: Option<&str>,
     route: Route,
