@@ -8,13 +8,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  ADMIN_TOKEN, ROOT, admin, ev, metrics, pool, postEvents, sample, sleep, startWorker, toHalf, total, units, until, visit, visitor,
+  OPERATORS, ROOT, admin, ev, metrics, pool, postEvents, sample, sleep, startWorker, toHalf, total, units, until, visit, visitor,
 } from './harness.mjs';
 
 /** Runs the operator CLI against the worker; resolves to { status, stdout, stderr }. */
 function pilot(url, ...args) {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/pilot'), '--url', url, ...args], {
-    encoding: 'utf8', env: { ...process.env, PILOT_ADMIN_TOKEN: ADMIN_TOKEN },
+    encoding: 'utf8', env: { ...process.env, PILOT_ADMIN_TOKEN: OPERATORS.ada.token },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -125,7 +125,7 @@ describe('an outage of the evidence, and the dead letters', () => {
       ['pilot_gate_dead_letters_replayed_total', 'sightings', 1], ['pilot_gate_dead_letters_discarded_total', 'unreadable', 1],
     ]) assert.equal(sample(end, name, { kind }), n, `${name}{kind=${kind}}`);
     const audit = (await admin(w.url, 'GET', '/audit?limit=2')).body.entries;
-    assert.deepEqual(audit.map((e) => [e.action, e.actor]), [['dlq_discard', 'e2e-operator'], ['dlq_replay', 'e2e-operator']]);
+    assert.deepEqual(audit.map((e) => [e.action, e.actor]), [['dlq_discard', 'ada'], ['dlq_replay', 'ada']]);
   });
 
   test('faults are refused unless PILOT_GATE_FAULTS is true, and bad ones get a clear error', async () => {

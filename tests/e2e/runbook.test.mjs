@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, METRICS_TOKEN, ROOT, admin, startWorker } from './harness.mjs';
+import { ADMIN_TOKEN, METRICS_TOKEN, OPERATORS, ROOT, admin, startWorker } from './harness.mjs';
 
 /** Every command line of the `sh` blocks, in order. */
 export function runbookCommands(text) {
@@ -40,7 +40,7 @@ describe('RUNBOOK.md', () => {
   function run(t, command) {
     const env = {
       ...process.env,
-      PILOT_URL: w.url, PILOT_ADMIN_TOKEN: ADMIN_TOKEN, ADMIN_TOKEN, METRICS_TOKEN,
+      PILOT_URL: w.url, PILOT_ADMIN_TOKEN: OPERATORS.ada.token, ADMIN_TOKEN, METRICS_TOKEN,
       PILOT_GATE_SKIP_BUILD: '1',
     };
     const t0 = Date.now();
@@ -54,7 +54,7 @@ describe('RUNBOOK.md', () => {
     assert.ok(operator.length >= 15, `${operator.length} commands`);
     for (const command of operator) run(t, command);
     const entries = (await admin(w.url, 'GET', '/audit?flag=pilot&limit=20')).body.entries.reverse();
-    const steps = entries.filter((e) => e.actor === 'runbook-test').map((e) => [e.action, e.reason]);
+    const steps = entries.filter((e) => e.actor === 'ada').map((e) => [e.action, e.reason]);
     assert.deepEqual(steps, [
       ['start', 'launch: tier 1'],
       ['advance', 'first hour green'],
