@@ -27,6 +27,7 @@ function cell(row, content) {
 function describeState(s) {
   if (!s) return '—';
   if ('killed' in s) return s.killed ? 'killed' : 'live';
+  if ('pending' in s) return s.pending ? 'pending' : 'not pending';
   if ('status' in s) return `${s.status} t${s.tier} (${s.pct} %)`;
   if ('revision' in s) return `revision ${s.revision}`;
   return JSON.stringify(s);
