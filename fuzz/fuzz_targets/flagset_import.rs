@@ -12,11 +12,7 @@ use serde_json::Value;
 fuzz_target!(|data: &[u8]| {
     let Ok(doc) = serde_json::from_slice::<Value>(data) else { return };
     let mut state = ControlState::default();
-    let caller = Caller {
-        actor: "fuzz".into(),
-        now_ms: 1_800_000_000_000,
-        if_match: None,
-    };
+    let caller = Caller::system(1_800_000_000_000);
     if let Ok(change) = state.import(&doc, &caller) {
         let listed: Vec<&str> = change.body["parseErrors"]
             .as_array()
