@@ -11,7 +11,7 @@ use worker::Env;
 
 use crate::core::flags::source::{self, Published, CACHE_MS, FLAGSET_KEY};
 use crate::core::gate::config::GateConfig;
-use crate::edge::log;
+use crate::edge::{live, log};
 
 /// The KV namespace of the flag set.
 pub const CONFIG_KV: &str = "CONFIG_KV";
@@ -53,6 +53,15 @@ pub async fn current(
         Ok(Some(doc)) => match (&known, source::version_of(&doc)) {
             (Some(k), Some(v)) if k.version == v => known.clone(),
             _ => match source::load(&doc) {
+                // KV can lag behind a set that a stream's object handed over (see at_least).
+                Ok(p)
+                    if p.revision() > 0
+                        && known
+                            .as_deref()
+                            .is_some_and(|k| k.revision() > p.revision()) =>
+                {
+                    known.clone()
+                }
                 Ok(p) => {
                     for issue in &p.set.issues {
                         log::error(request_id, "flag_invalid", &issue.to_string());
@@ -78,6 +87,48 @@ pub async fn current(
         }
     });
     published
+}
+
+/// The flag set in force, at least of `revision` when the control plane published it: a
+/// re-fetch that an event stream triggered names the revision it announced (a signed tag), and
+/// an isolate that holds an older set reads the new one from the stream's object, which the
+/// control plane told first, rather than wait for KV. Once per isolate and revision.
+pub async fn at_least(
+    env: &Env,
+    gate: &GateConfig,
+    now_ms: u64,
+    request_id: &str,
+    revision: u64,
+    shard: u16,
+) -> Option<Rc<Published>> {
+    let known = current(env, gate, now_ms, request_id).await;
+    if known.as_deref().map_or(0, Published::revision) >= revision {
+        return known;
+    }
+    let doc = match live::published(env, shard).await {
+        Ok(doc) => doc,
+        Err(e) => {
+            log::error(request_id, "stream_set_failed", &e.to_string());
+            return known;
+        }
+    };
+    match source::load(&doc) {
+        Ok(p) if p.revision() > known.as_deref().map_or(0, Published::revision) => {
+            let published = Some(Rc::new(p));
+            CURRENT.with(|c| {
+                *c.borrow_mut() = Cached {
+                    read_at_ms: now_ms,
+                    published: published.clone(),
+                }
+            });
+            published
+        }
+        Ok(_) => known,
+        Err(e) => {
+            log::error(request_id, "flagset_refused", &e.to_string());
+            known
+        }
+    }
 }
 
 /// KV's own edge cache keeps a value at least 30 s ([`CACHE_MS`]), so a shorter

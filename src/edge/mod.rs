@@ -10,6 +10,7 @@ mod events;
 mod evidence;
 mod flags;
 mod internal;
+mod live;
 mod log;
 mod ofrep;
 mod outcomes;
@@ -29,10 +30,11 @@ use crate::core::flags::source::Published;
 use crate::core::gate::answer::{healthz, page, page_fail_closed};
 use crate::core::gate::cohort::{effective_rollout, Decider};
 use crate::core::gate::config::GateConfig;
-use crate::core::http::outcome::{Action, Outcome};
+use crate::core::http::outcome::{Action, Outcome, Upstream};
 use crate::core::http::problem::ApiError;
 use crate::core::http::request::{request_id, Entropy};
 use crate::core::http::route::{resolve, AdminRoute, EventsRoute, Needs, Route};
+use crate::core::http::sse::Channel;
 use crate::edge::request::Facts;
 
 /// The fetch handler: every request the worker runs first on (gated, API and OFREP routes).
@@ -231,6 +233,10 @@ impl Io {
                 Ok::<_, ApiError>(Action::Json(200, serde_json::json!(operator))),
                 id,
             ),
+            Route::Admin(AdminRoute::Events) => {
+                let stream = Action::PassThrough(Upstream::Stream(Channel::Admin));
+                Outcome::api(Ok::<_, ApiError>(stream), id)
+            }
             Route::Admin(_) => match operator {
                 Some(operator) => {
                     let ctx = admin::Ctx {

@@ -10,12 +10,13 @@ use crate::core::flags::evaluate::{Context, Handed};
 use crate::core::flags::model::FlagSet;
 use crate::core::flags::ofrep::{self, OfrepError};
 use crate::core::flags::source::Published;
+use crate::core::flags::stream;
 use crate::core::gate::answer::uid_cookie;
 use crate::core::gate::cohort::{edge_context, Cohort, Decider, Rollout};
 use crate::core::gate::config::GateConfig;
 use crate::core::gate::identity;
 use crate::core::http::cors::{self, origin_allowed, origin_of};
-use crate::core::http::outcome::{Action, Outcome};
+use crate::core::http::outcome::{Action, Outcome, Upstream};
 use crate::core::http::route::{path_key, OfrepRoute};
 use crate::edge::request::{read_body, BodyError, Facts};
 use crate::edge::{flags, sightings};
@@ -48,47 +49,79 @@ pub async fn answer(route: OfrepRoute, req: &mut Request, ctx: Ctx<'_>) -> Outco
     if !origin_allowed(origin.as_deref(), self_origin, &ctx.flags.allowed_origins) {
         return Outcome::api(Ok::<_, OfrepError>(Action::Status(403)), ctx.request_id);
     }
-    if route == OfrepRoute::Preflight {
+    let policy = match route {
+        OfrepRoute::Stream | OfrepRoute::StreamPreflight => stream::CORS,
+        OfrepRoute::Single | OfrepRoute::Bulk | OfrepRoute::Preflight => ofrep::CORS,
+    };
+    if matches!(route, OfrepRoute::Preflight | OfrepRoute::StreamPreflight) {
         let origin = origin.as_deref().unwrap_or(self_origin);
-        return cors::preflight(ctx.request_id, origin, ofrep::CORS);
+        return cors::preflight(ctx.request_id, origin, policy);
     }
-    let view = ctx.facts.view();
-    let key = path_key(view.path).filter(|_| route == OfrepRoute::Single);
-    let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
-    let edge = edge_context(&identity, view.path, ctx.facts.country());
-    let mut out = match evaluate(req, &ctx, key, &edge).await {
-        Ok((action, etag)) => {
-            let mut out = Outcome::api(Ok::<_, OfrepError>(action), ctx.request_id);
-            if let Some(tag) = etag {
-                out.set_header("ETag", tag);
+    let mut out = if route == OfrepRoute::Stream {
+        let channel = trusted(&ctx).and_then(|_| {
+            let shards = ctx.flags.stream_shards;
+            stream::channel_of(&url, shards).ok_or_else(|| {
+                OfrepError::BadQuery(format!("s must name a stream shard below {shards}"))
+            })
+        });
+        let action = channel.map(|c| Action::PassThrough(Upstream::Stream(c)));
+        Outcome::api(action, ctx.request_id)
+    } else {
+        let view = ctx.facts.view();
+        let key = path_key(view.path).filter(|_| route == OfrepRoute::Single);
+        let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
+        let edge = edge_context(&identity, view.path, ctx.facts.country());
+        let shard = stream::shard_of(&identity.targeting_key, ctx.flags.stream_shards);
+        match evaluate(req, &ctx, key, &edge, shard).await {
+            Ok((action, headers)) => {
+                let mut out = Outcome::api(Ok::<_, OfrepError>(action), ctx.request_id);
+                for (name, value) in headers {
+                    out.set_header(name, value);
+                }
+                // A caller without a pg_uid keeps the identity it was just evaluated with.
+                out.with_cookies(uid_cookie(ctx.gate, &identity).into_iter().collect())
             }
-            // A caller without a pg_uid keeps the identity it was just evaluated with.
-            out.with_cookies(uid_cookie(ctx.gate, &identity).into_iter().collect())
+            Err(e) => Outcome::api(Err(e), ctx.request_id),
         }
-        Err(e) => Outcome::api(Err(e), ctx.request_id),
     };
     if let Some(origin) = origin.as_deref() {
-        cors::allow_origin(&mut out, origin, ofrep::CORS);
+        cors::allow_origin(&mut out, origin, policy);
     }
     out
 }
 
-/// The action (and, for bulk, the `ETag`) of an OFREP evaluation.
+/// Whether the caller sent the OFREP token (trusted), or none; a wrong token is refused.
+fn trusted(ctx: &Ctx<'_>) -> Result<bool, OfrepError> {
+    match ctx.facts.header("authorization") {
+        None => Ok(false),
+        Some(auth) => {
+            let token = ctx.flags.ofrep_token.as_deref();
+            if crate::core::http::auth::bearer_ok(Some(&auth), token) {
+                Ok(true)
+            } else {
+                Err(OfrepError::Unauthorized)
+            }
+        }
+    }
+}
+
+/// The action of an OFREP evaluation and its headers (bulk: `ETag` and `Flag-Config-ETag`).
 async fn evaluate(
     req: &mut Request,
     ctx: &Ctx<'_>,
     key: Option<&str>,
     edge: &Value,
-) -> Result<(Action, Option<String>), OfrepError> {
-    let trusted = match ctx.facts.header("authorization") {
-        None => false,
-        Some(auth) => {
-            let token = ctx.flags.ofrep_token.as_deref();
-            if !crate::core::http::auth::bearer_ok(Some(&auth), token) {
-                return Err(OfrepError::Unauthorized);
-            }
-            true
-        }
+    shard: u16,
+) -> Result<(Action, Vec<(&'static str, String)>), OfrepError> {
+    let trusted = trusted(ctx)?;
+    let secret = &ctx.gate.identity.cookie_secret;
+    let url = req.inner().url();
+    // A re-fetch that an event triggered names the set it must see.
+    let hint = stream::refetch_hint(&url).map_err(|e| OfrepError::BadQuery(e.0.to_owned()))?;
+    let wanted = match hint.etag.as_deref() {
+        Some(tag) => stream::config_revision(secret, tag)
+            .map_err(|e| OfrepError::BadQuery(e.0.to_owned()))?,
+        None => None,
     };
     let body = read_body(req, ofrep::MAX_BODY_BYTES)
         .await
@@ -109,13 +142,16 @@ async fn evaluate(
         .map(str::to_owned);
     let mut context = Context::new(caller, ctx.now_ms / 1000);
     // Read after the body, so an upload is consumed at once.
-    let published = flags::current(ctx.env, ctx.gate, ctx.now_ms, &ctx.request_id).await;
+    let (env, gate, now_ms, id) = (ctx.env, ctx.gate, ctx.now_ms, &ctx.request_id);
+    let published = match wanted {
+        Some(revision) => flags::at_least(env, gate, now_ms, id, revision, shard).await,
+        None => flags::current(env, gate, now_ms, id).await,
+    };
     let empty = FlagSet::empty();
     let set = published.as_deref().map_or(&empty, |p| &p.set);
     let revision = published.as_deref().map_or(0, Published::revision);
     let expose = |handed: &[Handed]| {
         if let Some(key) = &targeting_key {
-            let secret = &ctx.gate.identity.cookie_secret;
             sightings::expose(secret, key, handed, revision, ctx.now_ms);
         }
     };
@@ -123,17 +159,22 @@ async fn evaluate(
         Some(key) => {
             let (status, body, handed) = ofrep::single(set, key, &mut context);
             expose(handed.as_slice());
-            Ok((Action::Json(status, body), None))
+            Ok((Action::Json(status, body), Vec::new()))
         }
         None => {
-            let (body, handed) = ofrep::bulk(set, &mut context);
+            let (mut body, handed) = ofrep::bulk(set, &mut context);
             expose(&handed);
+            body["eventStreams"] = stream::event_streams(shard, ctx.flags.stream_inactivity_s);
             let tag = ofrep::etag(&body.to_string());
+            let mut headers = vec![("ETag", tag.clone())];
+            if revision > 0 {
+                headers.push(("Flag-Config-ETag", stream::config_etag(secret, revision)));
+            }
             let none_match = ctx.facts.header("if-none-match");
             if ofrep::not_modified(none_match.as_deref(), &tag) {
-                return Ok((Action::Status(304), Some(tag)));
+                return Ok((Action::Status(304), headers));
             }
-            Ok((Action::Json(200, body), Some(tag)))
+            Ok((Action::Json(200, body), headers))
         }
     }
 }

@@ -10,7 +10,7 @@ use worker::Env;
 
 use crate::core::http::outcome::{Action, Outcome, Upstream};
 use crate::core::http::problem::{reply, ApiError};
-use crate::edge::{log, sightings};
+use crate::edge::{live, log, sightings};
 
 /// The assets binding that pass-throughs to [`Upstream::Assets`] use.
 const ASSETS: &str = "ASSETS";
@@ -62,6 +62,8 @@ pub fn write(
                     Upstream::Assets => worker::js_sys::Reflect::get(env.as_ref(), &p.assets)
                         .unwrap_or(JsValue::UNDEFINED),
                     Upstream::Origin => JsValue::NULL,
+                    Upstream::Stream(channel) => live::object(env, channel)
+                        .map_or(JsValue::UNDEFINED, |stub| stub.into_rpc::<JsValue>()),
                 };
                 js_pass_through(
                     &fetcher,

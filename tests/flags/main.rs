@@ -4,4 +4,5 @@
 
 mod engine;
 mod ofrep;
+mod stream;
 mod testbed;

@@ -9,4 +9,5 @@ mod access;
 mod credentials;
 mod problem;
 mod routes;
+mod sse;
 mod vocabulary;

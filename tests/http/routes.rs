@@ -45,6 +45,13 @@ fn every_endpoint_and_method_resolves_to_its_route() {
             "/ofrep/v1/evaluate/flags/k",
             Route::Ofrep(O::Preflight),
         ),
+        ("GET", "/ofrep/v1/events", Route::Ofrep(O::Stream)),
+        (
+            "OPTIONS",
+            "/ofrep/v1/events",
+            Route::Ofrep(O::StreamPreflight),
+        ),
+        ("GET", "/api/admin/events", Route::Admin(A::Events)),
         ("GET", "/api/admin/me", Route::Admin(A::Me)),
         ("GET", "/api/admin/status", Route::Admin(A::Status)),
         ("GET", "/api/admin/flags", Route::Admin(A::ListFlags)),

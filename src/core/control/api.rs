@@ -20,6 +20,7 @@ pub fn is_change(route: AdminRoute) -> bool {
     !matches!(
         route,
         AdminRoute::Me
+            | AdminRoute::Events
             | AdminRoute::Status
             | AdminRoute::Requests
             | AdminRoute::ListFlags
@@ -201,6 +202,7 @@ fn answer<'k>(
         AdminRoute::PutFlagset => state.import(body, caller),
         AdminRoute::Requests => Ok(read(state.requests_view(caller.now_ms))),
         AdminRoute::Me
+        | AdminRoute::Events
         | AdminRoute::Approve
         | AdminRoute::Reject
         | AdminRoute::Status

@@ -16,3 +16,4 @@ pub mod ops;
 pub mod semver;
 pub mod source;
 pub mod split;
+pub mod stream;

@@ -19,7 +19,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const CORS: CorsPolicy = CorsPolicy {
     methods: "POST, OPTIONS",
     headers: "Content-Type, If-None-Match, Authorization",
-    expose: Some("ETag"),
+    expose: Some("ETag, Flag-Config-ETag"),
 };
 
 /// Why an OFREP request was refused before evaluation. Bodies are OFREP's, not pilot-gate's.
@@ -36,6 +36,8 @@ pub enum OfrepError {
         /// The parser's message.
         detail: String,
     },
+    /// A query parameter that is not ours (a stream's shard, a re-fetch hint): 400 `GENERAL`.
+    BadQuery(String),
 }
 
 impl Problem for OfrepError {
@@ -43,7 +45,7 @@ impl Problem for OfrepError {
         match self {
             OfrepError::Unauthorized => 401,
             OfrepError::BodyTooLarge => 413,
-            OfrepError::Parse { .. } => 400,
+            OfrepError::Parse { .. } | OfrepError::BadQuery(_) => 400,
         }
     }
 
@@ -52,6 +54,7 @@ impl Problem for OfrepError {
             OfrepError::Unauthorized => "unauthorized",
             OfrepError::BodyTooLarge => "body_too_large",
             OfrepError::Parse { .. } => ErrorCode::ParseError.as_str(),
+            OfrepError::BadQuery(_) => ErrorCode::General.as_str(),
         }
     }
 
@@ -59,7 +62,7 @@ impl Problem for OfrepError {
         match self {
             OfrepError::Unauthorized => String::new(),
             OfrepError::BodyTooLarge => "request body too large".to_owned(),
-            OfrepError::Parse { detail, .. } => detail.clone(),
+            OfrepError::Parse { detail, .. } | OfrepError::BadQuery(detail) => detail.clone(),
         }
     }
 
@@ -67,6 +70,9 @@ impl Problem for OfrepError {
         Some(match self {
             OfrepError::Unauthorized => Value::Null,
             OfrepError::BodyTooLarge => json!({"errorDetails": self.detail()}),
+            OfrepError::BadQuery(detail) => {
+                json!({"errorCode": self.code(), "errorDetails": detail})
+            }
             OfrepError::Parse { key, detail } => {
                 let mut body = json!({"errorCode": self.code(), "errorDetails": detail});
                 if let Some(k) = key {

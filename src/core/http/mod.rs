@@ -11,3 +11,4 @@ pub mod problem;
 pub mod query;
 pub mod request;
 pub mod route;
+pub mod sse;

@@ -11,6 +11,8 @@ pub enum Upstream {
     Assets,
     /// The origin behind the worker's route, when deployed in front of an app.
     Origin,
+    /// The `FlagEvents` object that holds an event stream (its answer streams through).
+    Stream(crate::core::http::sse::Channel),
 }
 
 /// What the shell must do.

@@ -44,6 +44,9 @@ pub enum AdminRoute {
     Me,
     /// `GET /api/admin/status`: revision, published version, kill switch.
     Status,
+    /// `GET /api/admin/events`: the operators' event stream (SSE: audit appended, plan and
+    /// stats changed), answered by the `admin` stream object.
+    Events,
     /// `GET /api/admin/flags`: every flag with its plan.
     ListFlags,
     /// `GET /api/admin/flags/{key}`.
@@ -103,6 +106,10 @@ pub enum OfrepRoute {
     Bulk,
     /// `OPTIONS` of either: the CORS preflight.
     Preflight,
+    /// `GET /ofrep/v1/events?s={shard}`: the flags' event stream (SSE, ADR-0008).
+    Stream,
+    /// `OPTIONS /ofrep/v1/events`: the stream's CORS preflight.
+    StreamPreflight,
 }
 
 /// Who may call a route.
@@ -233,6 +240,25 @@ pub const ENDPOINTS: &[Endpoint] = &[
                 Needs::Anyone,
             ),
         ],
+    },
+    Endpoint {
+        path: "/ofrep/v1/events",
+        methods: &[
+            ("GET", Route::Ofrep(OfrepRoute::Stream), Needs::Anyone),
+            (
+                "OPTIONS",
+                Route::Ofrep(OfrepRoute::StreamPreflight),
+                Needs::Anyone,
+            ),
+        ],
+    },
+    Endpoint {
+        path: "/api/admin/events",
+        methods: &[(
+            "GET",
+            Route::Admin(AdminRoute::Events),
+            Needs::Role(Role::Viewer),
+        )],
     },
     Endpoint {
         path: "/api/admin/me",

@@ -37,7 +37,7 @@ use crate::core::metrics::render;
 use crate::edge::admin::{OPERATOR_HEADER, ROLE_HEADER};
 use crate::edge::flags::CONFIG_KV;
 use crate::edge::internal::{self, INTERNAL};
-use crate::edge::log;
+use crate::edge::{live, log};
 
 /// The control plane's Durable Object.
 #[durable_object]
@@ -256,6 +256,11 @@ impl RolloutControl {
                 self.take_dead_letters(&letters)?;
                 Response::ok("{}")
             }
+            ("GET", "published") => {
+                let state = self.load()?;
+                let doc = envelope(&state.revision.to_string(), compile(&state), &state.metrics);
+                Response::ok(doc.to_string())
+            }
             ("GET", "metrics") => {
                 let state = self.load()?;
                 Response::ok(render(&self.snapshot(&state, now_ms).await?))
@@ -340,12 +345,16 @@ impl RolloutControl {
         loop {
             let Ok(state) = self.load() else { break };
             let doc = envelope(&state.revision.to_string(), compile(&state), &state.metrics);
-            match self.put_kv(&doc).await {
+            let text = doc.to_string();
+            match self.put_kv(&text).await {
                 Ok(()) => {
                     self.retries.set(0);
+                    let now_ms = worker::Date::now().as_millis();
+                    // Connected clients re-fetch now; the edge reads this set from the streams'
+                    // objects when a re-fetch names it, before KV has it everywhere.
+                    live::tell_publish(&self.env, state.revision, now_ms, &text).await;
                     let _ = self.set_meta("published", &state.revision.to_string());
-                    let _ =
-                        self.set_meta("published_at", &worker::Date::now().as_millis().to_string());
+                    let _ = self.set_meta("published_at", &now_ms.to_string());
                     let _ = self
                         .sql()
                         .exec("DELETE FROM meta WHERE name = 'publish_error'", None);
@@ -370,9 +379,9 @@ impl RolloutControl {
         self.publishing.set(false);
     }
 
-    async fn put_kv(&self, doc: &Value) -> Result<()> {
+    async fn put_kv(&self, doc: &str) -> Result<()> {
         let kv = self.env.kv(CONFIG_KV)?;
-        kv.put(FLAGSET_KEY, doc.to_string())
+        kv.put(FLAGSET_KEY, doc)
             .map_err(|e| worker::Error::RustError(e.to_string()))?
             .execute()
             .await

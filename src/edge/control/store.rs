@@ -123,6 +123,16 @@ impl RolloutControl {
         for entry in &change.audit {
             self.append_audit(entry)?;
         }
+        if !change.audit.is_empty() {
+            let flags: Vec<&str> = change
+                .audit
+                .iter()
+                .filter_map(|e| e.flag.as_deref())
+                .collect();
+            let notice = serde_json::json!({"type": "audit", "flags": flags});
+            self.state
+                .wait_until(crate::edge::live::tell_admin(self.env.clone(), notice));
+        }
         Ok(())
     }
 

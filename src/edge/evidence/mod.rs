@@ -44,7 +44,12 @@ pub struct FlagEvidence {
     /// Until when an injected outage lasts, ms (0: none; read from storage once per instance,
     /// so the request path reads no row for a fault that tests alone inject).
     down_until_ms: Cell<u64>,
+    /// When the operators' stream was last told that this flag's stats changed, ms.
+    stats_told_ms: Cell<u64>,
 }
+
+/// The least time between two "stats changed" notices of one flag, ms.
+const STATS_NOTICE_MS: u64 = 2_000;
 
 /// The guards' states last reported to the control plane, in one window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -86,6 +91,7 @@ impl DurableObject for FlagEvidence {
             state,
             env,
             down_until_ms: Cell::new(0),
+            stats_told_ms: Cell::new(0),
         };
         match this.meta::<u64>("down_until_ms") {
             Ok(t) => this.down_until_ms.set(t.unwrap_or(0)),
@@ -208,6 +214,13 @@ impl FlagEvidence {
         let changed = self.apply(&delta, epoch, now_ms)?;
         if let Some(w) = watch.as_ref().filter(|_| changed > 0) {
             self.check(w, now_ms).await?;
+        }
+        // The operators' pages reload a flag's stats at most every STATS_NOTICE_MS.
+        if changed > 0 && now_ms.saturating_sub(self.stats_told_ms.get()) >= STATS_NOTICE_MS {
+            self.stats_told_ms.set(now_ms);
+            let notice = json!({"type": "stats", "flag": flag});
+            self.state
+                .wait_until(crate::edge::live::tell_admin(self.env.clone(), notice));
         }
         self.keep_alarm(now_ms).await?;
         json_response(&json!({"changed": changed}))
