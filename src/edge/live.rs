@@ -97,6 +97,21 @@ pub async fn tell_admin(env: Env, notice: Value) {
     }
 }
 
+/// Drops every connection of every stream (the `streams_cut` fault of tests and drills).
+pub async fn cut_all(env: &Env) -> Result<()> {
+    let shards = config::get(env)
+        .flags
+        .as_ref()
+        .map_or(1, |f| f.stream_shards);
+    let channels = (0..shards)
+        .map(|shard| Channel::Flags { shard })
+        .chain([Channel::Admin]);
+    for channel in channels {
+        internal::call(&object(env, channel)?, Method::Post, "cut", None).await?;
+    }
+    Ok(())
+}
+
 /// One open connection.
 struct Connection {
     tx: mpsc::Sender<Vec<u8>>,
@@ -173,6 +188,10 @@ impl DurableObject for FlagEvents {
                 self.notice(&text).await
             }
             (Method::Get, Some("flagset")) => self.flagset().await,
+            (Method::Post, Some("cut")) => {
+                self.hub.connections.borrow_mut().clear();
+                Response::ok("{}")
+            }
             (Method::Get, None) => {
                 let last = req.headers().get("Last-Event-ID").ok().flatten();
                 self.open(&path, last.as_deref()).await

@@ -1,6 +1,13 @@
 // Headless Chromium (Debian's /usr/bin/chromium) through playwright-core, as every browser test
 // launches it: no sandbox (root), no background networking (closed network), fake microphone.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
 import { chromium } from 'playwright-core';
+
+import { ROOT } from '../e2e/harness.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
@@ -13,4 +20,16 @@ export function launchChromium() {
       '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
     ],
   });
+}
+
+/** OpenFeature's web SDK and OFREP web provider, bundled for a plain page (window.OF). */
+export function bundleSdk() {
+  const entry = path.join(ROOT, 'tests/.tmp/of-entry.mjs');
+  const out = path.join(ROOT, 'tests/.tmp/of-bundle.js');
+  const src = "export { OpenFeature, ProviderEvents } from '@openfeature/web-sdk';\nexport { OFREPWebProvider } from '@openfeature/ofrep-web-provider';\n";
+  mkdirSync(path.dirname(entry), { recursive: true });
+  writeFileSync(entry, src);
+  const r = spawnSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [entry, '--bundle', '--format=iife', '--global-name=OF', `--outfile=${out}`, '--log-level=error'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return readFileSync(out, 'utf8');
 }

@@ -1,28 +1,13 @@
 // Browser tests of flags in headless Chromium: the /try page's experiments from /api/config,
 // and OpenFeature's web SDK with its OFREP provider reading the visitor's values and polling
-// with If-None-Match.
+// with If-None-Match (its event stream: live.browser.test.mjs).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 
-import { ROOT, startWorker } from '../e2e/harness.mjs';
-import { launchChromium } from './chromium.mjs';
+import { startWorker } from '../e2e/harness.mjs';
+import { bundleSdk, launchChromium } from './chromium.mjs';
 import { inRollout } from '../e2e/murmur3.mjs';
-
-/** OpenFeature's web SDK and OFREP web provider, bundled for a plain page (window.OF). */
-function bundleSdk() {
-  const entry = path.join(ROOT, 'tests/.tmp/of-entry.mjs');
-  const out = path.join(ROOT, 'tests/.tmp/of-bundle.js');
-  const src = "export { OpenFeature } from '@openfeature/web-sdk';\nexport { OFREPWebProvider } from '@openfeature/ofrep-web-provider';\n";
-  mkdirSync(path.dirname(entry), { recursive: true });
-  writeFileSync(entry, src);
-  const r = spawnSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [entry, '--bundle', '--format=iife', '--global-name=OF', `--outfile=${out}`, '--log-level=error'], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return readFileSync(out, 'utf8');
-}
 
 describe('browser with the demo flag set, everyone in the pilot', () => {
   let w;
@@ -101,7 +86,7 @@ describe('browser with the demo flag set, everyone in the pilot', () => {
       await page.goto(`${w.url}/sdk-test.html`);
       const values = await page.evaluate(async () => {
         const { OpenFeature, OFREPWebProvider } = window.OF;
-        await OpenFeature.setProviderAndWait(new OFREPWebProvider({ baseUrl: location.origin, pollInterval: 300 }));
+        await OpenFeature.setProviderAndWait(new OFREPWebProvider({ baseUrl: location.origin, pollInterval: 300, changeDetection: 'polling' }));
         const client = OpenFeature.getClient();
         return {
           sync: client.getBooleanValue('syncEnabled', false),

@@ -27,6 +27,8 @@ pub enum Fault {
         /// The message's text.
         body: String,
     },
+    /// Every event stream's object drops its connections (clients reconnect and resume).
+    StreamsCut,
 }
 
 /// A fault's body as sent: `{"fault": "evidence_down", "flag", "seconds"}` or
@@ -79,6 +81,7 @@ impl Fault {
             Fault::Enqueue { queue, body } => {
                 format!("enqueue {} bytes to {}", body.len(), queue.binding())
             }
+            Fault::StreamsCut => "every event stream cut".to_owned(),
         }
     }
 
@@ -113,8 +116,9 @@ impl Fault {
                 let body = f.body.clone().ok_or_else(|| missing("body"))?;
                 Ok(Fault::Enqueue { queue, body })
             }
+            "streams_cut" => Ok(Fault::StreamsCut),
             other => Err(format!(
-                "no fault {other:?}; faults are evidence_down and enqueue"
+                "no fault {other:?}; faults are evidence_down, enqueue and streams_cut"
             )),
         }
     }

@@ -8,7 +8,7 @@ use crate::core::control::error::ControlError;
 use crate::core::control::fault::{Fault, FAULTS_VAR};
 use crate::core::http::problem::ApiError;
 use crate::edge::events::text_message;
-use crate::edge::{internal, log};
+use crate::edge::{internal, live, log};
 
 use super::{problem, RolloutControl};
 
@@ -40,6 +40,7 @@ impl RolloutControl {
                     .send_raw(text_message(&body))
                     .await?;
             }
+            Fault::StreamsCut => live::cut_all(&self.env).await?,
         }
         Ok((200, json!({"injected": true})))
     }
