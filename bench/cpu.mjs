@@ -12,51 +12,18 @@
 // wrangler's local trace collector (X_LOCAL_OBSERVABILITY), which would run in the same workerd
 // and store every tail event in SQLite, is turned off: a deployed worker is not billed for it.
 // Loopback only, bounded in count. Run through scripts/bench; asserts nothing.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 
 import { CookieJar, ROOT, startWorker, visit } from '../scripts/lib/local.mjs';
+import { cpuUs, workerProcess } from './proc.mjs';
 
 const BATCH = Number(process.env.BENCH_BATCH || 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 15);
 const WARMUP = Number(process.env.BENCH_WARMUP || 500);
 const VARS = { PILOT_ROLLOUT_PCT: '0.5' };
 process.env.X_LOCAL_OBSERVABILITY = 'false';
-
-/** The workerd process of wrangler's process group that runs the worker (it has the inspector). */
-function workerProcess(groupPid) {
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const pgid = Number(fields[2]);
-      if (comm !== 'workerd' || pgid !== groupPid) continue;
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes('--inspector-addr')) return Number(pid);
-    } catch { /* gone */ }
-  }
-  throw new Error(`no workerd with an inspector in process group ${groupPid}`);
-}
-
-/** The CPU time of `pid`, all threads, in µs: the scheduler's nanosecond count of each thread
- * (/proc/PID/task/TID/schedstat), which utime + stime sample in 10 ms ticks. */
-function cpuUs(pid) {
-  let tids;
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    throw new Error(`workerd ${pid} is gone: wrangler restarts it when a watched file (src/, Cargo.toml) changes, so leave them alone while the bench runs`);
-  }
-  let ns = 0;
-  for (const tid of tids) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch { /* thread gone */ }
-  }
-  return ns / 1000;
-}
 
 /** One request on `agent`'s kept-alive connection; resolves to its status. */
 function request(agent, url, { method = 'GET', headers = {}, body } = {}) {

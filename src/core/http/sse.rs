@@ -12,7 +12,7 @@ pub const RETRY_MS: u64 = 1_000;
 pub const CONNECTION_BACKLOG: usize = 16;
 /// The most connections one object holds; a shard over it answers 503 (see the README's
 /// figures for what one shard holds under `wrangler dev`).
-pub const MAX_CONNECTIONS_PER_SHARD: usize = 10_000;
+pub const MAX_CONNECTIONS_PER_SHARD: usize = 4_000;
 /// The longest `Last-Event-ID` read, in bytes.
 const MAX_ID_BYTES: usize = 20;
 
