@@ -1,7 +1,7 @@
-// A Server-Sent Events client over fetch, for the operator tools, the benchmark and the tests:
-// unlike EventSource it sends headers (Authorization, Last-Event-ID) and exposes each event's
-// arrival time. It parses the wire format of the HTML standard (id, event, data, retry,
-// comments), for the frames pilot-gate sends.
+// One Server-Sent Events connection over fetch, for the benchmark and the tests: every event
+// with its arrival time, the comments (heartbeats) and the retry time, and a way to wait for
+// an event. The parser is the admin pages' own (www/js/event-stream.js).
+import { FrameParser, parseData } from '../../www/js/event-stream.js';
 
 /**
  * Opens `url` as an event stream. Answers `{status, headers, body?, events, comments, retry,
@@ -38,40 +38,22 @@ export async function openStream(url, { headers = {} } = {}) {
   }
   (async () => {
     const decoder = new TextDecoder();
-    let buf = '';
+    const parser = new FrameParser();
     try {
       for await (const chunk of res.body) {
-        buf += decoder.decode(chunk, { stream: true });
-        let cut;
-        while ((cut = buf.indexOf('\n\n')) >= 0) {
-          dispatch(s, buf.slice(0, cut));
-          buf = buf.slice(cut + 2);
+        const at = performance.now();
+        for (const f of parser.push(decoder.decode(chunk, { stream: true }))) {
+          s.retry = parser.retryMs;
+          if (f.comment !== undefined) { s.comments.push({ text: f.comment, at }); continue; }
+          const ev = { id: f.id, event: f.event, data: parseData(f.data), at };
+          s.events.push(ev);
+          for (const w of s.waiters) {
+            if (w.pred(ev)) { clearTimeout(w.timer); s.waiters.delete(w); w.resolve(ev); }
+          }
         }
       }
     } catch { /* aborted or cut */ }
     s.ended = true;
   })();
   return s;
-}
-
-function dispatch(s, block) {
-  const ev = { id: null, event: 'message', data: null, at: performance.now() };
-  const data = [];
-  for (const line of block.split('\n')) {
-    if (line.startsWith(':')) { s.comments.push({ text: line.slice(1).trim(), at: ev.at }); continue; }
-    const i = line.indexOf(':');
-    const field = i < 0 ? line : line.slice(0, i);
-    const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
-    if (field === 'id') ev.id = value;
-    else if (field === 'event') ev.event = value;
-    else if (field === 'data') data.push(value);
-    else if (field === 'retry') s.retry = Number(value);
-  }
-  if (!data.length) return;
-  const text = data.join('\n');
-  try { ev.data = JSON.parse(text); } catch { ev.data = text; }
-  s.events.push(ev);
-  for (const w of s.waiters) {
-    if (w.pred(ev)) { clearTimeout(w.timer); s.waiters.delete(w); w.resolve(ev); }
-  }
 }

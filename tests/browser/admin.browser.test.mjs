@@ -1,12 +1,13 @@
 // The admin page in headless Chromium: an operator signs in, advances `pilot`, steps it back and
 // advances it again, rolls it back with a reason; a pilot visitor in another browser context ends
 // on / after the edge's flag cache time; the audit log shows every entry. Saves a screenshot
-// (tests/.tmp/admin.png).
+// (tests/.tmp/admin.png). A viewer's page follows other operators' commands through the
+// operators' event stream, and polls every 5 s when the stream fails.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { OPERATORS, ROOT, startWorker } from '../e2e/harness.mjs';
+import { OPERATORS, ROOT, admin, startWorker } from '../e2e/harness.mjs';
 import { launchChromium } from './chromium.mjs';
 
 const CACHE_S = 2;
@@ -132,5 +133,44 @@ describe('admin page', () => {
     } finally {
       await operator.close();
     }
+  });
+  /** A viewer's admin page, signed in; `block` makes every connection to its event stream fail. */
+  async function viewerPage({ block = false } = {}) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    if (block) await page.route('**/api/admin/events', (route) => route.abort());
+    await page.goto(`${w.url}/admin/`);
+    await page.getByLabel('Operator token').fill(OPERATORS.vera.token);
+    await page.keyboard.press('Enter');
+    await page.getByText('Signed in as vera (viewer): read only.').waitFor();
+    return { context, page };
+  }
+  const statusOf = (page, flag) => page.locator(`#flags tr[data-flag="${flag}"] td`).first().innerText();
+
+  test('the page follows another operator\'s commands at once, through the operators\' event stream', async (t) => {
+    const { context, page } = await viewerPage();
+    try {
+      await page.locator('#status', { hasText: '· live' }).waitFor();
+      assert.equal(await statusOf(page, 'pilot'), 'rolled back', 'as the test before left it');
+      const started = await admin(w.url, 'POST', '/flags/pilot/start', { as: 'otto', body: { reason: 'stream test' } });
+      assert.equal(started.status, 200, JSON.stringify(started.body));
+      await page.locator('#flags tr[data-flag="pilot"] td', { hasText: 'active' }).first().waitFor({ timeout: 3_000 });
+      const r = await admin(w.url, 'POST', '/flags/pilot/pause', { as: 'otto', body: { reason: 'stream test' } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const answered = Date.now();
+      await page.locator('#flags tr[data-flag="pilot"] td', { hasText: 'paused' }).first().waitFor({ timeout: 3_000 });
+      t.diagnostic(`another operator's pause shown on the viewer's page ${Date.now() - answered} ms after its answer (no reload, no poll)`);
+    } finally { await context.close(); }
+  });
+
+  test('when the stream fails, the page says so and polls every 5 s instead', async () => {
+    const { context, page } = await viewerPage({ block: true });
+    try {
+      await page.locator('#status', { hasText: '· polling every 5 s' }).waitFor();
+      assert.equal(await statusOf(page, 'pilot'), 'paused');
+      const r = await admin(w.url, 'POST', '/flags/pilot/resume', { as: 'otto', body: { reason: 'fallback test' } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      await page.locator('#flags tr[data-flag="pilot"] td', { hasText: 'active' }).first().waitFor({ timeout: 8_000 });
+    } finally { await context.close(); }
   });
 });

@@ -53,13 +53,17 @@ describe('dashboard', () => {
       await page.goto(`${w.url}/dashboard/`);
       await page.getByLabel('Operator token').fill(OPERATORS.vera.token);
       await page.getByRole('button', { name: 'Show the dashboard' }).click();
-      // The consumer counts within seconds; the page refreshes every 5 s.
+      // The consumer counts within seconds and the page refreshes when the operators' stream
+      // says the stats changed. Traffic goes on meanwhile (an isolate sends the exposures it
+      // buffered on a later request, after 5 s).
       const exposures = async () => page.locator('#cards .arm h3').allInnerTexts();
       for (let i = 0; i < 40; i++) {
         const total = (await exposures()).map((t) => Number(/· (\d+) visitors/.exec(t)?.[1] ?? 0)).reduce((a, b) => a + b, 0);
         if (total === 80) break;
+        await (await fetch(`${w.url}/api/healthz`)).arrayBuffer();
         await page.waitForTimeout(500);
       }
+      assert.match(await page.locator('#updated').innerText(), /\(live\)$/, 'refreshed by the stream, not by polling');
       assert.deepEqual((await exposures()).map((t) => /^(\w+) \((\w+)\)/.exec(t).slice(1, 3)), [['on', 'pilot'], ['off', 'control']]);
       const metric = (arm, name) => page.locator(`.arm[data-arm="${arm}"] .kpi[data-metric="${name}"]`);
       // Every card row comes from the flag set's metrics, in their order.

@@ -154,12 +154,31 @@ function renderAudit(audit) {
   }
 }
 
+let liveMode = 'polling';
+let refreshTimer = null;
+
 async function refresh() {
   const [flags, audit, status] = await Promise.all([api('GET', '/flags'), api('GET', '/audit?limit=50'), api('GET', '/status')]);
   renderFlags(flags.body);
   renderAudit(audit.body);
   const s = status.body;
-  $('#status').textContent = `revision ${s.revision} · published ${s.published}${s.pending ? ` · pending ${s.pending}` : ''}`;
+  const feed = liveMode === 'live' ? 'live' : 'polling every 5 s';
+  $('#status').textContent = `revision ${s.revision} · published ${s.published}${s.pending ? ` · pending ${s.pending}` : ''} · ${feed}`;
+}
+
+/** Refreshes when the operators' event stream says the audit log or a plan changed (every
+ *  5 s while it is down); a burst refreshes once. */
+function watchChanges() {
+  window.PilotAdmin.watch((notice) => {
+    if (notice.type === 'stats') return;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => refresh().catch((e) => say(e.message, true)), 200);
+  }, {
+    onMode: (m) => {
+      liveMode = m;
+      $('#status').textContent = $('#status').textContent.replace(/ · (live|polling every 5 s)$/, ` · ${m === 'live' ? 'live' : 'polling every 5 s'}`);
+    },
+  });
 }
 
 function say(text, isError = false) {
@@ -426,6 +445,7 @@ async function signIn(ev) {
     $('#login').hidden = true;
     $('#console').hidden = false;
     $('#flags-title').focus?.();
+    watchChanges();
   } catch (e) {
     token.clear();
     $('#login').hidden = false;

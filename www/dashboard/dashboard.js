@@ -1,16 +1,20 @@
 // The dashboard: per flag, a card per arm with every configured metric (green, amber or red
 // against its goal and warning sign), a chart per metric with its threshold lines (uPlot), the
-// guards and the last automatic decisions; refreshed every 5 s. Nothing here names a metric:
+// guards and the last automatic decisions; refreshed when the operators' event stream says the
+// flag's stats, plan or audit log changed (every 5 s while the stream is down). Nothing here names a metric:
 // everything comes from the flag set's `metrics` as the stats API returns them.
 // Reads the admin API through www/js/admin-api.js (the token kept in this tab).
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
 const { signInError, token, when } = window.PilotAdmin;
-const REFRESH_MS = 5000;
+const POLL_MS = 5000;
 const COLORS = ['#1f5fbf', '#d97706', '#7c3aed', '#059669'];
 const charts = {};
 let timer = null;
+let watching = null;
+let mode = 'polling';
+let updated = null;
 
 /** GET `/api/admin{route}`: its body. */
 const api = async (route) => (await window.PilotAdmin.api('GET', route)).body;
@@ -216,15 +220,31 @@ async function refresh() {
   renderMetricCharts(stats);
   renderGuards(stats);
   renderDecisions(audit);
-  $('#updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
+  updated = new Date().toLocaleTimeString();
+  showUpdated();
 }
 
-function schedule() {
+/** When the board was last refreshed, and how it hears of changes. */
+function showUpdated() {
+  if (updated === null) return;
+  $('#updated').textContent = `updated ${updated} (${mode === 'live' ? 'live' : `polling every ${POLL_MS / 1000} s`})`;
+}
+
+/** Refreshes soon (changes in a burst refresh once). */
+function soon() {
   clearTimeout(timer);
-  timer = setTimeout(async () => {
-    await refresh().catch((e) => { $('#updated').textContent = `refresh failed: ${e.message}`; });
-    schedule();
-  }, REFRESH_MS);
+  timer = setTimeout(() => refresh().catch((e) => { $('#updated').textContent = `refresh failed: ${e.message}`; }), 200);
+}
+
+/** Whether a notice of the operators' stream concerns the flag on show. */
+function concerns(notice) {
+  const flag = $('#flag').value;
+  switch (notice.type) {
+    case 'stats': return notice.flag === flag;
+    case 'audit': return (notice.flags ?? []).includes(flag);
+    case 'plan': case 'resync': case 'poll': return true;
+    default: return false;
+  }
 }
 
 async function signIn(ev) {
@@ -240,7 +260,10 @@ async function signIn(ev) {
     $('#controls').hidden = false;
     $('#board').hidden = false;
     await refresh();
-    schedule();
+    watching ??= window.PilotAdmin.watch((notice) => { if (concerns(notice)) soon(); }, {
+      pollMs: POLL_MS,
+      onMode: (m) => { mode = m; showUpdated(); },
+    });
   } catch (e) {
     token.clear();
     $('#login-error').textContent = signInError(e);

@@ -1,5 +1,6 @@
 // What the admin page and the dashboard share: the admin API client (the token kept in this tab,
-// sessionStorage), its error with the API's reasons, and UTC times. A classic script: it defines
+// sessionStorage), its error with the API's reasons, UTC times, and the change feed (the
+// operators' event stream, polling while it is down). A classic script: it defines
 // `PilotAdmin` for the page's own script, loaded after it.
 'use strict';
 
@@ -33,12 +34,55 @@
   /** The sign-in error to show for a failed first call. */
   const signInError = (e) => (e.status === 401 ? 'That token names no operator.' : `Could not reach the control plane: ${e.message}`);
 
+  /**
+   * Calls `onChange(notice)` when the control plane says something changed: from the operators'
+   * event stream (`/api/admin/events`: `{type: "audit" | "plan" | "stats" | "resync", ...}`),
+   * and, while the stream is down, every `pollMs` (`{type: "poll"}`). `onMode("live" |
+   * "polling")` says which. Needs `/js/event-stream.js` (window.PilotStream); without it, polls.
+   */
+  function watch(onChange, { pollMs = 5000, onMode } = {}) {
+    let timer = null;
+    const poll = () => {
+      if (timer !== null) return;
+      onMode?.('polling');
+      timer = setInterval(() => onChange({ type: 'poll' }), pollMs);
+    };
+    const live = () => {
+      clearInterval(timer);
+      timer = null;
+      onMode?.('live');
+    };
+    if (!window.PilotStream) {
+      poll();
+      return { stop: () => clearInterval(timer) };
+    }
+    let opened = false;
+    const stream = window.PilotStream.listen('/api/admin/events', {
+      headers: () => ({ authorization: `Bearer ${store.getItem('pg-token')}` }),
+      onEvent: (ev) => onChange(ev.data),
+      onOpen: () => {
+        // A reconnection may have missed changes the stream could not replay: catch up once.
+        if (opened) onChange({ type: 'resync' });
+        opened = true;
+        live();
+      },
+      onFail: poll,
+    });
+    return {
+      stop() {
+        stream.stop();
+        clearInterval(timer);
+      },
+    };
+  }
+
   /** What a role may do: `viewer` reads, `operator` runs commands, `admin` also edits. */
   const RANK = { viewer: 0, operator: 1, admin: 2 };
   const may = (role, needs) => (RANK[role] ?? -1) >= RANK[needs];
 
   window.PilotAdmin = {
     api,
+    watch,
     ApiError,
     when,
     signInError,
