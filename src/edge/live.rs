@@ -20,7 +20,8 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 
 use crate::core::flags::stream::{bare_refetch, refetch_event};
 use crate::core::http::sse::{
-    self, Channel, Event, History, Replay, CONNECTION_BACKLOG, HEARTBEAT, MAX_CONNECTIONS_PER_SHARD,
+    self, Channel, Event, History, ReadWatch, Replay, CONNECTION_BACKLOG, HEARTBEAT,
+    MAX_CONNECTIONS_PER_SHARD,
 };
 use crate::edge::internal::{self, INTERNAL};
 use crate::edge::{config, log};
@@ -119,8 +120,8 @@ struct Connection {
     taken: Rc<Cell<u64>>,
     /// Messages put in.
     sent: u64,
-    /// Since when a message has waited unread.
-    unread_since_ms: Option<u64>,
+    /// Whether the client reads what it is sent.
+    watch: ReadWatch,
 }
 
 impl Connection {
@@ -133,12 +134,8 @@ impl Connection {
 
     /// Whether the client has read everything, or not for `limit_ms`.
     fn reading(&mut self, now_ms: u64, limit_ms: u64) -> bool {
-        if self.taken.get() >= self.sent {
-            self.unread_since_ms = None;
-            return true;
-        }
-        let since = *self.unread_since_ms.get_or_insert(now_ms);
-        now_ms.saturating_sub(since) < limit_ms
+        let taken = self.taken.get();
+        self.watch.reading(self.sent, taken, now_ms, limit_ms)
     }
 }
 
@@ -303,7 +300,7 @@ impl FlagEvents {
             tx,
             taken: taken.clone(),
             sent: 0,
-            unread_since_ms: None,
+            watch: ReadWatch::default(),
         };
         connection.send(first.as_bytes());
         self.hub.connections.borrow_mut().push(connection);

@@ -1,7 +1,9 @@
 //! Server-Sent Events: `Last-Event-ID` parsing, the framing, and the history's replay from
 //! every state a reconnecting client can be in.
 
-use pilot_gate::core::http::sse::{resume, Event, History, Replay, Resume, HISTORY_EVENTS};
+use pilot_gate::core::http::sse::{
+    resume, Event, History, ReadWatch, Replay, Resume, HISTORY_EVENTS,
+};
 
 fn ev(id: u64) -> Event {
     Event {
@@ -118,4 +120,23 @@ fn the_history_is_bounded_and_ignores_repeated_notices() {
     );
     let back: History = serde_json::from_str(&stored).unwrap();
     assert_eq!(back, h);
+}
+
+#[test]
+fn a_client_that_leaves_a_message_unread_for_the_delay_is_closed() {
+    let limit_ms = 120_000;
+    let mut w = ReadWatch::default();
+    // Reads everything: never closed, however long.
+    assert!(w.reading(1, 1, 0, limit_ms));
+    assert!(w.reading(5, 5, 10_000_000, limit_ms));
+    // Stops reading at 10 s: still open until the delay has passed since then.
+    assert!(w.reading(6, 5, 10_000_000 + 10_000, limit_ms));
+    assert!(w.reading(7, 5, 10_000_000 + 10_000 + limit_ms - 1, limit_ms));
+    assert!(!w.reading(8, 5, 10_000_000 + 10_000 + limit_ms, limit_ms));
+    // A client that catches up starts afresh.
+    let mut w = ReadWatch::default();
+    assert!(w.reading(2, 1, 0, limit_ms));
+    assert!(w.reading(2, 2, limit_ms - 1, limit_ms));
+    assert!(w.reading(3, 2, limit_ms + 5, limit_ms));
+    assert!(w.reading(3, 2, 2 * limit_ms, limit_ms));
 }

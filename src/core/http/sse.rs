@@ -169,3 +169,31 @@ impl History {
         }
     }
 }
+
+/// Whether a connection's client still reads: a message it has left unread for the inactivity
+/// delay closes it (heartbeats make sure there is always something to read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadWatch {
+    /// Since when a message has waited unread, ms.
+    unread_since_ms: Option<u64>,
+}
+
+impl ReadWatch {
+    /// Looks at the connection at `now_ms`, with `sent` messages put in and `taken` of them
+    /// read: false once one has waited `limit_ms` or longer.
+    ///
+    /// ```
+    /// use pilot_gate::core::http::sse::ReadWatch;
+    /// let mut w = ReadWatch::default();
+    /// assert!(w.reading(3, 2, 0, 1_000));
+    /// assert!(!w.reading(4, 2, 1_000, 1_000));
+    /// ```
+    pub fn reading(&mut self, sent: u64, taken: u64, now_ms: u64, limit_ms: u64) -> bool {
+        if taken >= sent {
+            self.unread_since_ms = None;
+            return true;
+        }
+        let since = *self.unread_since_ms.get_or_insert(now_ms);
+        now_ms.saturating_sub(since) < limit_ms
+    }
+}
