@@ -71,8 +71,7 @@ pub async fn answer(route: OfrepRoute, req: &mut Request, ctx: Ctx<'_>) -> Outco
         let key = path_key(view.path).filter(|_| route == OfrepRoute::Single);
         let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
         let edge = edge_context(&identity, view.path, ctx.facts.country());
-        let shard = stream::shard_of(&identity.targeting_key, ctx.flags.stream_shards);
-        match evaluate(req, &ctx, key, &edge, shard).await {
+        match evaluate(req, &ctx, key, &edge).await {
             Ok((action, headers)) => {
                 let mut out = Outcome::api(Ok::<_, OfrepError>(action), ctx.request_id);
                 for (name, value) in headers {
@@ -111,7 +110,6 @@ async fn evaluate(
     ctx: &Ctx<'_>,
     key: Option<&str>,
     edge: &Value,
-    shard: u16,
 ) -> Result<(Action, Vec<(&'static str, String)>), OfrepError> {
     let trusted = trusted(ctx)?;
     let secret = &ctx.gate.identity.cookie_secret;
@@ -141,6 +139,12 @@ async fn evaluate(
         .and_then(Value::as_str)
         .map(str::to_owned);
     let mut context = Context::new(caller, ctx.now_ms / 1000);
+    // The stream shard of the unit: the same for every call of one visitor (or, with the
+    // token, one targeting key), so the bulk answer and its ETag stay the same.
+    let shard = stream::shard_of(
+        targeting_key.as_deref().unwrap_or_default(),
+        ctx.flags.stream_shards,
+    );
     // Read after the body, so an upload is consumed at once.
     let (env, gate, now_ms, id) = (ctx.env, ctx.gate, ctx.now_ms, &ctx.request_id);
     let published = match wanted {

@@ -198,7 +198,7 @@ describe('flags from KV decide gated routes', () => {
     assert.match(pre.headers.get('access-control-allow-headers'), /Authorization/);
     const cors = await ofrep(w.url, '', { headers: { origin: ALLOWED } });
     assert.equal(cors.headers.get('access-control-allow-origin'), ALLOWED);
-    assert.equal(cors.headers.get('access-control-expose-headers'), 'ETag');
+    assert.equal(cors.headers.get('access-control-expose-headers'), 'ETag, Flag-Config-ETag');
     const denied = await ofrep(w.url, '', { headers: { origin: 'https://evil.example' } });
     assert.equal(denied.status, 403);
   });
