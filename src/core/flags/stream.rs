@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::core::hex::hex;
+use crate::core::hex::{hex, unhex};
 use crate::core::http::cors::CorsPolicy;
 use crate::core::http::query::pairs;
 use crate::core::http::sse::{Channel, Event};
@@ -40,18 +40,16 @@ const MAX_HINT_BYTES: usize = 64;
 /// assert_eq!(config_revision(b"other", &tag), Ok(None));
 /// ```
 pub fn config_etag(secret: &[u8], revision: u64) -> String {
-    format!(
-        "\"{revision}-{}\"",
-        hex(&mac(secret, revision)[..TAG_MAC_BYTES])
-    )
+    let mac = tag_mac(secret, revision).finalize().into_bytes();
+    format!("\"{revision}-{}\"", hex(&mac[..TAG_MAC_BYTES]))
 }
 
-fn mac(secret: &[u8], revision: u64) -> Vec<u8> {
+fn tag_mac(secret: &[u8], revision: u64) -> Hmac<Sha256> {
     let mut m =
         <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
     m.update(b"pilot-gate flag config ");
     m.update(revision.to_string().as_bytes());
-    m.finalize().into_bytes().to_vec()
+    m
 }
 
 /// A `flagConfigEtag` that is not shaped like any tag of ours.
@@ -59,7 +57,8 @@ fn mac(secret: &[u8], revision: u64) -> Vec<u8> {
 pub struct MalformedHint(pub &'static str);
 
 /// The revision a tag names: `Ok(None)` for a well-formed tag that this secret did not sign
-/// (a tag from before a secret rotation: ignored).
+/// (a tag from before a secret rotation, or made up: ignored). The MAC is checked in constant
+/// time.
 pub fn config_revision(secret: &[u8], tag: &str) -> Result<Option<u64>, MalformedHint> {
     let bad = MalformedHint("flagConfigEtag is not a tag of this server");
     let inner = tag.trim().trim_start_matches("W/");
@@ -68,13 +67,15 @@ pub fn config_revision(secret: &[u8], tag: &str) -> Result<Option<u64>, Malforme
         .and_then(|t| t.strip_suffix('"'))
         .ok_or(bad.clone())?;
     let (revision, mac_hex) = inner.split_once('-').ok_or(bad.clone())?;
-    let revision: u64 = revision.parse().map_err(|_| bad.clone())?;
-    if mac_hex.len() != TAG_MAC_BYTES * 2 || !mac_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if revision.is_empty() || !revision.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad);
     }
-    let expected = config_etag(secret, revision);
-    // Both are public tags of the same length; the comparison leaks nothing a client lacks.
-    Ok((expected == format!("\"{inner}\"")).then_some(revision))
+    let revision: u64 = revision.parse().map_err(|_| bad.clone())?;
+    let mac: [u8; TAG_MAC_BYTES] = unhex(mac_hex).ok_or(bad)?;
+    let signed = tag_mac(secret, revision)
+        .verify_truncated_left(&mac)
+        .is_ok();
+    Ok(signed.then_some(revision))
 }
 
 /// The hints of a re-fetch that an event triggered.

@@ -256,11 +256,7 @@ impl RolloutControl {
                 self.take_dead_letters(&letters)?;
                 Response::ok("{}")
             }
-            ("GET", "published") => {
-                let state = self.load()?;
-                let doc = envelope(&state.revision.to_string(), compile(&state), &state.metrics);
-                Response::ok(doc.to_string())
-            }
+            ("GET", "published") => Response::ok(published(&self.load()?).to_string()),
             ("GET", "metrics") => {
                 let state = self.load()?;
                 Response::ok(render(&self.snapshot(&state, now_ms).await?))
@@ -344,8 +340,7 @@ impl RolloutControl {
         }
         loop {
             let Ok(state) = self.load() else { break };
-            let doc = envelope(&state.revision.to_string(), compile(&state), &state.metrics);
-            let text = doc.to_string();
+            let text = published(&state).to_string();
             match self.put_kv(&text).await {
                 Ok(()) => {
                     self.retries.set(0);
@@ -387,6 +382,12 @@ impl RolloutControl {
             .await
             .map_err(|e| worker::Error::RustError(e.to_string()))
     }
+}
+
+/// What the control plane publishes for `state`: the compiled set under its revision, with the
+/// metrics (as KV and the streams' objects hold it).
+fn published(state: &ControlState) -> Value {
+    envelope(&state.revision.to_string(), compile(state), &state.metrics)
 }
 
 /// The watches that a change moved (every field but the control plane's revision).
