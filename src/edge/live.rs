@@ -47,7 +47,8 @@ pub async fn published(env: &Env, shard: u16) -> Result<Value> {
 /// Tells every flags stream of a published set (`envelope`, the JSON text the control plane
 /// wrote to KV): each sends `refetchEvaluation`. Answers how many could not be told.
 pub async fn tell_publish(env: &Env, revision: u64, published_at_ms: u64, envelope: &str) -> usize {
-    let Ok(gate) = &config::get(env).gate else {
+    let cfg = config::get(env);
+    let Ok(gate) = &cfg.gate else {
         log::error(
             "control",
             "stream_unconfigured",
@@ -55,10 +56,7 @@ pub async fn tell_publish(env: &Env, revision: u64, published_at_ms: u64, envelo
         );
         return 0;
     };
-    let shards = config::get(env)
-        .flags
-        .as_ref()
-        .map_or(1, |f| f.stream_shards);
+    let shards = cfg.flags.as_ref().map_or(1, |f| f.stream_shards);
     let event = refetch_event(
         &gate.identity.cookie_secret,
         revision,
