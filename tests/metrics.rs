@@ -1,10 +1,13 @@
 //! `/metrics` text: one `HELP` and `TYPE` per family before its samples, every family of a full
 //! snapshot, histogram buckets cumulative in seconds, the configured metrics with their values,
-//! units, standing and thresholds.
+//! units, standing and thresholds; the worker's answers by route and status class, and the
+//! beacon's ingest latency.
 
 use pilot_gate::core::events::dead_letter::{DeadCounts, DeadKind};
+use pilot_gate::core::events::latency::Latency;
 use pilot_gate::core::evidence::sketch::Sketch;
 use pilot_gate::core::evidence::tally::{pair_key, ArmTally};
+use pilot_gate::core::http::answers::AnswerCounts;
 use pilot_gate::core::metrics::{render, ArmGauge, FlagGauge, Snapshot};
 
 fn snapshot() -> Snapshot {
@@ -46,6 +49,19 @@ fn snapshot() -> Snapshot {
         guards: vec![("pilot".into(), "breaker".into(), "healthy".into())],
         decisions: vec![("pilot".into(), "rollback".into(), "breaker".into(), 1)],
         beacon: vec![("accepted".into(), 7)],
+        answers: {
+            let mut a = AnswerCounts::default();
+            a.add("page", 200, 9);
+            a.add("ofrep", 503, 1);
+            a
+        },
+        ingest: {
+            let mut l = Latency::default();
+            for ms in [40, 120, 800, 90_000] {
+                l.add(ms);
+            }
+            l
+        },
         dead_letters: vec![(DeadKind::Events, DeadCounts::default())],
         revision: 5,
         published_revision: 5,
@@ -74,7 +90,7 @@ fn every_family_is_declared_once_before_its_samples() {
             assert_eq!(declared.last().map(String::as_str), Some(family), "{line}");
         }
     }
-    assert_eq!(declared.len(), 27, "{declared:?}");
+    assert_eq!(declared.len(), 29, "{declared:?}");
     for line in [
         "pilot_gate_flag_rollout_ratio{flag=\"pilot\"} 0.1",
         "pilot_gate_error_units{flag=\"pilot\",variant=\"on\",kind=\"server\"} 1",
@@ -93,6 +109,16 @@ fn every_family_is_declared_once_before_its_samples() {
         "pilot_gate_dead_letters_stored{kind=\"events\"} 0",
         "pilot_gate_kill_switch 0",
         "pilot_gate_flagset_published_age_seconds 3",
+        "pilot_gate_responses_total{route=\"page\",class=\"2xx\"} 9",
+        "pilot_gate_responses_total{route=\"page\",class=\"5xx\"} 0",
+        "pilot_gate_responses_total{route=\"ofrep\",class=\"5xx\"} 1",
+        "pilot_gate_ingest_latency_seconds_bucket{le=\"0.05\"} 1",
+        "pilot_gate_ingest_latency_seconds_bucket{le=\"0.25\"} 2",
+        "pilot_gate_ingest_latency_seconds_bucket{le=\"1\"} 3",
+        "pilot_gate_ingest_latency_seconds_bucket{le=\"60\"} 3",
+        "pilot_gate_ingest_latency_seconds_bucket{le=\"+Inf\"} 4",
+        "pilot_gate_ingest_latency_seconds_sum 90.96",
+        "pilot_gate_ingest_latency_seconds_count 4",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }

@@ -4,9 +4,11 @@
 
 use crate::core::control::measure::measure;
 use crate::core::events::dead_letter::{DeadCounts, DeadKind};
+use crate::core::events::latency::{Latency, INGEST_BUCKETS_MS};
 use crate::core::evidence::metric::{Condition, Metric, Metrics, Quantile, Threshold};
 use crate::core::evidence::sketch::{value_of, Sketch};
 use crate::core::evidence::tally::ArmTally;
+use crate::core::http::answers::{AnswerCounts, CLASSES};
 
 use std::fmt::Write;
 
@@ -77,6 +79,10 @@ pub struct Snapshot {
     pub decisions: Vec<(String, String, String, u64)>,
     /// Beacon requests by outcome: (outcome, n).
     pub beacon: Vec<(String, u64)>,
+    /// The worker's answers by route and status class.
+    pub answers: AnswerCounts,
+    /// The beacon's ingest latency (accepted request -> events stored).
+    pub ingest: Latency,
     /// The dead letters' counters, by kind (every kind, zeros included).
     pub dead_letters: Vec<(DeadKind, DeadCounts)>,
     /// The control plane's revision.
@@ -318,6 +324,37 @@ pub fn render(s: &Snapshot) -> String {
             .iter()
             .map(|(outcome, n)| (vec![("outcome", outcome.as_str())], n.to_string())),
     );
+    o.family(
+        "pilot_gate_responses_total",
+        "counter",
+        "The worker's answers by route and status class (a pass-through's: its upstream's).",
+        s.answers.0.iter().flat_map(|(route, counts)| {
+            CLASSES.iter().zip(counts).map(move |(class, n)| {
+                (
+                    vec![("route", route.as_str()), ("class", *class)],
+                    n.to_string(),
+                )
+            })
+        }),
+    );
+    let name = "pilot_gate_ingest_latency_seconds";
+    o.family(
+        name,
+        "histogram",
+        "Beacon ingest latency: from the accepted request to its events stored in KV.",
+        [],
+    );
+    let bounds = INGEST_BUCKETS_MS
+        .iter()
+        .map(|b| format!("{}", *b as f64 / 1000.0));
+    for (le, n) in bounds
+        .chain(["+Inf".to_owned()])
+        .zip(s.ingest.cumulative().into_iter().chain([s.ingest.count]))
+    {
+        o.sample(&format!("{name}_bucket"), &[("le", &le)], n);
+    }
+    o.sample(&format!("{name}_sum"), &[], s.ingest.sum_ms as f64 / 1000.0);
+    o.sample(&format!("{name}_count"), &[], s.ingest.count);
     for (name, kind, help, pick) in [
         (
             "pilot_gate_dead_letters_total",

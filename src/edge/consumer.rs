@@ -25,9 +25,11 @@ use worker::{
 use crate::core::control::tally::add_events;
 use crate::core::events::dead_letter::DeadLetter;
 use crate::core::events::delivery::retry_delay_s;
+use crate::core::events::latency::Latency;
 use crate::core::events::record::{plan_writes, Planned};
 use crate::core::evidence::record::{add_sightings, Deltas, Sighting};
 use crate::core::flags::source::Published;
+use crate::edge::admin::post_internal;
 use crate::edge::events::{text_message, EVENTS_KV};
 use crate::edge::{config, flags};
 use crate::edge::{internal, log};
@@ -206,7 +208,12 @@ async fn events(
     };
     let reads = set.as_ref().map(|p| &p.reads);
     let mut stored = Vec::new();
+    let mut latency = Latency::default();
+    let now_ms = worker::Date::now().as_millis();
     for ((message, plan), result) in planned.into_iter().zip(results) {
+        if result.is_ok() && plan.write.is_some() {
+            latency.add(now_ms.saturating_sub(message.timestamp().as_millis()));
+        }
         match result {
             // The write is idempotent (same key), so a retry of the message is safe.
             Err(e) => {
@@ -230,6 +237,16 @@ async fn events(
                     retry_later(&message);
                 }
             },
+        }
+    }
+    if latency.count > 0 {
+        // For `/metrics` only: a failure is logged and loses these figures, never events.
+        let told = match serde_json::to_string(&latency) {
+            Ok(text) => post_internal(env, "ingest", text).await,
+            Err(e) => Err(worker::Error::RustError(e.to_string())),
+        };
+        if let Err(e) = told {
+            log::error("consumer", "ingest_latency_unsent", &e.to_string());
         }
     }
     stored

@@ -30,6 +30,7 @@ use crate::core::flags::source::Published;
 use crate::core::gate::answer::{healthz, page, page_fail_closed};
 use crate::core::gate::cohort::{effective_rollout, Decider};
 use crate::core::gate::config::GateConfig;
+use crate::core::http::answers;
 use crate::core::http::outcome::{Action, Outcome, Upstream};
 use crate::core::http::problem::ApiError;
 use crate::core::http::request::{request_id, Entropy};
@@ -51,16 +52,21 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: RawContext) -> JsValue {
     // Whole milliseconds since the epoch: an f64 that converts exactly.
     let now_ms = worker::js_sys::Date::now() as u64;
     let cfg = config::get(&env);
+    let resolved = resolve(facts.view().method, facts.view().path);
+    let label = answers::label(resolved.as_ref().ok().copied());
     // Writes the response (recording the upstream's answer under a gated pass-through's
-    // token), and sends what this isolate buffered (beacon outcomes, sightings) when it is due,
-    // after the response.
+    // token), counts it, and sends what this isolate buffered (answers, beacon outcomes,
+    // sightings) when it is due, after the response.
     let finish =
         move |outcome: Outcome, token: Option<String>, req: &web_sys::Request, env: &Env| {
-            outcomes::flush_if_due(env, &ctx, now_ms);
+            if let Some(status) = answers::status_of(&outcome) {
+                outcomes::answered(label, status);
+            }
+            outcomes::flush_if_due(env, &ctx, now_ms, respond::take_passed);
             sightings::flush_if_due(env, &ctx, now_ms);
             respond::write(outcome, req, env, token)
         };
-    let route = match resolve(facts.view().method, facts.view().path) {
+    let route = match resolved {
         Ok(route) => route,
         Err(e) => return finish(Outcome::api(Err(e), id), None, &req, &env),
     };

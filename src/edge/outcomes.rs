@@ -1,14 +1,17 @@
 //! Beacon answers by outcome (`accepted`, `ignored` for a bot's, or the rejection's error
-//! code), counted in the isolate and flushed to the control plane (which serves them in
-//! `/metrics`) at most every 5 s, on the next request of any kind. These counts lose what an
-//! isolate held when it was evicted (at most its last 5 s of answers); the events themselves
-//! are stored and counted through the queue, which loses nothing.
+//! code) and every answer by route and status class, counted in the isolate and flushed to the
+//! control plane (which serves them in `/metrics`) at most every 5 s, on the next request of
+//! any kind. These counts lose what an isolate held when it was evicted (at most its last 5 s
+//! of answers); the events themselves are stored and counted through the queue, which loses
+//! nothing.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use worker::{Context, Env};
 
+use crate::core::http::answers::AnswerCounts;
 use crate::core::http::outcome::{Action, Outcome};
 use crate::edge::admin::post_internal;
 use crate::edge::log;
@@ -19,7 +22,15 @@ pub const FLUSH_MS: u64 = 5_000;
 #[derive(Default)]
 struct Pending {
     counts: BTreeMap<String, u64>,
+    answers: AnswerCounts,
     flushed_at_ms: u64,
+}
+
+/// What an isolate sends: the beacon's outcomes and the answers.
+#[derive(Serialize)]
+struct Flush<'a> {
+    beacon: Vec<(&'a String, &'a u64)>,
+    answers: &'a AnswerCounts,
 }
 
 thread_local! {
@@ -40,20 +51,36 @@ pub fn record(outcome: &Outcome) {
     PENDING.with(|p| *p.borrow_mut().counts.entry(name.to_owned()).or_default() += 1);
 }
 
-/// Sends the pending counts to the control plane after the response, when due.
-pub fn flush_if_due(env: &Env, ctx: &Context, now_ms: u64) {
+/// Counts an answer of the worker's own on `route` (a label of `core::http::answers`).
+pub fn answered(route: &'static str, status: u16) {
+    PENDING.with(|p| p.borrow_mut().answers.add(route, status, 1));
+}
+
+/// Sends the pending counts to the control plane after the response, when due, with the
+/// pass-throughs' answers that `passed` takes from the JS side.
+pub fn flush_if_due(env: &Env, ctx: &Context, now_ms: u64, passed: impl FnOnce() -> AnswerCounts) {
     let due = PENDING.with(|p| {
         let mut p = p.borrow_mut();
-        if p.counts.is_empty() || now_ms.saturating_sub(p.flushed_at_ms) < FLUSH_MS {
+        if now_ms.saturating_sub(p.flushed_at_ms) < FLUSH_MS {
+            return None;
+        }
+        p.answers.merge(&passed());
+        if p.counts.is_empty() && p.answers.is_empty() {
             return None;
         }
         p.flushed_at_ms = now_ms;
-        Some(std::mem::take(&mut p.counts))
+        Some((
+            std::mem::take(&mut p.counts),
+            std::mem::take(&mut p.answers),
+        ))
     });
-    let Some(counts) = due else { return };
+    let Some((counts, answers)) = due else { return };
     let env = env.clone();
     ctx.wait_until(async move {
-        let body: Vec<(&String, &u64)> = counts.iter().collect();
+        let body = Flush {
+            beacon: counts.iter().collect(),
+            answers: &answers,
+        };
         let sent = match serde_json::to_string(&body) {
             Ok(text) => post_internal(&env, "beacon", text).await,
             Err(e) => Err(worker::Error::RustError(e.to_string())),
@@ -66,6 +93,7 @@ pub fn flush_if_due(env: &Env, ctx: &Context, now_ms: u64) {
                 for (code, n) in counts {
                     *p.counts.entry(code).or_default() += n;
                 }
+                p.answers.merge(&answers);
             });
         }
     });

@@ -23,9 +23,10 @@ export function respond(status, body, packed, cookies) {
  * with the outcome's headers and cookies. If the upstream fails, `onError(requestId, detail)`
  * logs it and the answer is `failStatus` with `failBody` and the headers plus `failPacked`.
  * With a `token` (a gated route's exposure), `onUpstream(token, status, ms)` records what the
- * upstream answered (status 0: it failed) and its time to first byte.
+ * upstream answered (status 0: it failed) and its time to first byte. Every answer is counted
+ * under `kind` (see takePassed).
  */
-export function passThrough(fetcher, request, packed, cookies, failStatus, failBody, failPacked, onError, requestId, onUpstream, token) {
+export function passThrough(fetcher, request, packed, cookies, failStatus, failBody, failPacked, onError, requestId, onUpstream, token, kind) {
   const started = token ? Date.now() : 0;
   let upstream;
   try {
@@ -35,13 +36,32 @@ export function passThrough(fetcher, request, packed, cookies, failStatus, failB
   }
   return upstream.then(
     (up) => {
+      count(kind, up.status);
       if (token) onUpstream(token, up.status, Date.now() - started);
       return new Response(up.body, { status: up.status, statusText: up.statusText, headers: headersOf(up.headers, packed, cookies) });
     },
     (e) => {
+      count(kind, failStatus);
       if (token) onUpstream(token, 0, Date.now() - started);
       onError(requestId, String(e));
       return respond(failStatus, failBody, `${packed}\n${failPacked}`, cookies);
     },
   );
+}
+
+// Pass-throughs' answers by kind (0 pages, 1 OFREP streams, 2 the operators' stream) and status
+// class (1xx..5xx), counted here so that a page costs no crossing into wasm; the worker takes
+// them when it flushes its counts (every 5 s at most).
+let passed = new Uint32Array(15);
+
+function count(kind, status) {
+  const cls = Math.floor(status / 100) - 1;
+  if (cls >= 0 && cls < 5) passed[kind * 5 + cls] += 1;
+}
+
+/** The counts since the last call, and zero again. */
+export function takePassed() {
+  const out = passed;
+  passed = new Uint32Array(15);
+  return out;
 }

@@ -8,8 +8,10 @@ use wasm_bindgen::JsValue;
 use worker::web_sys;
 use worker::Env;
 
+use crate::core::http::answers::AnswerCounts;
 use crate::core::http::outcome::{Action, Outcome, Upstream};
 use crate::core::http::problem::{reply, ApiError};
+use crate::core::http::sse::Channel;
 use crate::edge::{live, log, sightings};
 
 /// The assets binding that pass-throughs to [`Upstream::Assets`] use.
@@ -35,7 +37,28 @@ extern "C" {
         request_id: &str,
         on_upstream: &JsValue,
         token: Option<String>,
+        kind: u8,
     ) -> JsValue;
+
+    /// The pass-throughs' answers counted since the last call: per kind of
+    /// [`PASS_KINDS`], five status classes (1xx to 5xx).
+    #[wasm_bindgen(js_name = takePassed)]
+    fn js_take_passed() -> Vec<u32>;
+}
+
+/// The route labels of pass-throughs, by the kind `respond.js` counts them under.
+const PASS_KINDS: [&str; 3] = ["page", "ofrep_stream", "admin_stream"];
+
+/// The pass-throughs' answers since the last call (one crossing into JS per flush).
+pub fn take_passed() -> AnswerCounts {
+    let mut counts = AnswerCounts::default();
+    for (i, n) in js_take_passed().into_iter().enumerate() {
+        if let Some(route) = PASS_KINDS.get(i / 5) {
+            // Class i % 5 is status (i % 5 + 1) * 100.
+            counts.add(route, ((i % 5 + 1) * 100) as u16, u64::from(n));
+        }
+    }
+    counts
 }
 
 /// The response to `req` for `outcome`: a `Response`, or a promise of one for a pass-through,
@@ -57,6 +80,11 @@ pub fn write(
     let (status, body, content_type) = match outcome.action {
         Action::PassThrough(upstream) => {
             return PER_ISOLATE.with(|p| {
+                let kind = match upstream {
+                    Upstream::Assets | Upstream::Origin => 0,
+                    Upstream::Stream(Channel::Flags { .. }) => 1,
+                    Upstream::Stream(Channel::Admin) => 2,
+                };
                 let fetcher = match upstream {
                     // A missing binding is `undefined`, which fails the pass-through (a 503).
                     Upstream::Assets => worker::js_sys::Reflect::get(env.as_ref(), &p.assets)
@@ -77,6 +105,7 @@ pub fn write(
                     &outcome.request_id,
                     p.on_upstream.as_ref(),
                     token,
+                    kind,
                 )
             });
         }

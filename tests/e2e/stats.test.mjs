@@ -132,6 +132,18 @@ describe('stats: the beacon to the aggregates, exactly', () => {
     assert.equal(sample(families, 'pilot_gate_metric_goal', { metric: 'ttv', op: '<=', quantile: '0.9' }), 5000);
     assert.equal(sample(families, 'pilot_gate_metric_warn', { metric: 'mic_grant', op: '>=' }), 0.8);
     assert.equal(sample(families, 'pilot_gate_beacon_requests_total', { outcome: 'accepted' }), accepted);
+    // The worker's answers by route and status class, and the beacon's ingest latency.
+    assert.ok(sample(families, 'pilot_gate_responses_total', { route: 'beacon', class: '4xx' }) >= 2);
+    assert.ok(sample(families, 'pilot_gate_responses_total', { route: 'beacon', class: '2xx' }) >= accepted);
+    assert.equal(sample(families, 'pilot_gate_responses_total', { route: 'beacon', class: '5xx' }), 0);
+    const pages = ['2xx', '3xx'].map((c) => sample(families, 'pilot_gate_responses_total', { route: 'page', class: c }) ?? 0);
+    assert.ok(pages[0] + pages[1] > 0, `page answers ${pages}`);
+    const ingested = sample(families, 'pilot_gate_ingest_latency_seconds_count', {});
+    assert.ok(ingested >= accepted, `${ingested} ingest latencies for ${accepted} accepted requests`);
+    assert.equal(sample(families, 'pilot_gate_ingest_latency_seconds_bucket', { le: '+Inf' }), ingested);
+    const buckets = families.flatMap((f) => f.samples).filter((x) => x.name === 'pilot_gate_ingest_latency_seconds_bucket').map((x) => x.value);
+    assert.equal(buckets.length, 11);
+    assert.ok(buckets.every((n, i) => i === 0 || n >= buckets[i - 1]), `cumulative: ${buckets}`);
     assert.equal(sample(families, 'pilot_gate_flag_tier', { flag: 'pilot' }), 3);
     assert.equal(sample(families, 'pilot_gate_flag_rollout_ratio', { flag: 'pilot' }), 0.5);
     assert.equal(sample(families, 'pilot_gate_kill_switch', {}), 0);

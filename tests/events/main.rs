@@ -7,5 +7,6 @@ mod support;
 mod dead_letters;
 mod ingest;
 mod kv_budget;
+mod latency;
 mod limits;
 mod parse;

@@ -6,6 +6,7 @@
 mod support;
 
 mod access;
+mod answers;
 mod credentials;
 mod problem;
 mod routes;

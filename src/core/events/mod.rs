@@ -6,6 +6,7 @@ pub mod dead_letter;
 pub mod delivery;
 pub mod error;
 pub mod ingest;
+pub mod latency;
 pub mod limits;
 pub mod listing;
 pub mod record;

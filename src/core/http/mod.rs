@@ -3,6 +3,7 @@
 //! CORS, operators' credentials and Cloudflare Access, and query parsing.
 
 pub mod access;
+pub mod answers;
 pub mod auth;
 pub mod cors;
 pub mod outcome;

@@ -1,7 +1,7 @@
 //! What the control plane keeps besides its state: the guards' latest verdicts per flag (as
 //! each flag's evidence object reported them: the objections to an advance and the states
-//! `/metrics` shows), automatic decisions counted by flag, action and guard, and the beacon's
-//! outcomes; and the `/metrics` snapshot, with each flag's per-unit figures read from its
+//! `/metrics` shows), automatic decisions counted by flag, action and guard, the beacon's
+//! outcomes, the isolates' answers by route and status class and the ingest latency; and the `/metrics` snapshot, with each flag's per-unit figures read from its
 //! evidence object.
 
 use serde::Deserialize;
@@ -10,7 +10,9 @@ use worker::{Method, Result, SqlStorage, SqlStorageValue};
 use crate::core::control::automatic::Decision;
 use crate::core::control::guards::Verdict;
 use crate::core::control::state::ControlState;
+use crate::core::events::latency::Latency;
 use crate::core::evidence::tally::EvidenceFigures;
+use crate::core::http::answers::AnswerCounts;
 use crate::core::metrics::{ArmGauge, FlagGauge, Snapshot};
 use crate::edge::{internal, log};
 
@@ -121,6 +123,35 @@ impl RolloutControl {
         Ok(())
     }
 
+    /// Adds the isolates' answers by route and status class (one row of a dozen routes).
+    pub(super) fn add_answers(&self, answers: &AnswerCounts) -> Result<()> {
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let mut kept: AnswerCounts = self.meta_json("answers")?.unwrap_or_default();
+        kept.merge(answers);
+        self.set_meta_json("answers", &kept)
+    }
+
+    /// Adds a batch's ingest latencies (one row of fixed buckets).
+    pub(super) fn add_ingest(&self, latency: &Latency) -> Result<()> {
+        let mut kept: Latency = self.meta_json("ingest")?.unwrap_or_default();
+        kept.merge(latency);
+        self.set_meta_json("ingest", &kept)
+    }
+
+    fn meta_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        Ok(self
+            .meta(name)?
+            .and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    fn set_meta_json<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let text =
+            serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.set_meta(name, &text)
+    }
+
     /// What `/metrics` shows now: the state, the verdicts, the decisions, the beacon's
     /// outcomes, and each flag's per-unit figures from its evidence object (a flag whose object
     /// does not answer is left out of those, and logged).
@@ -210,6 +241,8 @@ impl RolloutControl {
                 .map(|d| (d.flag, d.action, d.guard, d.n))
                 .collect(),
             beacon: beacon.into_iter().map(|b| (b.outcome, b.n)).collect(),
+            answers: self.meta_json("answers")?.unwrap_or_default(),
+            ingest: self.meta_json("ingest")?.unwrap_or_default(),
             dead_letters: self.dead_counts()?,
             revision: state.revision,
             published_revision: published,

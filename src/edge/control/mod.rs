@@ -26,8 +26,10 @@ use crate::core::control::publish::retry_delay_ms;
 use crate::core::control::state::{Caller, Change, ControlState};
 use crate::core::control::watch::{Acted, GuardReport, Watch};
 use crate::core::events::dead_letter::DeadLetter;
+use crate::core::events::latency::Latency;
 use crate::core::flags::source::{envelope, FLAGSET_KEY};
 use crate::core::hex;
+use crate::core::http::answers::AnswerCounts;
 use crate::core::http::auth::{valid_name, Operator, Role};
 use crate::core::http::problem::ApiError;
 use crate::core::http::problem::{reply, Problem};
@@ -241,11 +243,25 @@ impl RolloutControl {
                 Response::ok("{}")
             }
             ("POST", "beacon") => {
-                let outcomes: Vec<(String, u64)> = match serde_json::from_str(text) {
+                #[derive(serde::Deserialize)]
+                struct Flushed {
+                    beacon: Vec<(String, u64)>,
+                    answers: AnswerCounts,
+                }
+                let flushed: Flushed = match serde_json::from_str(text) {
                     Ok(o) => o,
                     Err(e) => return bad(format!("beacon: {e}")),
                 };
-                self.add_outcomes(&outcomes)?;
+                self.add_outcomes(&flushed.beacon)?;
+                self.add_answers(&flushed.answers)?;
+                Response::ok("{}")
+            }
+            ("POST", "ingest") => {
+                let latency: Latency = match serde_json::from_str(text) {
+                    Ok(l) => l,
+                    Err(e) => return bad(format!("ingest: {e}")),
+                };
+                self.add_ingest(&latency)?;
                 Response::ok("{}")
             }
             ("POST", "dead-letters") => {

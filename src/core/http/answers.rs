@@ -1,0 +1,86 @@
+//! The worker's answers counted by route and status class: what `/metrics` shows as
+//! `pilot_gate_responses_total` and the error-rate alert reads. Each isolate counts its own and
+//! sends them to the control plane with the beacon's outcomes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::http::outcome::{Action, Outcome};
+use crate::core::http::route::{AdminRoute, EventsRoute, OfrepRoute, Route};
+
+/// The status classes, in the order of [`AnswerCounts`]' arrays.
+pub const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The label of a route a request resolved to (`unknown` for one that resolved to none).
+///
+/// ```
+/// use pilot_gate::core::http::answers::label;
+/// use pilot_gate::core::http::route::{OfrepRoute, Route};
+/// assert_eq!(label(Some(Route::Ofrep(OfrepRoute::Bulk))), "ofrep");
+/// assert_eq!(label(None), "unknown");
+/// ```
+pub fn label(route: Option<Route>) -> &'static str {
+    match route {
+        None => "unknown",
+        Some(Route::Healthz) => "healthz",
+        Some(Route::Events(EventsRoute::Ingest | EventsRoute::Preflight)) => "beacon",
+        Some(Route::Events(EventsRoute::List | EventsRoute::Delete)) => "events_admin",
+        Some(Route::Config) => "config",
+        Some(Route::Ofrep(OfrepRoute::Stream | OfrepRoute::StreamPreflight)) => "ofrep_stream",
+        Some(Route::Ofrep(_)) => "ofrep",
+        Some(Route::Admin(AdminRoute::Events)) => "admin_stream",
+        Some(Route::Admin(_)) => "admin",
+        Some(Route::Metrics) => "metrics",
+        Some(Route::Page) => "page",
+    }
+}
+
+/// The status the worker answers with itself; `None` for a pass-through (its upstream's).
+pub fn status_of(outcome: &Outcome) -> Option<u16> {
+    match &outcome.action {
+        Action::PassThrough(_) => None,
+        Action::Redirect(_) => Some(302),
+        Action::Json(status, _) | Action::Status(status) => Some(*status),
+        Action::NoContent => Some(204),
+        Action::Text(..) => Some(200),
+    }
+}
+
+/// Answers by route label and status class (`[1xx, 2xx, 3xx, 4xx, 5xx]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerCounts(pub BTreeMap<String, [u64; 5]>);
+
+impl AnswerCounts {
+    /// Counts `n` answers of `status` on `route`; a status outside 100..=599 is not counted.
+    ///
+    /// ```
+    /// use pilot_gate::core::http::answers::AnswerCounts;
+    /// let mut c = AnswerCounts::default();
+    /// c.add("page", 503, 2);
+    /// assert_eq!(c.0["page"], [0, 0, 0, 0, 2]);
+    /// ```
+    pub fn add(&mut self, route: &str, status: u16, n: u64) {
+        let Some(class) = (status / 100).checked_sub(1).filter(|c| *c < 5) else {
+            return;
+        };
+        if n > 0 {
+            self.0.entry(route.to_owned()).or_default()[usize::from(class)] += n;
+        }
+    }
+
+    /// Adds another isolate's (or flush's) counts.
+    pub fn merge(&mut self, other: &AnswerCounts) {
+        for (route, counts) in &other.0 {
+            let mine = self.0.entry(route.clone()).or_default();
+            for (m, o) in mine.iter_mut().zip(counts) {
+                *m += o;
+            }
+        }
+    }
+
+    /// Whether nothing is counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(|c| c.iter().all(|n| *n == 0))
+    }
+}
