@@ -26,6 +26,7 @@ use crate::core::control::tally::add_events;
 use crate::core::events::dead_letter::DeadLetter;
 use crate::core::events::delivery::retry_delay_s;
 use crate::core::events::latency::Latency;
+use crate::core::events::queues::{kind_of, QueueKind};
 use crate::core::events::record::{plan_writes, Planned};
 use crate::core::evidence::record::{add_sightings, Deltas, Sighting};
 use crate::core::flags::source::Published;
@@ -35,10 +36,6 @@ use crate::edge::{config, flags};
 use crate::edge::{internal, log};
 
 const DLQ: &str = "EVENTS_DLQ";
-/// The queue of the edge's sightings (wrangler.toml).
-const EVIDENCE_QUEUE_NAME: &str = "pilot-gate-evidence";
-/// The dead-letter queue of both (wrangler.toml); every other batch is of events.
-const DLQ_QUEUE_NAME: &str = "pilot-gate-events-dlq";
 
 /// Asks for a message again after the delay its age calls for.
 fn retry_later(message: &Message<String>) {
@@ -67,15 +64,20 @@ async fn dead_letter(env: &Env, message: &Message<String>, detail: &str) {
 #[event(queue)]
 pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
     let messages = batch.messages()?;
-    if batch.queue() == DLQ_QUEUE_NAME {
-        dead_letters(&env, messages).await;
+    let Some(kind) = kind_of(&batch.queue()) else {
+        // A queue bound by mistake: its messages come back until the binding is fixed.
+        log::error("consumer", "unknown_queue", &batch.queue());
+        messages.iter().for_each(retry_later);
         return Ok(());
-    }
+    };
     let mut deltas = Deltas::new();
-    let taken = if batch.queue() == EVIDENCE_QUEUE_NAME {
-        sightings(&env, messages, &mut deltas).await
-    } else {
-        events(&env, messages, &mut deltas).await
+    let taken = match kind {
+        QueueKind::DeadLetters => {
+            dead_letters(&env, messages).await;
+            return Ok(());
+        }
+        QueueKind::Evidence => sightings(&env, messages, &mut deltas).await,
+        QueueKind::Events => events(&env, messages, &mut deltas).await,
     };
     if taken.is_empty() {
         return Ok(());

@@ -10,3 +10,4 @@ mod kv_budget;
 mod latency;
 mod limits;
 mod parse;
+mod queues;

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod latency;
 pub mod limits;
 pub mod listing;
+pub mod queues;
 pub mod record;
 pub mod schema;
 pub mod signature;

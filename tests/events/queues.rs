@@ -1,0 +1,34 @@
+//! Every queue wrangler.toml names, in every environment, is one the consumer knows.
+
+use pilot_gate::core::events::queues::{kind_of, QueueKind};
+
+#[test]
+fn every_queue_of_every_environment_has_its_kind() {
+    let config = std::fs::read_to_string("wrangler.toml").unwrap();
+    let names: Vec<&str> = config
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("queue = ")
+                .or_else(|| l.strip_prefix("dead_letter_queue = "))
+        })
+        .map(|v| v.trim_matches('"'))
+        .collect();
+    assert!(names.len() >= 3 * 7, "{names:?}");
+    for name in &names {
+        let kind = kind_of(name).unwrap_or_else(|| panic!("{name} is no queue of the worker"));
+        let expected = if name.contains("-dlq") {
+            QueueKind::DeadLetters
+        } else if name.contains("evidence") {
+            QueueKind::Evidence
+        } else {
+            QueueKind::Events
+        };
+        assert_eq!(kind, expected, "{name}");
+    }
+    assert_eq!(kind_of("pilot-gate-events-qa"), None);
+    assert_eq!(
+        kind_of("pilot-gate-evidence-production"),
+        Some(QueueKind::Evidence)
+    );
+}
