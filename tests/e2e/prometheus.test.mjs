@@ -2,7 +2,8 @@
 // started by the test on a loopback port with its own data directory and stopped by its process
 // group, it scrapes /metrics with the bearer token every second and loads
 // ops/prometheus/alerts.yml. After some traffic its HTTP API answers the values the worker
-// counted, the rules load healthy, and turning the kill switch on fires PilotGateKillSwitch.
+// counted (a snapshot of /metrics is kept in tests/.tmp for CI), the rules load healthy, and
+// turning the kill switch on fires PilotGateKillSwitch.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -112,6 +113,9 @@ describe('a real Prometheus scrapes the worker', () => {
     assert.equal(await scalar(prom, 'pilot_gate_kill_switch'), 0);
     const status = (await admin(w.url, 'GET', '/status')).body;
     assert.equal(await scalar(prom, 'pilot_gate_flagset_published_revision'), status.published);
+    // The snapshot CI keeps with the reports (.github/workflows/ci.yml).
+    const snapshot = await fetch(`${w.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    writeFileSync(path.join(ROOT, 'tests/.tmp/metrics-snapshot.txt'), await snapshot.text());
   });
 
   test('the kill switch fires PilotGateKillSwitch, and unkill clears it', async () => {
