@@ -15,8 +15,8 @@ const WRANGLER = path.join(ROOT, 'node_modules/.bin/wrangler');
 const CONFIG = path.join(ROOT, 'wrangler.toml');
 /** The KV namespaces and queues each environment has (wrangler.toml). */
 const KV = ['EVENTS_KV', 'CONFIG_KV'];
-const QUEUES = ['pilot-gate-events', 'pilot-gate-evidence', 'pilot-gate-events-dlq'];
-const SECRETS = ['COOKIE_SECRET', 'ADMIN_TOKENS', 'METRICS_TOKEN', 'OFREP_TOKEN', 'INGEST_HMAC_SECRET'];
+const QUEUES = ['pilot-gate-events', 'pilot-gate-evidence', 'pilot-gate-events-dlq', 'pilot-gate-notify'];
+const SECRETS = ['COOKIE_SECRET', 'ADMIN_TOKENS', 'METRICS_TOKEN', 'OFREP_TOKEN', 'INGEST_HMAC_SECRET', 'NOTIFY_SECRET'];
 /** The load-test gate that production waits for (the launch documents' numbers). */
 const LOADTEST = ['--total', '1000', '--unique', '200', '--concurrency', '50'];
 

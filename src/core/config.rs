@@ -2,6 +2,7 @@
 //! invalid variable disables only what needs it. [`Config::from_lookup`] takes a lookup
 //! function, so the same code parses `wrangler.toml` `[vars]` in the worker and maps in tests.
 
+use crate::core::control::notify::NotifyConfig;
 use crate::core::events::config::EventsConfig;
 use crate::core::flags::config::FlagsConfig;
 use crate::core::gate::config::{GateConfig, GateFallback};
@@ -31,6 +32,9 @@ pub struct Config {
     pub admin: Result<AdminAuth, ConfigError>,
     /// Bearer token of `/metrics` (`METRICS_TOKEN`); none closes it.
     pub metrics_token: Option<String>,
+    /// Where audit entries are POSTed (`NOTIFY_URL`, `NOTIFY_SECRET`); none sends nothing. When
+    /// invalid, nothing is sent (and the log says why); nothing else changes.
+    pub notify: Result<Option<NotifyConfig>, ConfigError>,
 }
 
 impl Config {
@@ -46,6 +50,7 @@ impl Config {
             flags: FlagsConfig::from_vars(&vars),
             admin: AdminAuth::from_vars(&vars),
             metrics_token: vars.get("METRICS_TOKEN"),
+            notify: NotifyConfig::from_vars(&vars),
         }
     }
 
@@ -63,6 +68,9 @@ impl Config {
         }
         if let Err(e) = &self.admin {
             out.push(("admin", e));
+        }
+        if let Err(e) = &self.notify {
+            out.push(("notify", e));
         }
         out
     }

@@ -8,6 +8,8 @@
 //!   evidence of their flags.
 //! - **dead letters** (`pilot-gate-events-dlq`, of both): kept by the control plane, counted
 //!   on `/metrics`, until an operator replays or discards them (`scripts/pilot dlq`).
+//! - **notifications** (`pilot-gate-notify`): audit entries POSTed to `NOTIFY_URL` in order
+//!   (`edge::notify`).
 //!
 //! Each flag's evidence object gets one delta per batch. A message is acked when its write
 //! landed and its flags' evidence took the delta; otherwise it comes back after a delay that
@@ -32,7 +34,7 @@ use crate::core::evidence::record::{add_sightings, Deltas, Sighting};
 use crate::core::flags::source::Published;
 use crate::edge::admin::post_internal;
 use crate::edge::events::{text_message, EVENTS_KV};
-use crate::edge::{config, flags};
+use crate::edge::{config, flags, notify};
 use crate::edge::{internal, log};
 
 const DLQ: &str = "EVENTS_DLQ";
@@ -74,6 +76,10 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
     let taken = match kind {
         QueueKind::DeadLetters => {
             dead_letters(&env, messages).await;
+            return Ok(());
+        }
+        QueueKind::Notify => {
+            notify::deliver(&env, messages, retry_later).await;
             return Ok(());
         }
         QueueKind::Evidence => sightings(&env, messages, &mut deltas).await,

@@ -12,6 +12,7 @@ mod flags;
 mod internal;
 mod live;
 mod log;
+mod notify;
 mod ofrep;
 mod outcomes;
 mod random;

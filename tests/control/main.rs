@@ -10,6 +10,7 @@ mod diff;
 mod guards;
 mod input;
 mod ladder;
+mod notify;
 mod state;
 mod tally;
 

@@ -19,6 +19,8 @@ fn every_queue_of_every_environment_has_its_kind() {
         let kind = kind_of(name).unwrap_or_else(|| panic!("{name} is no queue of the worker"));
         let expected = if name.contains("-dlq") {
             QueueKind::DeadLetters
+        } else if name.contains("notify") {
+            QueueKind::Notify
         } else if name.contains("evidence") {
             QueueKind::Evidence
         } else {

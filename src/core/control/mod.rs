@@ -18,6 +18,7 @@ pub mod guards;
 pub mod import;
 pub mod input;
 pub mod measure;
+pub mod notify;
 pub mod plan;
 pub mod publish;
 pub mod report;

@@ -1,5 +1,5 @@
 //! Which of the worker's queues a batch comes from, by the queue's name: `pilot-gate-events`,
-//! `pilot-gate-evidence` and `pilot-gate-events-dlq`, each with the `-staging` or `-production`
+//! `pilot-gate-evidence`, `pilot-gate-events-dlq` and `pilot-gate-notify`, each with the `-staging` or `-production`
 //! suffix of its environment (wrangler.toml).
 
 /// What a consumed batch holds.
@@ -11,6 +11,8 @@ pub enum QueueKind {
     Evidence,
     /// The dead letters of both.
     DeadLetters,
+    /// Audit entries to POST to `NOTIFY_URL`.
+    Notify,
 }
 
 /// The kind of the queue named `name`, or `None` for a queue that is not the worker's.
@@ -30,6 +32,7 @@ pub fn kind_of(name: &str) -> Option<QueueKind> {
         "pilot-gate-events" => Some(QueueKind::Events),
         "pilot-gate-evidence" => Some(QueueKind::Evidence),
         "pilot-gate-events-dlq" => Some(QueueKind::DeadLetters),
+        "pilot-gate-notify" => Some(QueueKind::Notify),
         _ => None,
     }
 }

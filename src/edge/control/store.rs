@@ -7,8 +7,12 @@ use worker::{Result, SqlStorage, SqlStorageValue};
 
 use crate::core::control::audit::{parts, AuditEntry, DIFF_PART_BYTES};
 use crate::core::control::error::ControlError;
+use crate::core::control::notify::notice;
 use crate::core::control::state::{Change, ControlState};
 use crate::core::http::query::pairs;
+use crate::edge::events::text_message;
+use crate::edge::notify::NOTIFY_QUEUE;
+use crate::edge::{config, log};
 
 use super::{problem, RolloutControl};
 
@@ -178,7 +182,29 @@ impl RolloutControl {
                 ],
             )?;
         }
+        self.notify(seq, entry);
         Ok(())
+    }
+
+    /// Sends audit entry `seq` to `NOTIFY_URL` through the notifications queue, after this
+    /// change (a failure to enqueue is logged: the audit log keeps the entry either way).
+    fn notify(&self, seq: i64, entry: &AuditEntry) {
+        if !matches!(config::get(&self.env).notify, Ok(Some(_))) {
+            return;
+        }
+        let Ok(text) = serde_json::to_string(&notice(seq as u64, entry)) else {
+            return;
+        };
+        let env = self.env.clone();
+        self.state.wait_until(async move {
+            let sent = match env.queue(NOTIFY_QUEUE) {
+                Ok(q) => q.send_raw(text_message(&text)).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                log::error("control", "notify_enqueue_failed", &e.to_string());
+            }
+        });
     }
 
     /// The stored diff of audit entry `seq`, its parts joined and parsed.
