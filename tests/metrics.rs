@@ -5,6 +5,7 @@
 
 use pilot_gate::core::events::dead_letter::{DeadCounts, DeadKind};
 use pilot_gate::core::events::latency::Latency;
+use pilot_gate::core::events::reconcile::{Reconciled, Window};
 use pilot_gate::core::evidence::sketch::Sketch;
 use pilot_gate::core::evidence::tally::{pair_key, ArmTally};
 use pilot_gate::core::http::answers::AnswerCounts;
@@ -62,6 +63,17 @@ fn snapshot() -> Snapshot {
             }
             l
         },
+        reconciled: Some(Reconciled {
+            window: Window {
+                from_ms: 0,
+                to_ms: 60_000,
+            },
+            counted: 200,
+            stored: 198,
+            drift: 0.01,
+            at_ms: 1_800_000_000_000,
+            lists: 1,
+        }),
         dead_letters: vec![(DeadKind::Events, DeadCounts::default())],
         revision: 5,
         published_revision: 5,
@@ -90,7 +102,7 @@ fn every_family_is_declared_once_before_its_samples() {
             assert_eq!(declared.last().map(String::as_str), Some(family), "{line}");
         }
     }
-    assert_eq!(declared.len(), 29, "{declared:?}");
+    assert_eq!(declared.len(), 32, "{declared:?}");
     for line in [
         "pilot_gate_flag_rollout_ratio{flag=\"pilot\"} 0.1",
         "pilot_gate_error_units{flag=\"pilot\",variant=\"on\",kind=\"server\"} 1",
@@ -119,6 +131,10 @@ fn every_family_is_declared_once_before_its_samples() {
         "pilot_gate_ingest_latency_seconds_bucket{le=\"+Inf\"} 4",
         "pilot_gate_ingest_latency_seconds_sum 90.96",
         "pilot_gate_ingest_latency_seconds_count 4",
+        "pilot_gate_reconcile_drift_ratio 0.01",
+        "pilot_gate_reconcile_last_run_timestamp_seconds 1800000000",
+        "pilot_gate_reconcile_events{side=\"counted\"} 200",
+        "pilot_gate_reconcile_events{side=\"stored\"} 198",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }

@@ -5,6 +5,7 @@
 use crate::core::control::measure::measure;
 use crate::core::events::dead_letter::{DeadCounts, DeadKind};
 use crate::core::events::latency::{Latency, INGEST_BUCKETS_MS};
+use crate::core::events::reconcile::Reconciled;
 use crate::core::evidence::metric::{Condition, Metric, Metrics, Quantile, Threshold};
 use crate::core::evidence::sketch::{value_of, Sketch};
 use crate::core::evidence::tally::ArmTally;
@@ -83,6 +84,8 @@ pub struct Snapshot {
     pub answers: AnswerCounts,
     /// The beacon's ingest latency (accepted request -> events stored).
     pub ingest: Latency,
+    /// The last reconciliation of stored events against counted ones.
+    pub reconciled: Option<Reconciled>,
     /// The dead letters' counters, by kind (every kind, zeros included).
     pub dead_letters: Vec<(DeadKind, DeadCounts)>,
     /// The control plane's revision.
@@ -355,6 +358,28 @@ pub fn render(s: &Snapshot) -> String {
     }
     o.sample(&format!("{name}_sum"), &[], s.ingest.sum_ms as f64 / 1000.0);
     o.sample(&format!("{name}_count"), &[], s.ingest.count);
+    let runs = s.reconciled.iter();
+    o.family(
+        "pilot_gate_reconcile_drift_ratio",
+        "gauge",
+        "Drift of the events KV holds against those counted, over the last reconciled window: |counted - stored| / counted.",
+        runs.clone().map(|r| (vec![], r.drift.to_string())),
+    );
+    o.family(
+        "pilot_gate_reconcile_last_run_timestamp_seconds",
+        "gauge",
+        "When the last reconciliation finished, Unix seconds.",
+        runs.clone().map(|r| (vec![], (r.at_ms / 1000).to_string())),
+    );
+    o.family(
+        "pilot_gate_reconcile_events",
+        "gauge",
+        "Events in the last reconciled window: counted by the control plane, stored in KV.",
+        runs.flat_map(|r| {
+            [("counted", r.counted), ("stored", r.stored)]
+                .map(|(side, n)| (vec![("side", side)], n.to_string()))
+        }),
+    );
     for (name, kind, help, pick) in [
         (
             "pilot_gate_dead_letters_total",

@@ -17,6 +17,7 @@
 //! facts about units that change nothing the second time), so a retry of the whole message is
 //! safe. A poison message goes to the dead-letter queue at once, without holding its batch back.
 
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use futures_util::future::join_all;
@@ -29,6 +30,7 @@ use crate::core::events::dead_letter::DeadLetter;
 use crate::core::events::delivery::retry_delay_s;
 use crate::core::events::latency::Latency;
 use crate::core::events::queues::{kind_of, QueueKind};
+use crate::core::events::reconcile::{minute_of, received_at_of_key};
 use crate::core::events::record::{plan_writes, Planned};
 use crate::core::evidence::record::{add_sightings, Deltas, Sighting};
 use crate::core::flags::source::Published;
@@ -73,6 +75,7 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
         return Ok(());
     };
     let mut deltas = Deltas::new();
+    let mut report = IngestReport::default();
     let taken = match kind {
         QueueKind::DeadLetters => {
             dead_letters(&env, messages).await;
@@ -83,9 +86,10 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
             return Ok(());
         }
         QueueKind::Evidence => sightings(&env, messages, &mut deltas).await,
-        QueueKind::Events => events(&env, messages, &mut deltas).await,
+        QueueKind::Events => events(&env, messages, &mut deltas, &mut report).await,
     };
     if taken.is_empty() {
+        report.send(&env, &[]).await;
         return Ok(());
     }
     let sends = deltas
@@ -101,15 +105,48 @@ pub async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Re
         });
     let failed = join_all(sends).await.into_iter().find_map(|r| r.err());
     match failed {
-        None => taken.iter().for_each(|m| m.ack()),
+        None => {
+            taken.iter().for_each(|m| m.ack());
+            report.send(&env, &taken).await;
+        }
         // Stored but not counted: a retry stores again (same key) and the facts change nothing
         // that they changed before.
         Some(e) => {
             log::error("consumer", "evidence_delta_failed", &e.to_string());
             taken.iter().for_each(retry_later);
+            report.send(&env, &[]).await;
         }
     }
     Ok(())
+}
+
+/// What a batch of events tells the control plane, for `/metrics` and reconciliation: its
+/// ingest latencies, and the events of each acked message by minute of `received_at`.
+#[derive(Default)]
+struct IngestReport {
+    latency: Latency,
+    /// Message id -> (minute, events), for every message whose write landed.
+    stored: HashMap<String, (u64, u64)>,
+}
+
+impl IngestReport {
+    /// Sends the latencies and the counts of the `acked` messages (a failure is logged: it
+    /// loses figures, never events).
+    async fn send(&self, env: &Env, acked: &[Message<String>]) {
+        let mut minutes: BTreeMap<u64, u64> = BTreeMap::new();
+        for m in acked {
+            if let Some((minute, n)) = self.stored.get(&m.id()) {
+                *minutes.entry(*minute).or_default() += n;
+            }
+        }
+        if self.latency.count == 0 && minutes.is_empty() {
+            return;
+        }
+        let body = serde_json::json!({"latency": self.latency, "minutes": minutes});
+        if let Err(e) = post_internal(env, "ingest", body.to_string()).await {
+            log::error("consumer", "ingest_report_unsent", &e.to_string());
+        }
+    }
 }
 
 /// A batch of the dead-letter queue: kept by the control plane until an operator replays or
@@ -168,6 +205,7 @@ async fn events(
     env: &Env,
     messages: Vec<Message<String>>,
     deltas: &mut Deltas,
+    report: &mut IngestReport,
 ) -> Vec<Message<String>> {
     let cfg = match &config::get(env).events {
         Ok(c) => c,
@@ -216,11 +254,17 @@ async fn events(
     };
     let reads = set.as_ref().map(|p| &p.reads);
     let mut stored = Vec::new();
-    let mut latency = Latency::default();
     let now_ms = worker::Date::now().as_millis();
     for ((message, plan), result) in planned.into_iter().zip(results) {
-        if result.is_ok() && plan.write.is_some() {
-            latency.add(now_ms.saturating_sub(message.timestamp().as_millis()));
+        if let (Ok(()), Some(w)) = (&result, &plan.write) {
+            report
+                .latency
+                .add(now_ms.saturating_sub(message.timestamp().as_millis()));
+            if let Some(at) = received_at_of_key(&w.key) {
+                report
+                    .stored
+                    .insert(message.id(), (minute_of(at), plan.events.len() as u64));
+            }
         }
         match result {
             // The write is idempotent (same key), so a retry of the message is safe.
@@ -245,16 +289,6 @@ async fn events(
                     retry_later(&message);
                 }
             },
-        }
-    }
-    if latency.count > 0 {
-        // For `/metrics` only: a failure is logged and loses these figures, never events.
-        let told = match serde_json::to_string(&latency) {
-            Ok(text) => post_internal(env, "ingest", text).await,
-            Err(e) => Err(worker::Error::RustError(e.to_string())),
-        };
-        if let Err(e) = told {
-            log::error("consumer", "ingest_latency_unsent", &e.to_string());
         }
     }
     stored

@@ -171,16 +171,24 @@ fn admin_kv(ctx: &Ctx<'_>) -> Result<KvStore, EventsError> {
 }
 
 /// One listed page: its keys with their metadata, and the cursor of the next page.
-struct Page {
-    keys: Vec<String>,
-    metas: Vec<Option<RequestMeta>>,
-    next: Option<String>,
+pub struct Page {
+    /// The keys, in KV's order (newest request first).
+    pub keys: Vec<String>,
+    /// Each key's metadata, when it reads as one.
+    pub metas: Vec<Option<RequestMeta>>,
+    /// The cursor of the next page; `None` after the last.
+    pub next: Option<String>,
 }
 
-async fn list_page(kv: &KvStore, cursor: Option<&str>) -> Result<Page, worker::kv::KvError> {
+/// One page of request keys under `prefix` (one KV operation).
+pub async fn list_page(
+    kv: &KvStore,
+    prefix: &str,
+    cursor: Option<&str>,
+) -> Result<Page, worker::kv::KvError> {
     let mut list = kv
         .list()
-        .prefix(REQUEST_KEY_PREFIX.to_owned())
+        .prefix(prefix.to_owned())
         .limit(KV_LIST_PAGE as u64);
     if let Some(c) = cursor {
         list = list.cursor(c.to_owned());
@@ -235,7 +243,7 @@ impl<'k> Walk<'k> {
         if self.done || !self.pager.list() {
             return Ok(None);
         }
-        let page = list_page(self.kv, self.at.page.as_deref())
+        let page = list_page(self.kv, REQUEST_KEY_PREFIX, self.at.page.as_deref())
             .await
             .map_err(|e| unavailable(ctx, "kv_list_failed", e))?;
         let plan = self.pager.page(&page.metas, self.at.skip);

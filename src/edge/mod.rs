@@ -16,6 +16,7 @@ mod notify;
 mod ofrep;
 mod outcomes;
 mod random;
+mod reconcile;
 mod request;
 mod respond;
 mod sightings;

@@ -11,3 +11,4 @@ mod latency;
 mod limits;
 mod parse;
 mod queues;
+mod reconcile;

@@ -10,6 +10,7 @@ pub mod latency;
 pub mod limits;
 pub mod listing;
 pub mod queues;
+pub mod reconcile;
 pub mod record;
 pub mod schema;
 pub mod signature;

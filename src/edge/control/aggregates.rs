@@ -140,13 +140,16 @@ impl RolloutControl {
         self.set_meta_json("ingest", &kept)
     }
 
-    fn meta_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+    pub(super) fn meta_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>> {
         Ok(self
             .meta(name)?
             .and_then(|text| serde_json::from_str(&text).ok()))
     }
 
-    fn set_meta_json<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<()> {
+    pub(super) fn set_meta_json<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<()> {
         let text =
             serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
         self.set_meta(name, &text)
@@ -243,6 +246,7 @@ impl RolloutControl {
             beacon: beacon.into_iter().map(|b| (b.outcome, b.n)).collect(),
             answers: self.meta_json("answers")?.unwrap_or_default(),
             ingest: self.meta_json("ingest")?.unwrap_or_default(),
+            reconciled: self.reconciled()?,
             dead_letters: self.dead_counts()?,
             revision: state.revision,
             published_revision: published,

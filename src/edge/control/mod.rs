@@ -8,6 +8,7 @@
 mod aggregates;
 mod dead_letters;
 mod faults;
+mod health;
 mod store;
 
 use std::cell::{Cell, RefCell};
@@ -58,6 +59,7 @@ impl DurableObject for RolloutControl {
             .exec(store::SCHEMA, None)
             .and_then(|_| sql.exec(aggregates::SCHEMA, None))
             .and_then(|_| sql.exec(dead_letters::SCHEMA, None))
+            .and_then(|_| sql.exec(health::SCHEMA, None))
         {
             log::error("control", "control_schema_failed", &e.to_string());
         }
@@ -257,13 +259,21 @@ impl RolloutControl {
                 Response::ok("{}")
             }
             ("POST", "ingest") => {
-                let latency: Latency = match serde_json::from_str(text) {
+                #[derive(serde::Deserialize)]
+                struct Ingested {
+                    latency: Latency,
+                    minutes: std::collections::BTreeMap<u64, u64>,
+                }
+                let ingested: Ingested = match serde_json::from_str(text) {
                     Ok(l) => l,
                     Err(e) => return bad(format!("ingest: {e}")),
                 };
-                self.add_ingest(&latency)?;
+                self.add_ingest(&ingested.latency)?;
+                let minutes: Vec<(u64, u64)> = ingested.minutes.into_iter().collect();
+                self.add_ingested(&minutes)?;
                 Response::ok("{}")
             }
+            ("POST", "reconcile") => respond(self.take_scan(text, now_ms)?),
             ("POST", "dead-letters") => {
                 let letters: Vec<DeadLetter> = match serde_json::from_str(text) {
                     Ok(l) => l,
@@ -276,6 +286,13 @@ impl RolloutControl {
             ("GET", "metrics") => {
                 let state = self.load()?;
                 Response::ok(render(&self.snapshot(&state, now_ms).await?))
+            }
+            ("GET", route) if route.starts_with("reconcile") => {
+                let at = route
+                    .strip_prefix("reconcile?now=")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(now_ms);
+                Response::from_json(&self.next_scan(at)?)
             }
             ("GET", route) => match route.strip_prefix("watch/") {
                 Some(flag) => Response::from_json(&Watch::of(&self.load()?, flag)),
@@ -345,7 +362,12 @@ impl RolloutControl {
         let req = Request::new_with_init(&format!("https://object{INTERNAL}stats/{key}"), &init)?;
         let mut resp = stub.fetch_with_request(req).await?;
         let status = resp.status_code();
-        Ok((status, resp.json().await?))
+        let mut body: Value = resp.json().await?;
+        if status == 200 {
+            // The deployment's health beside the flag's figures (the dashboard's health card).
+            body["health"] = json!({"reconciled": self.reconciled()?});
+        }
+        Ok((status, body))
     }
 
     /// Writes the compiled set of the current revision to `CONFIG_KV`, again while a newer
