@@ -23,8 +23,8 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 async fn run(env: &Env, now_ms: u64) -> worker::Result<()> {
     let control = internal::control(env)?;
-    let route = format!("reconcile?now={now_ms}");
-    let text = internal::call(&control, Method::Get, &route, None).await?;
+    let ask = json!({ "nowMs": now_ms }).to_string();
+    let text = internal::call(&control, Method::Post, "reconcile/next", Some(ask)).await?;
     let mut scan: Scan =
         serde_json::from_str(&text).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let kv = env.kv(EVENTS_KV)?;

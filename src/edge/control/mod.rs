@@ -287,10 +287,11 @@ impl RolloutControl {
                 let state = self.load()?;
                 Response::ok(render(&self.snapshot(&state, now_ms).await?))
             }
-            ("GET", route) if route.starts_with("reconcile") => {
-                let at = route
-                    .strip_prefix("reconcile?now=")
-                    .and_then(|t| t.parse().ok())
+            ("POST", "reconcile/next") => {
+                // The run's scheduled time, which the window is cut at.
+                let at = serde_json::from_str::<Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("nowMs")?.as_u64())
                     .unwrap_or(now_ms);
                 Response::from_json(&self.next_scan(at)?)
             }
