@@ -66,8 +66,8 @@ fn every_alert_has_a_severity_a_priority_a_summary_and_a_runbook_section() {
     let alerts = alerts(&rules);
     assert_eq!(
         alerts.len(),
-        8,
-        "the seed's four, a guard, the kill switch, a stale set, 4xx"
+        9,
+        "the seed's four, a guard, the kill switch, a stale set, drift, 4xx"
     );
     for a in &alerts {
         let severity = a.severity.as_deref();

@@ -1,7 +1,8 @@
 // The dashboard in headless Chromium: with events sent through the real beacon, it renders a
 // card per arm with every metric the flag set configures (green, amber or red against its goal
-// and warning sign), a uPlot chart per metric with its threshold lines, and the guards.
-// Saves a screenshot (tests/.tmp/dashboard.png).
+// and warning sign), a uPlot chart per metric with its threshold lines, and the guards; and the
+// health card with the hourly reconciliation. Saves screenshots (tests/.tmp/dashboard.png,
+// tests/.tmp/health.png).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -16,7 +17,7 @@ describe('dashboard', () => {
   let w;
   let browser;
   before(async () => {
-    w = await startWorker({ state: `browser-dashboard-${process.pid}`, vars: { FLAGS_CACHE_S: '1' }, flags: 'flags/demo.json' });
+    w = await startWorker({ state: `browser-dashboard-${process.pid}`, vars: { FLAGS_CACHE_S: '1' }, flags: 'flags/demo.json', args: ['--test-scheduled'] });
     for (let i = 0; i < 2; i++) {
       assert.equal((await admin(w.url, 'POST', '/flags/pilot/advance', { body: { force: true, reason: 'dashboard test' } })).status, 200);
     }
@@ -93,6 +94,29 @@ describe('dashboard', () => {
       const guards = await page.locator('#guards tbody th').allInnerTexts();
       assert.deepEqual(guards, ['comparative', 'breaker', 'sample_ratio', 'no_data', 'guardrail:ttv:p90']);
       await page.screenshot({ path: path.join(ROOT, 'tests/.tmp/dashboard.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+  test('the health card shows the hourly reconciliation as the stream tells of it', async () => {
+    const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${w.url}/dashboard/`);
+      await page.getByLabel('Operator token').fill(OPERATORS.vera.token);
+      await page.getByRole('button', { name: 'Show the dashboard' }).click();
+      await page.locator('#health', { hasText: 'not run yet' }).waitFor();
+      await page.locator('#updated', { hasText: '(live)' }).waitFor();
+      // The test fires the Cron Trigger as if it ran two minutes from now; the page hears of the
+      // result on the operators' stream and redraws the card.
+      const fired = await fetch(`${w.url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent('0 * * * *')}&time=${Date.now() + 120_000}`);
+      assert.equal(fired.status, 200);
+      const card = page.locator('#health');
+      await page.locator('#health[data-drift="ok"]').waitFor({ timeout: 10_000 });
+      assert.match(await card.locator('[data-metric="drift"]').innerText(), /^drift\s+0\.00 %$/);
+      assert.match(await card.locator('[data-metric="events"]').innerText(), /(\d+) stored of \1 counted/);
+      assert.match(await card.locator('[data-metric="last run"]').innerText(), /UTC$/);
+      await card.screenshot({ path: path.join(ROOT, 'tests/.tmp/health.png') });
     } finally {
       await context.close();
     }

@@ -86,7 +86,7 @@ describe('a real Prometheus scrapes the worker', () => {
     assert.equal(targets[0].labels.job, 'pilot-gate');
     const rules = (await (await fetch(`${prom.url}/api/v1/rules`)).json()).data.groups;
     assert.deepEqual(rules.map((g) => g.name), ['pilot-gate']);
-    assert.equal(rules[0].rules.length, 8);
+    assert.equal(rules[0].rules.length, 9);
     for (const r of rules[0].rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
   });
 

@@ -208,6 +208,30 @@ function renderDecisions(audit) {
   if (!auto.length) list.innerHTML = '<li>None.</li>';
 }
 
+/** The health card: the last reconciliation of the events KV holds against those counted
+ *  (hourly), green at 1 % drift or less (the alert's threshold), red above. */
+function renderHealth(health) {
+  const card = $('#health');
+  card.replaceChildren();
+  const h = document.createElement('h3');
+  h.textContent = 'Reconciliation';
+  card.append(h);
+  const r = health?.reconciled;
+  if (!r) {
+    card.append(row('drift', 'not run yet (hourly)', 'na', 'The hourly Cron Trigger has not finished a run'));
+    card.dataset.drift = 'none';
+    return;
+  }
+  const ok = r.drift <= 0.01;
+  card.dataset.drift = ok ? 'ok' : 'bad';
+  const window = `${when(r.window.fromMs).slice(11, 16)}-${when(r.window.toMs).slice(11, 16)} UTC`;
+  card.append(
+    row('drift', fmt(pct(r.drift), ' %', 2), ok ? 'ok' : 'bad', 'Stored against counted events; the PilotGateDrift alert fires above 1 %'),
+    row('events', `${r.stored} stored of ${r.counted} counted`, 'na', `Events accepted ${window}`),
+    row('last run', `${when(r.atMs)} UTC`, 'na', `${r.lists} KV list calls`),
+  );
+}
+
 async function refresh() {
   const flag = $('#flag').value;
   const window = $('#window').value;
@@ -216,6 +240,7 @@ async function refresh() {
     api(`/audit?flag=${encodeURIComponent(flag)}&limit=100`),
   ]);
   $('#plan').textContent = `${stats.flag}: ${stats.status.replace('_', ' ')}, tier ${stats.tier} (${stats.pct} %); pilot arm ${stats.pilot}, control ${stats.control}; ${stats.series.bucketMin} min per point`;
+  renderHealth(stats.health);
   renderCards(stats);
   renderMetricCharts(stats);
   renderGuards(stats);
@@ -242,7 +267,7 @@ function concerns(notice) {
   switch (notice.type) {
     case 'stats': return notice.flag === flag;
     case 'audit': return (notice.flags ?? []).includes(flag);
-    case 'plan': case 'resync': case 'poll': return true;
+    case 'plan': case 'health': case 'resync': case 'poll': return true;
     default: return false;
   }
 }
