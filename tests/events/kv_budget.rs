@@ -18,9 +18,10 @@ use crate::support::NOW;
 fn consumer_settings(name: &str) -> Vec<u64> {
     let toml =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml")).unwrap();
-    let consumers: Vec<u64> = toml
-        .split("[[queues.consumers]]")
-        .skip(1)
+    let consumers: Vec<u64> = consumer_sections(&toml)
+        .into_iter()
+        // The notifications' consumer writes nothing to KV (see its own test below).
+        .filter(|section| !section.contains("queue = \"pilot-gate-notify\""))
         .map(|section| {
             section
                 .lines()
@@ -37,6 +38,20 @@ fn consumer_settings(name: &str) -> Vec<u64> {
         "the events', the evidence's and the dead letters' consumers"
     );
     consumers
+}
+
+/// The top level's `[[queues.consumers]]` tables, each up to the next table.
+fn consumer_sections(toml: &str) -> Vec<String> {
+    toml.split("[[queues.consumers]]")
+        .skip(1)
+        .map(|s| {
+            s.lines()
+                .skip(1)
+                .take_while(|l| !l.starts_with('['))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
 }
 
 /// A setting that every consumer shares.
@@ -343,4 +358,28 @@ fn failures_are_retried_long_enough_to_outlast_an_outage() {
         "delivery: a failing message is retried for {patience} s before the dead-letter queue"
     );
     assert!(patience >= 20 * 60, "{patience} s");
+}
+
+/// The notifications' consumer POSTs each message of a batch once: its batch stays far below
+/// the 50 subrequests a Free-plan invocation may make, and one batch runs at a time (order).
+#[test]
+fn the_notifications_consumer_posts_within_the_subrequest_limit_one_batch_at_a_time() {
+    let toml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml")).unwrap();
+    let section = consumer_sections(&toml)
+        .into_iter()
+        .find(|s| s.contains("queue = \"pilot-gate-notify\""))
+        .expect("the notifications' consumer");
+    let setting = |name: &str| -> u64 {
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+            .unwrap_or_else(|| panic!("{name}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(setting("max_batch_size") <= 10);
+    assert_eq!(setting("max_concurrency"), 1);
+    assert!(setting("max_retries") >= 5);
 }
