@@ -68,6 +68,7 @@ fn snapshot() -> Snapshot {
                 from_ms: 0,
                 to_ms: 60_000,
             },
+            hours: vec![],
             counted: 200,
             stored: 198,
             drift: 0.01,

@@ -5,9 +5,11 @@
 use proptest::prelude::*;
 
 use pilot_gate::core::events::listing::KV_OPS_PER_INVOCATION;
+use std::collections::BTreeMap;
+
 use pilot_gate::core::events::reconcile::{
-    drift, received_at_of_key, Scan, Window, HOUR_MS, LIST_BUDGET, LIST_PAGE_KEYS, MINUTE_MS,
-    SETTLE_MS,
+    drift, received_at_of_key, HourCount, Reconciled, Scan, Window, HOUR_MS, LIST_BUDGET,
+    LIST_PAGE_KEYS, MINUTE_MS, SETTLE_MS,
 };
 use pilot_gate::core::events::record::request_key;
 
@@ -83,16 +85,18 @@ fn a_scan_counts_the_window_and_stops_where_the_listing_passes_it() {
             .collect::<Vec<_>>()
     };
     assert!(!scan.take_page(page(0..2), Some("c1".into())), "more pages");
-    assert_eq!((scan.stored, scan.cursor.as_deref()), (3, Some("c1")));
+    assert_eq!(scan.stored, BTreeMap::from([(10, 3)]));
+    assert_eq!(scan.cursor.as_deref(), Some("c1"));
     assert!(
         scan.take_page(page(2..6), Some("c2".into())),
         "passed the window"
     );
-    assert_eq!((scan.stored, scan.cursor.clone(), scan.lists), (6, None, 2));
+    assert_eq!(scan.stored, BTreeMap::from([(10, 6)]));
+    assert_eq!((scan.cursor.clone(), scan.lists), (None, 2));
     // The last page ends a scan too; keys that are not request keys count nothing.
     let mut scan = Scan::new(w);
     assert!(scan.take_page([("ev:x", 9), (keys[1].0.as_str(), 3)], None));
-    assert_eq!(scan.stored, 3);
+    assert_eq!(scan.stored, BTreeMap::from([(10, 3)]));
 }
 
 #[test]
@@ -108,11 +112,37 @@ fn a_run_stays_within_the_kv_budget_and_pages_over_runs() {
 }
 
 #[test]
-fn drift_is_the_share_of_counted_events_missing_or_extra() {
-    assert_eq!(drift(1000, 1000), 0.0);
-    assert_eq!(drift(1000, 990), 0.01);
-    assert_eq!(drift(1000, 1010), 0.01);
-    assert_eq!(drift(1000, 0), 1.0);
-    assert_eq!(drift(0, 0), 0.0);
-    assert_eq!(drift(0, 3), 1.0);
+fn drift_sums_each_hours_missing_or_extra_events_over_those_counted() {
+    let h = |counted, stored| HourCount {
+        hour_ms: 0,
+        counted,
+        stored,
+    };
+    assert_eq!(drift(&[h(1000, 1000)]), 0.0);
+    assert_eq!(drift(&[h(1000, 990)]), 0.01);
+    assert_eq!(drift(&[h(1000, 1010)]), 0.01);
+    // A loss in one hour and a surplus in the next do not cancel.
+    assert_eq!(drift(&[h(500, 490), h(500, 510)]), 0.02);
+    assert_eq!(drift(&[h(1000, 0)]), 1.0);
+    assert_eq!(drift(&[]), 0.0);
+    assert_eq!(drift(&[h(0, 3)]), 1.0);
+}
+
+#[test]
+fn a_reconciliation_lists_every_hour_either_side_saw() {
+    let w = Window {
+        from_ms: 9 * HOUR_MS,
+        to_ms: 10 * HOUR_MS + 20 * MINUTE_MS,
+    };
+    let counted = BTreeMap::from([(9, 100), (10, 40)]);
+    let stored = BTreeMap::from([(9, 98), (11, 1)]);
+    let r = Reconciled::of(w, &counted, &stored, 123, 4);
+    let hours: Vec<(u64, u64, u64)> = r
+        .hours
+        .iter()
+        .map(|h| (h.hour_ms / HOUR_MS, h.counted, h.stored))
+        .collect();
+    assert_eq!(hours, vec![(9, 100, 98), (10, 40, 0), (11, 0, 1)]);
+    assert_eq!((r.counted, r.stored, r.at_ms, r.lists), (140, 99, 123, 4));
+    assert_eq!(r.drift, 43.0 / 140.0);
 }

@@ -227,7 +227,8 @@ function renderHealth(health) {
   const window = `${when(r.window.fromMs).slice(11, 16)}-${when(r.window.toMs).slice(11, 16)} UTC`;
   card.append(
     row('drift', fmt(pct(r.drift), ' %', 2), ok ? 'ok' : 'bad', 'Stored against counted events; the PilotGateDrift alert fires above 1 %'),
-    row('events', `${r.stored} stored of ${r.counted} counted`, 'na', `Events accepted ${window}`),
+    row('events', `${r.stored} stored of ${r.counted} counted`, 'na',
+      `Events accepted ${window}, by hour: ${r.hours.map((h) => `${when(h.hourMs).slice(11, 16)} ${h.stored}/${h.counted}`).join(', ')}`),
     row('last run', `${when(r.atMs)} UTC`, 'na', `${r.lists} KV list calls`),
   );
 }

@@ -1,10 +1,13 @@
 //! Reconciliation: what `EVENTS_KV` holds against what the control plane counted, per minute of
 //! `received_at`. The consumer tells the control plane how many events it stored (and acked)
 //! per minute; an hourly Cron Trigger counts the events the keys of a window hold (from the
-//! list pages' metadata alone) and the control plane turns the two into a drift ratio for
+//! list pages' metadata alone), and the control plane compares the two hour by hour into a
+//! drift ratio for
 //! `/metrics`, the stats API and the dashboard. A window is the previous hour and the current
 //! one up to [`SETTLE_MS`] before the run; a scan that would pass [`LIST_BUDGET`] list calls
 //! stops with a cursor and the next run goes on from it.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -118,8 +121,9 @@ pub struct Scan {
     pub window: Window,
     /// The KV cursor to go on from (`None`: the first page).
     pub cursor: Option<String>,
-    /// Events the keys listed so far hold.
-    pub stored: u64,
+    /// Events the keys listed so far hold, by hour of `received_at` (hours since the epoch).
+    #[serde(default)]
+    pub stored: BTreeMap<u64, u64>,
     /// List calls made, over every run.
     pub lists: u64,
 }
@@ -130,7 +134,7 @@ impl Scan {
         Self {
             window,
             cursor: None,
-            stored: 0,
+            stored: BTreeMap::new(),
             lists: 0,
         }
     }
@@ -152,12 +156,24 @@ impl Scan {
                 return true;
             }
             if self.window.holds(at) {
-                self.stored += events;
+                *self.stored.entry(at / HOUR_MS).or_default() += events;
             }
         }
         self.cursor = cursor;
         self.cursor.is_none()
     }
+}
+
+/// One hour of a reconciled window (the part of it inside the window).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HourCount {
+    /// The hour's start, ms.
+    pub hour_ms: u64,
+    /// Events the control plane counted in it.
+    pub counted: u64,
+    /// Events the keys in KV hold in it.
+    pub stored: u64,
 }
 
 /// A finished reconciliation.
@@ -166,12 +182,13 @@ impl Scan {
 pub struct Reconciled {
     /// The window.
     pub window: Window,
-    /// Events the consumer stored and the control plane counted.
+    /// Per hour of `received_at`, oldest first.
+    pub hours: Vec<HourCount>,
+    /// Events counted in the window.
     pub counted: u64,
-    /// Events the keys in KV hold.
+    /// Events stored in the window.
     pub stored: u64,
-    /// `|counted - stored| / counted` (1 when nothing was counted but something is stored; 0
-    /// when both are 0).
+    /// The drift ratio of the hours ([`drift`]).
     pub drift: f64,
     /// When it finished, ms.
     pub at_ms: u64,
@@ -179,18 +196,57 @@ pub struct Reconciled {
     pub lists: u64,
 }
 
-/// The drift ratio of `counted` against `stored`.
+impl Reconciled {
+    /// The reconciliation of `window`: what was counted and what is stored, each by hour.
+    pub fn of(
+        window: Window,
+        counted: &BTreeMap<u64, u64>,
+        stored: &BTreeMap<u64, u64>,
+        at_ms: u64,
+        lists: u64,
+    ) -> Self {
+        let hours: Vec<HourCount> = counted
+            .keys()
+            .chain(stored.keys())
+            .copied()
+            .collect::<std::collections::BTreeSet<u64>>()
+            .into_iter()
+            .map(|h| HourCount {
+                hour_ms: h * HOUR_MS,
+                counted: counted.get(&h).copied().unwrap_or(0),
+                stored: stored.get(&h).copied().unwrap_or(0),
+            })
+            .collect();
+        Self {
+            window,
+            counted: hours.iter().map(|h| h.counted).sum(),
+            stored: hours.iter().map(|h| h.stored).sum(),
+            drift: drift(&hours),
+            hours,
+            at_ms,
+            lists,
+        }
+    }
+}
+
+/// The drift ratio of a window's hours: the events missing or extra in each hour, summed (so
+/// that a loss in one hour and a surplus in another do not cancel), over the events counted;
+/// 1 when nothing was counted but something is stored, 0 when neither.
 ///
 /// ```
-/// use pilot_gate::core::events::reconcile::drift;
-/// assert_eq!(drift(200, 198), 0.01);
-/// assert_eq!(drift(0, 0), 0.0);
-/// assert_eq!(drift(0, 5), 1.0);
+/// use pilot_gate::core::events::reconcile::{drift, HourCount};
+/// let h = |counted, stored| HourCount { hour_ms: 0, counted, stored };
+/// assert_eq!(drift(&[h(200, 198)]), 0.01);
+/// assert_eq!(drift(&[h(100, 101), h(100, 99)]), 0.01);
+/// assert_eq!(drift(&[]), 0.0);
+/// assert_eq!(drift(&[h(0, 5)]), 1.0);
 /// ```
-pub fn drift(counted: u64, stored: u64) -> f64 {
-    match (counted, stored) {
-        (0, 0) => 0.0,
+pub fn drift(hours: &[HourCount]) -> f64 {
+    let counted: u64 = hours.iter().map(|h| h.counted).sum();
+    let off: u64 = hours.iter().map(|h| h.counted.abs_diff(h.stored)).sum();
+    match (counted, off) {
+        (_, 0) => 0.0,
         (0, _) => 1.0,
-        (c, s) => c.abs_diff(s) as f64 / c as f64,
+        (c, o) => (o as f64 / c as f64).min(1.0),
     }
 }

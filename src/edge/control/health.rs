@@ -3,11 +3,13 @@
 //! left unfinished, and the last result, which `/metrics`, the stats API and the dashboard's
 //! health card show.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Result, SqlStorageValue};
 
-use crate::core::events::reconcile::{drift, Reconciled, Scan, Window, KEEP_MINUTES};
+use crate::core::events::reconcile::{Reconciled, Scan, Window, KEEP_MINUTES};
 use crate::edge::live;
 
 use super::RolloutControl;
@@ -64,14 +66,8 @@ impl RolloutControl {
             return Ok((200, json!({"done": false})));
         }
         let counted = self.counted(&ran.scan.window)?;
-        let result = Reconciled {
-            window: ran.scan.window,
-            counted,
-            stored: ran.scan.stored,
-            drift: drift(counted, ran.scan.stored),
-            at_ms: now_ms,
-            lists: ran.scan.lists,
-        };
+        let scan = &ran.scan;
+        let result = Reconciled::of(scan.window, &counted, &scan.stored, now_ms, scan.lists);
         self.set_meta_json("reconciled", &result)?;
         self.sql()
             .exec("DELETE FROM meta WHERE name = 'reconcile_scan'", None)?;
@@ -86,20 +82,25 @@ impl RolloutControl {
         self.meta_json("reconciled")
     }
 
-    /// Events counted in `window`'s minutes.
-    fn counted(&self, window: &Window) -> Result<u64> {
+    /// Events counted in `window`'s minutes, by hour.
+    fn counted(&self, window: &Window) -> Result<BTreeMap<u64, u64>> {
         #[derive(Deserialize)]
-        struct Sum {
-            n: Option<i64>,
+        struct Hour {
+            hour: i64,
+            n: i64,
         }
         let minutes = window.minutes();
-        let rows: Vec<Sum> = self
+        let rows: Vec<Hour> = self
             .sql()
             .exec(
-                "SELECT SUM(events) AS n FROM ingested WHERE minute >= ? AND minute < ?",
+                "SELECT minute / 60 AS hour, SUM(events) AS n FROM ingested \
+                 WHERE minute >= ? AND minute < ? GROUP BY hour",
                 vec![int(minutes.start), int(minutes.end)],
             )?
             .to_array()?;
-        Ok(rows.first().and_then(|r| r.n).unwrap_or(0).max(0) as u64)
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.hour.max(0) as u64, r.n.max(0) as u64))
+            .collect())
     }
 }
