@@ -127,7 +127,9 @@ export async function startWorker({ vars = {}, state = 'default', config, flags,
   throw new Error(`wrangler dev not ready after ${timeoutMs} ms; see ${log}`);
 }
 
-function stopGroup(child) {
+/** Stops a child started with `detached: true` by its process group: SIGTERM, then SIGKILL
+ * after 5 s. Resolves once it has exited. */
+export function stopGroup(child) {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     const kill = (sig) => { try { process.kill(-child.pid, sig); } catch { /* gone */ } };

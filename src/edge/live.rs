@@ -18,6 +18,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State, Stub};
 
+use crate::core::config::Config;
 use crate::core::flags::stream::{bare_refetch, refetch_event};
 use crate::core::http::sse::{
     self, Channel, Event, History, ReadWatch, Replay, CONNECTION_BACKLOG, HEARTBEAT,
@@ -56,7 +57,7 @@ pub async fn tell_publish(env: &Env, revision: u64, published_at_ms: u64, envelo
         );
         return 0;
     };
-    let shards = cfg.flags.as_ref().map_or(1, |f| f.stream_shards);
+    let shards = shards(cfg);
     let event = refetch_event(
         &gate.identity.cookie_secret,
         revision,
@@ -96,13 +97,14 @@ pub async fn tell_admin(env: Env, notice: Value) {
     }
 }
 
+/// How many flags streams there are (`STREAM_SHARDS`; one while the flags section is invalid).
+fn shards(cfg: &Config) -> u16 {
+    cfg.flags.as_ref().map_or(1, |f| f.stream_shards)
+}
+
 /// Drops every connection of every stream (the `streams_cut` fault of tests and drills).
 pub async fn cut_all(env: &Env) -> Result<()> {
-    let shards = config::get(env)
-        .flags
-        .as_ref()
-        .map_or(1, |f| f.stream_shards);
-    let channels = (0..shards)
+    let channels = (0..shards(config::get(env)))
         .map(|shard| Channel::Flags { shard })
         .chain([Channel::Admin]);
     for channel in channels {

@@ -71,7 +71,7 @@ pub async fn answer(route: OfrepRoute, req: &mut Request, ctx: Ctx<'_>) -> Outco
         let key = path_key(view.path).filter(|_| route == OfrepRoute::Single);
         let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
         let edge = edge_context(&identity, view.path, ctx.facts.country());
-        match evaluate(req, &ctx, key, &edge).await {
+        match evaluate(req, &url, &ctx, key, &edge).await {
             Ok((action, headers)) => {
                 let mut out = Outcome::api(Ok::<_, OfrepError>(action), ctx.request_id);
                 for (name, value) in headers {
@@ -107,15 +107,15 @@ fn trusted(ctx: &Ctx<'_>) -> Result<bool, OfrepError> {
 /// The action of an OFREP evaluation and its headers (bulk: `ETag` and `Flag-Config-ETag`).
 async fn evaluate(
     req: &mut Request,
+    url: &str,
     ctx: &Ctx<'_>,
     key: Option<&str>,
     edge: &Value,
 ) -> Result<(Action, Vec<(&'static str, String)>), OfrepError> {
     let trusted = trusted(ctx)?;
     let secret = &ctx.gate.identity.cookie_secret;
-    let url = req.inner().url();
     // A re-fetch that an event triggered names the set it must see.
-    let hint = stream::refetch_hint(&url).map_err(|e| OfrepError::BadQuery(e.0.to_owned()))?;
+    let hint = stream::refetch_hint(url).map_err(|e| OfrepError::BadQuery(e.0.to_owned()))?;
     let wanted = match hint.etag.as_deref() {
         Some(tag) => stream::config_revision(secret, tag)
             .map_err(|e| OfrepError::BadQuery(e.0.to_owned()))?,

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { CookieJar, OPERATORS, ROOT, admin, pool, postEvents, startWorker, visit } from '../e2e/harness.mjs';
+import { CookieJar, OPERATORS, ROOT, admin, fireCron, pool, postEvents, startWorker, visit } from '../e2e/harness.mjs';
 import { launchChromium } from './chromium.mjs';
 
 const ev = (name, props = {}) => ({ v: 1, id: randomUUID(), name, ts: Date.now(), props });
@@ -29,6 +29,16 @@ describe('dashboard', () => {
     await w?.stop();
   });
 
+  /** The dashboard signed in as the viewer vera, in a new context `height` pixels tall. */
+  async function board(height) {
+    const context = await browser.newContext({ viewport: { width: 1360, height } });
+    const page = await context.newPage();
+    await page.goto(`${w.url}/dashboard/`);
+    await page.getByLabel('Operator token').fill(OPERATORS.vera.token);
+    await page.getByRole('button', { name: 'Show the dashboard' }).click();
+    return { context, page };
+  }
+
   test('cards per arm with the configured metrics, a chart per metric and the guards, from beacon data', async () => {
     // 80 visitors: the pilot arm grants the mic 6 times in 10 and is slower; control 9 in 10.
     const seen = { on: 0, off: 0 };
@@ -48,12 +58,8 @@ describe('dashboard', () => {
       if (n === 0 && pilot) batch.push(ev('error', { message: 'x' }));
       assert.equal(await postEvents(w.url, jar, batch), 202);
     });
-    const context = await browser.newContext({ viewport: { width: 1360, height: 1100 } });
+    const { context, page } = await board(1100);
     try {
-      const page = await context.newPage();
-      await page.goto(`${w.url}/dashboard/`);
-      await page.getByLabel('Operator token').fill(OPERATORS.vera.token);
-      await page.getByRole('button', { name: 'Show the dashboard' }).click();
       // The consumer counts within seconds and the page refreshes when the operators' stream
       // says the stats changed. Traffic goes on meanwhile (an isolate sends the exposures it
       // buffered on a later request, after 5 s).
@@ -99,18 +105,13 @@ describe('dashboard', () => {
     }
   });
   test('the health card shows the hourly reconciliation as the stream tells of it', async () => {
-    const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    const { context, page } = await board(900);
     try {
-      const page = await context.newPage();
-      await page.goto(`${w.url}/dashboard/`);
-      await page.getByLabel('Operator token').fill(OPERATORS.vera.token);
-      await page.getByRole('button', { name: 'Show the dashboard' }).click();
       await page.locator('#health', { hasText: 'not run yet' }).waitFor();
       await page.locator('#updated', { hasText: '(live)' }).waitFor();
       // The test fires the Cron Trigger as if it ran two minutes from now; the page hears of the
       // result on the operators' stream and redraws the card.
-      const fired = await fetch(`${w.url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent('0 * * * *')}&time=${Date.now() + 120_000}`);
-      assert.equal(fired.status, 200);
+      await fireCron(w.url, Date.now() + 120_000);
       const card = page.locator('#health');
       await page.locator('#health[data-drift="ok"]').waitFor({ timeout: 10_000 });
       assert.match(await card.locator('[data-metric="drift"]').innerText(), /^drift\s+0\.00 %$/);

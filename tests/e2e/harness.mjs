@@ -12,6 +12,15 @@ export * from '../../scripts/lib/local.mjs';
 
 const PYTHON = process.env.PG_PYTHON || path.join(process.env.HOME, '.cache/pilot-gate/py/bin/python');
 
+/**
+ * Fires the worker's hourly Cron Trigger as if it ran at `atMs` (`wrangler dev
+ * --test-scheduled`); resolves once the handler has finished, and fails if it failed.
+ */
+export async function fireCron(url, atMs) {
+  const r = await fetch(`${url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent('0 * * * *')}&time=${atMs}`);
+  assert.equal(r.status, 200, await r.text());
+}
+
 /** Resolves after `ms`. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -10,7 +10,7 @@ import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { CookieJar, METRICS_TOKEN, ROOT, admin, ev, freePort, postEvents, sleep, startWorker, until, visit } from './harness.mjs';
+import { CookieJar, METRICS_TOKEN, ROOT, admin, ev, freePort, postEvents, sleep, startWorker, stopGroup, until, visit } from './harness.mjs';
 
 /** Starts Prometheus scraping `target` (host:port); resolves to { url, stop } once it is ready. */
 async function startPrometheus(target) {
@@ -36,13 +36,7 @@ async function startPrometheus(target) {
   let exited = null;
   child.on('exit', (code) => { exited = code; });
   const url = `http://127.0.0.1:${port}`;
-  const stop = () => new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = (sig) => { try { process.kill(-child.pid, sig); } catch { /* gone */ } };
-    const hard = setTimeout(() => kill('SIGKILL'), 5_000);
-    child.once('exit', () => { clearTimeout(hard); resolve(); });
-    kill('SIGTERM');
-  });
+  const stop = () => stopGroup(child);
   await until(async () => {
     if (exited !== null) throw new Error(`prometheus exited with ${exited}; see ${dir}/prometheus.log`);
     try {

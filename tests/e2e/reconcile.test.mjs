@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, admin, ev, metrics, postEvents, sample, sleep, startWorker, until, visitor } from './harness.mjs';
+import { ADMIN_TOKEN, admin, ev, fireCron, metrics, postEvents, sample, sleep, startWorker, until, visitor } from './harness.mjs';
 
 describe('reconciliation', () => {
   let w;
@@ -14,11 +14,6 @@ describe('reconciliation', () => {
   });
   after(async () => { await w?.stop(); });
 
-  /** Fires the cron as if it ran at `atMs` (the window ends a minute before it). */
-  async function fire(atMs) {
-    const r = await fetch(`${w.url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent('0 * * * *')}&time=${atMs}`);
-    assert.equal(r.status, 200, await r.text());
-  }
   const health = async () => (await admin(w.url, 'GET', '/stats/pilot')).body.health.reconciled;
 
   test('fired after traffic, it finds what was counted; events removed behind its back show as drift', async (t) => {
@@ -36,7 +31,7 @@ describe('reconciliation', () => {
     }, 'every event stored', 30_000);
     await sleep(1_000);
     // As if the cron ran two minutes from now: the window holds everything sent.
-    await fire(Date.now() + 120_000);
+    await fireCron(w.url, Date.now() + 120_000);
     const first = await until(health, 'a first reconciliation', 30_000);
     assert.equal(first.counted, sent);
     assert.equal(first.stored, sent);
@@ -46,7 +41,7 @@ describe('reconciliation', () => {
     const gone = await fetch(`${w.url}/api/events`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(gone.status, 200);
     assert.equal((await gone.json()).complete, true);
-    await fire(Date.now() + 120_000);
+    await fireCron(w.url, Date.now() + 120_000);
     const second = await until(async () => {
       const h = await health();
       return h.atMs > first.atMs ? h : null;

@@ -13,24 +13,14 @@ use pilot_gate::core::events::record::{plan_writes, RequestMeta, KV_METADATA_MAX
 use crate::limits::largest_message;
 use crate::support::NOW;
 
-/// A setting of every queue consumer in wrangler.toml (the events' and the evidence's), by
-/// name.
+/// A setting of every queue consumer in wrangler.toml that writes to KV (the events', the
+/// evidence's and the dead letters'), by name.
 fn consumer_settings(name: &str) -> Vec<u64> {
-    let toml =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml")).unwrap();
-    let consumers: Vec<u64> = consumer_sections(&toml)
+    let consumers: Vec<u64> = consumer_sections()
         .into_iter()
         // The notifications' consumer writes nothing to KV (see its own test below).
         .filter(|section| !section.contains("queue = \"pilot-gate-notify\""))
-        .map(|section| {
-            section
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{name} = ")))
-                .unwrap_or_else(|| panic!("{name} in [[queues.consumers]]"))
-                .trim()
-                .parse()
-                .unwrap()
-        })
+        .map(|section| setting(&section, name))
         .collect();
     assert_eq!(
         consumers.len(),
@@ -40,8 +30,10 @@ fn consumer_settings(name: &str) -> Vec<u64> {
     consumers
 }
 
-/// The top level's `[[queues.consumers]]` tables, each up to the next table.
-fn consumer_sections(toml: &str) -> Vec<String> {
+/// The top level's `[[queues.consumers]]` tables of wrangler.toml, each up to the next table.
+fn consumer_sections() -> Vec<String> {
+    let toml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml")).unwrap();
     toml.split("[[queues.consumers]]")
         .skip(1)
         .map(|s| {
@@ -52,6 +44,17 @@ fn consumer_sections(toml: &str) -> Vec<String> {
                 .join("\n")
         })
         .collect()
+}
+
+/// The integer setting `name` of one consumer's table.
+fn setting(section: &str, name: &str) -> u64 {
+    section
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+        .unwrap_or_else(|| panic!("{name} in [[queues.consumers]]"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// A setting that every consumer shares.
@@ -364,22 +367,11 @@ fn failures_are_retried_long_enough_to_outlast_an_outage() {
 /// the 50 subrequests a Free-plan invocation may make, and one batch runs at a time (order).
 #[test]
 fn the_notifications_consumer_posts_within_the_subrequest_limit_one_batch_at_a_time() {
-    let toml =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml")).unwrap();
-    let section = consumer_sections(&toml)
+    let section = consumer_sections()
         .into_iter()
         .find(|s| s.contains("queue = \"pilot-gate-notify\""))
         .expect("the notifications' consumer");
-    let setting = |name: &str| -> u64 {
-        section
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} = ")))
-            .unwrap_or_else(|| panic!("{name}"))
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    assert!(setting("max_batch_size") <= 10);
-    assert_eq!(setting("max_concurrency"), 1);
-    assert!(setting("max_retries") >= 5);
+    assert!(setting(&section, "max_batch_size") <= 10);
+    assert_eq!(setting(&section, "max_concurrency"), 1);
+    assert!(setting(&section, "max_retries") >= 5);
 }

@@ -64,8 +64,17 @@ impl AnswerCounts {
         let Some(class) = (status / 100).checked_sub(1).filter(|c| *c < 5) else {
             return;
         };
-        if n > 0 {
-            self.0.entry(route.to_owned()).or_default()[usize::from(class)] += n;
+        if n == 0 {
+            return;
+        }
+        // Counted on every answer: the route's key is allocated once, not per answer.
+        match self.0.get_mut(route) {
+            Some(counts) => counts[usize::from(class)] += n,
+            None => {
+                let mut counts = [0; 5];
+                counts[usize::from(class)] = n;
+                self.0.insert(route.to_owned(), counts);
+            }
         }
     }
 
