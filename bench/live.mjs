@@ -40,10 +40,20 @@ try {
   await page.goto(`${w.url}/live-bench.html`);
   await page.evaluate(async () => {
     const { OpenFeature, OFREPWebProvider } = window.OF;
+    // Counts the provider's stream connections as they open (measuring starts once one is).
+    const Native = window.EventSource;
+    window.sseOpen = 0;
+    window.EventSource = class extends Native {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('open', () => { window.sseOpen += 1; });
+      }
+    };
     await OpenFeature.setProviderAndWait(new OFREPWebProvider({ baseUrl: location.origin }));
     const client = OpenFeature.getClient();
     window.sync = () => client.getBooleanValue('syncEnabled', false);
   });
+  await page.waitForFunction(() => window.sseOpen > 0);
   const streamUrl = `${w.url}/ofrep/v1/events?s=0`;
   const s = await openStream(streamUrl);
   const toEvent = [];

@@ -27,6 +27,16 @@ describe('the OFREP web provider on the event stream', () => {
     await page.goto(`${w.url}/live-test.html`);
     await page.evaluate(async () => {
       const { OpenFeature, OFREPWebProvider, ProviderEvents } = window.OF;
+      // Counts the provider's stream connections as they open: a change published before the
+      // stream is open reaches the page only on its next re-fetch (see the README).
+      const Native = window.EventSource;
+      window.sseOpen = 0;
+      window.EventSource = class extends Native {
+        constructor(...args) {
+          super(...args);
+          this.addEventListener('open', () => { window.sseOpen += 1; });
+        }
+      };
       window.changes = [];
       const client = OpenFeature.getClient();
       // syncEnabled as the page reads it (null when it does not resolve).
@@ -39,6 +49,7 @@ describe('the OFREP web provider on the event stream', () => {
       });
       await OpenFeature.setProviderAndWait(new OFREPWebProvider({ baseUrl: location.origin }));
     });
+    await page.waitForFunction(() => window.sseOpen > 0);
   });
   after(async () => {
     await context?.close();
