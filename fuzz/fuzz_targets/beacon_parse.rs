@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pilot_gate::core::events::limits::Limits;
-use pilot_gate::core::events::schema::parse_batch;
+use pilot_gate_core::events::limits::Limits;
+use pilot_gate_core::events::schema::parse_batch;
 
 const NOW_MS: u64 = 1_800_000_000_000;
 

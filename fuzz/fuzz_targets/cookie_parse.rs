@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pilot_gate::core::gate::cookie::{get, pairs};
-use pilot_gate::core::gate::identity::verify_uid;
+use pilot_gate_core::gate::cookie::{get, pairs};
+use pilot_gate_core::gate::identity::verify_uid;
 
 fuzz_target!(|header: &[u8]| {
     for (name, value) in pairs(header) {

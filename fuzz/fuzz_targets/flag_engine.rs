@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pilot_gate::core::flags::evaluate::Context;
-use pilot_gate::core::flags::model::FlagSet;
-use pilot_gate::core::flags::ofrep::bulk;
+use pilot_gate_core::flags::evaluate::Context;
+use pilot_gate_core::flags::model::FlagSet;
+use pilot_gate_core::flags::ofrep::bulk;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,9 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pilot_gate::core::control::compile::compile;
-use pilot_gate::core::control::state::{Caller, ControlState};
-use pilot_gate::core::flags::model::FlagSet;
+use pilot_gate_core::control::compile::compile;
+use pilot_gate_core::control::state::{Caller, ControlState};
+use pilot_gate_core::flags::model::FlagSet;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {

@@ -12,12 +12,11 @@ export PG_ROOT PG_CACHE PG_NODE_DIR PG_BASE_PATH
 
 # The exact wasm-bindgen pinned in Cargo.toml; the CLI must match it.
 PG_WASM_BINDGEN_VERSION="$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' "$PG_ROOT/Cargo.toml")"
-PG_WORKER_BUILD_VERSION="0.8.7"
 # Python's Prometheus client: the tests parse /metrics with its text parser.
 PG_PROMETHEUS_CLIENT_VERSION="0.21.1"
 # Its interpreter (a venv that scripts/setup --test makes).
 PG_PYTHON="$PG_CACHE/py/bin/python"
-export PG_WASM_BINDGEN_VERSION PG_WORKER_BUILD_VERSION PG_PROMETHEUS_CLIENT_VERSION PG_PYTHON
+export PG_WASM_BINDGEN_VERSION PG_PROMETHEUS_CLIENT_VERSION PG_PYTHON
 
 # pg_path: puts the tools that set-up installs first on PATH: the repo's node_modules/.bin, the
 # private Node 22 when set-up installed one, cargo-installed binaries. Run when this file is
@@ -52,10 +51,6 @@ require_node() {
   exit 1
 }
 
-# worker-build uses these instead of downloading binaries from the internet.
-export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
-export WASM_OPT_BIN="$PG_ROOT/node_modules/.bin/wasm-opt"
-export ESBUILD_BIN="$PG_ROOT/node_modules/.bin/esbuild"
 
 # Keep wrangler from phoning home.
 export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false

@@ -76,11 +76,37 @@ export function freePort() {
   });
 }
 
+/** The control worker's wrangler config, which `wrangler dev` runs beside the edge's. */
+export const CONTROL_CONFIG = path.join(ROOT, 'wrangler.control.toml');
+
 /**
- * Starts `wrangler dev` with `vars` (name -> value), resolves once the worker and its control
- * plane answer, then imports `flags` (a flag set file) through the admin API; `{raw}` is
- * written to CONFIG_KV before the start instead. `config` picks another wrangler.toml (the benchmark's comparison workers).
- * `args` are more `wrangler dev` arguments. Returns { url, stop }. `state` names the local persistence dir, so a restart keeps state.
+ * The control worker's config for one `wrangler dev` in `dir`, with `vars`: `wrangler dev`'s
+ * `--var` reaches only the first config's worker, so the control worker gets them from the
+ * `.dev.vars` beside its config (a copy, whose `main` points back into the repo).
+ */
+export function controlConfig(dir, vars) {
+  mkdirSync(dir, { recursive: true });
+  const main = path.join(ROOT, 'crates/control/entry.js');
+  const text = readFileSync(CONTROL_CONFIG, 'utf8').replace(/^main = ".*"$/m, `main = ${JSON.stringify(main)}`);
+  const file = path.join(dir, 'wrangler.control.toml');
+  writeFileSync(file, text);
+  const lines = Object.entries(vars).map(([k, v]) => {
+    // Single-quoted .dev.vars values are taken as they are; none of ours holds a quote.
+    if (String(v).includes("'")) throw new Error(`var ${k}: a value with ' cannot go into .dev.vars`);
+    return `${k}='${v}'`;
+  });
+  writeFileSync(path.join(dir, '.dev.vars'), `${lines.join('\n')}\n`);
+  return file;
+}
+
+/**
+ * Starts `wrangler dev` with both workers (the edge's config first, so its port is the URL,
+ * then the control worker's) and `vars` (name -> value) for both, resolves once the edge and
+ * the control plane answer, then imports `flags` (a flag set file) through the admin API;
+ * `{raw}` is written to CONFIG_KV before the start instead. `config` runs that one wrangler
+ * config alone instead (the benchmark's comparison workers). `args` are more `wrangler dev`
+ * arguments (those of the edge, such as `--local-upstream`). Returns { url, stop }. `state`
+ * names the local persistence dir, so a restart keeps state.
  */
 export async function startWorker({ vars = {}, state = 'default', config, flags, args: extra = [], timeoutMs = 120_000 } = {}) {
   if (flags?.raw !== undefined) putRawFlagSet(state, flags.raw);
@@ -96,6 +122,7 @@ export async function startWorker({ vars = {}, state = 'default', config, flags,
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   if (config) args.push('--config', config);
+  else args.push('-c', path.join(ROOT, 'wrangler.toml'), '-c', controlConfig(path.join(tmp, `control-${state}-${port}`), allVars));
   args.push(...extra);
   const log = path.join(tmp, `wrangler-${state}-${port}.log`);
   const fd = openSync(log, 'w');

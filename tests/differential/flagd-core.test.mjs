@@ -13,7 +13,7 @@ import { FlagdCore } from '@openfeature/flagd-core';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CONTEXTS = 3000;
 // The demo has rollout plans: both engines evaluate what the control plane publishes from it.
-const SETS = ['flags/demo.json', 'tests/control/sets/plans.json', 'tests/flags/sets/operators.json'];
+const SETS = ['flags/demo.json', 'crates/core/tests/control/sets/plans.json', 'crates/core/tests/flags/sets/operators.json'];
 const TMP = path.join(ROOT, 'tests/.tmp');
 
 /** The flagd document of `set`: compiled by the control plane when it has plans. */

@@ -237,11 +237,11 @@ describe('a KV value that is not a flag set', () => {
 
 describe('a flagd document with a rule that does not compile', () => {
   let w;
-  before(async () => { w = await startWorker({ state: 'flags-parse-error', flags: 'tests/flags/sets/parse-error.json', vars: { FLAGS_CACHE_S: '1' } }); });
+  before(async () => { w = await startWorker({ state: 'flags-parse-error', flags: 'crates/core/tests/flags/sets/parse-error.json', vars: { FLAGS_CACHE_S: '1' } }); });
   after(async () => { await w?.stop(); });
 
   test('is imported as flagd loads it: that flag answers PARSE_ERROR, alone', async () => {
-    const doc = JSON.parse(readFileSync(path.join(ROOT, 'tests/flags/sets/parse-error.json'), 'utf8'));
+    const doc = JSON.parse(readFileSync(path.join(ROOT, 'crates/core/tests/flags/sets/parse-error.json'), 'utf8'));
     const imported = await admin(w.url, 'PUT', '/flagset', { body: doc });
     assert.equal(imported.status, 200, JSON.stringify(imported.body));
     assert.deepEqual(imported.body.parseErrors.map((e) => [e.flag, e.path.startsWith('/flags/bad-rule/targeting')]), [['bad-rule', true]]);

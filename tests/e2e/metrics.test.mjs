@@ -1,4 +1,4 @@
-// End-to-end tests of metrics that the flag set defines (tests/flags/sets/metrics.json), against
+// End-to-end tests of metrics that the flag set defines (crates/core/tests/flags/sets/metrics.json), against
 // `wrangler dev`: a `checkout` proportion (checkout_completed among checkout_started) with a
 // relative guardrail that rolls back, and a TTV quantile with the launch runbook's absolute
 // guardrail ("p90 above 5 s: step back"). Many visitors whose pilot arm completes far less often
@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { admin, ev, metrics, pool, postEvents, sample, sleep, startWorker, until, visitor } from './harness.mjs';
 
-const FLAGS = 'tests/flags/sets/metrics.json';
+const FLAGS = 'crates/core/tests/flags/sets/metrics.json';
 
 /** A visitor exposed to every flag through /api/config: its jar and its arm of `flag`. */
 async function exposed(url, flag) {

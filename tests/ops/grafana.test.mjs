@@ -1,7 +1,7 @@
 // ops/grafana/pilot-gate.json: a dashboard Grafana imports (its data source an input, current
 // schema, unique panel ids) whose every PromQL expression promtool accepts (written out as a
 // recording-rules file, with the dashboard's variables filled in) and names only series that
-// /metrics serves (src/core/metrics.rs).
+// /metrics serves (crates/core/src/metrics.rs).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ test('every expression is PromQL that promtool accepts, over series /metrics ser
   const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   assert.match(r.stdout, new RegExp(`SUCCESS: ${targets.length} rules found`));
-  const served = readFileSync(path.join(ROOT, 'src/core/metrics.rs'), 'utf8');
+  const served = readFileSync(path.join(ROOT, 'crates/core/src/metrics.rs'), 'utf8');
   for (const t of targets) {
     for (const name of t.expr.match(/pilot_gate_[a-z_]+/g) ?? []) {
       const family = name.replace(/_(bucket|sum|count)$/, '');
