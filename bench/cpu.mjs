@@ -1,14 +1,23 @@
 // CPU per request, the figure Workers bill. Each worker runs in its own `wrangler dev`, all at
 // once: (a) bare JS with a fixed response, (a2) bare JS passing each request to ASSETS, (b) the
-// gate in plain JS, (c) pilot-gate decided by PILOT_ROLLOUT_PCT, (c2) pilot-gate decided by a
-// flag set. The CPU time (utime + stime, counted in ns per thread) of the workerd process that
-// runs each worker (not wrangler's proxy) is read around each batch of sequential requests on
-// one keep-alive connection. The batches of one kind of request (a returning pilot, say) run at
+// gate in plain JS, (b2) the beacon in plain JS, (c) pilot-gate (its edge and control workers
+// in one `wrangler dev`, as `scripts/dev` runs them) decided by PILOT_ROLLOUT_PCT, (c2)
+// pilot-gate decided by a flag set. The CPU time (counted in ns per thread) of the workerd
+// process that runs each worker is read around each batch of sequential requests on one
+// keep-alive connection, and so is that of wrangler's proxy in front of it, which does the same
+// work for every worker: each figure divided by its proxy's (normalized) cancels what is left
+// of the machine's drift between the processes. The batches of one kind of request (a returning pilot, say) run at
 // the same time on a2, b, c and c2, each in its own process, so they meet the same machine:
 // this shared 2-core VM speeds up and slows down by tens of percent from one second to the
 // next, which made batches run one after another differ by more than the workers do. Rounds
 // repeat every kind in a rotating order; c - a2, b - a2, c / b and c2 / b are taken within each
-// round, and their medians over the rounds reported.
+// round, raw and normalized, and their medians over the rounds reported. Then: the beacon's CPU
+// per accepted event next to the plain-JS beacon's, the CPU a flag set's decision adds (c2 - c),
+// and the control worker's CPU per stats request and per evidence delta (c2 with faults on: one
+// evidence message of 256 sightings through the control plane's `enqueue`, the consumer and the
+// evidence object). What recording an exposure adds is in two parts: in the request, the native
+// `sighting` bench (scripts/bench 1/5); after it, the evidence message's CPU over its 256
+// sightings (an upper bound: it includes the enqueue through the admin API).
 // wrangler's local trace collector (X_LOCAL_OBSERVABILITY), which would run in the same workerd
 // and store every tail event in SQLite, is turned off: a deployed worker is not billed for it.
 // Loopback only, bounded in count. Run through scripts/bench; asserts nothing.
@@ -16,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 
-import { CookieJar, ROOT, startWorker, visit } from '../scripts/lib/local.mjs';
+import { ADMIN_TOKEN, CookieJar, ROOT, startWorker, visit } from '../scripts/lib/local.mjs';
 import { cpuUs, workerProcess } from './proc.mjs';
 
 const BATCH = Number(process.env.BENCH_BATCH || 200);
@@ -41,6 +50,7 @@ function request(agent, url, { method = 'GET', headers = {}, body } = {}) {
 async function batch(load, n) {
   const lat = [];
   const cpu0 = cpuUs(load.pid);
+  const proxy0 = cpuUs(load.proxy);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const { url, init } = load.make(load.sent++);
@@ -50,7 +60,8 @@ async function batch(load, n) {
     load.statuses.set(status, (load.statuses.get(status) ?? 0) + 1);
   }
   const wallMs = performance.now() - t0;
-  return { cpuPerReqUs: (await settledCpuUs(load.pid) - cpu0) / n, rps: (n * 1000) / wallMs, lat };
+  const cpuPerReqUs = (await settledCpuUs(load.pid) - cpu0) / n;
+  return { cpuPerReqUs, proxyPerReqUs: (cpuUs(load.proxy) - proxy0) / n, rps: (n * 1000) / wallMs, lat };
 }
 
 /** The CPU of `pid` once it has gone idle (under 100 µs in 20 ms, at most 2 s), so work a
@@ -95,19 +106,33 @@ const beacon = async (url) => (i) => ({
     body: JSON.stringify(Array.from({ length: 10 }, (_, k) => ({ v: 1, id: `bench-${Date.now()}-${i}-${k}`, name: 'bench', ts: Date.now() }))),
   },
 });
+const asAdmin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+// One evidence message of 256 new visitors of pilot (both arms), as the edge would send it.
+let unit = 0;
+const delta = async (url) => {
+  const { revision } = await (await fetch(`${url}/api/admin/status`, { headers: asAdmin })).json();
+  return () => {
+    const minute = Math.floor(Date.now() / 60_000);
+    const sightings = Array.from({ length: 256 }, () => { unit += 1; return { k: { f: 'pilot', v: unit % 2 ? 'on' : 'off', u: unit, m: minute, r: revision } }; });
+    const body = JSON.stringify({ fault: 'enqueue', queue: 'evidence', body: JSON.stringify(sightings) });
+    return { url: `${url}/api/admin/faults`, init: { method: 'POST', headers: { ...asAdmin, 'content-type': 'application/json' }, body } };
+  };
+};
 // Name, wrangler.toml (pilot-gate's own when undefined), loads, startWorker options.
 const WORKERS = [
   ['a bare', path.join(ROOT, 'bench/bare/wrangler.toml'), { 'fixed response': async (url) => get(`${url}/`) }],
   // The floor runs beside each gated load (the same page, /try, served from ASSETS).
   ['a2 assets', path.join(ROOT, 'bench/bare-assets/wrangler.toml'), Object.fromEntries(Object.keys(gated).map((l) => [l, async (url) => get(`${url}/try`)]))],
   ['b js-gate', path.join(ROOT, 'bench/js-gate/wrangler.toml'), gated],
+  ['b2 js-beacon', path.join(ROOT, 'bench/js-beacon/wrangler.toml'), { 'beacon x10': beacon }],
   // The beacon writes 10 events per request to KV through the queue: a fifth of the batch.
   ['c pilot-gate', undefined, { ...gated, 'beacon x10': beacon }],
   // The same gate decided by the flag set (a control-plane plan at 50 %, evaluated by the flag
   // engine per request) rather than PILOT_ROLLOUT_PCT.
-  ['c2 flag set', undefined, gated, { vars: {}, flags: 'bench/flags-pilot-50.json' }],
+  ['c2 flag set', undefined, { ...gated, 'stats request': async (url) => get(`${url}/api/admin/stats/pilot`, asAdmin), 'evidence delta': delta },
+    { vars: { PILOT_GATE_FAULTS: 'true' }, flags: 'bench/flags-pilot-50.json' }],
 ];
-const SCALE = { 'beacon x10': 0.2 };
+const SCALE = { 'beacon x10': 0.2, 'stats request': 0.1, 'evidence delta': 0.1 };
 // BENCH_ONLY=returning,control keeps only the loads whose label contains one of the words (and
 // the floor a2), for a quicker look at one path.
 const ONLY = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
@@ -122,11 +147,12 @@ try {
     const w = await startWorker({ vars: VARS, state: `bench-cpu-${name.split(' ')[0]}`, config, ...opts });
     running.push(w);
     const pid = workerProcess(w.pid);
+    const proxy = workerProcess(w.pid, { proxy: true });
     for (const [label, setup] of Object.entries(defs)) {
       if (!wanted(label)) continue;
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       const n = Math.max(1, Math.round(BATCH * (SCALE[label] ?? 1)));
-      loads.push({ key: `${name}/${label}`, name, label, pid, agent, n, make: await setup(w.url), sent: 0, statuses: new Map(), runs: [] });
+      loads.push({ key: `${name}/${label}`, name, label, pid, proxy, agent, n, make: await setup(w.url), sent: 0, statuses: new Map(), runs: [] });
     }
   }
   for (const load of loads) await batch(load, Math.round(WARMUP * (SCALE[load.label] ?? 1)));
@@ -153,7 +179,8 @@ for (const load of loads) {
   const cpu = load.runs.map((x) => x.cpuPerReqUs);
   const lat = load.runs.flatMap((x) => x.lat);
   const statuses = [...load.statuses].map(([s, n]) => `${s}x${n}`).join(' ');
-  console.log(`  ${load.name.padEnd(12)} ${load.label.padEnd(16)} CPU ${median(cpu).toFixed(0).padStart(5)} µs/req (rounds ${Math.min(...cpu).toFixed(0)}..${Math.max(...cpu).toFixed(0)})  ${median(load.runs.map((x) => x.rps)).toFixed(0).padStart(5)} req/s  p50 ${quantile(lat, 0.5).toFixed(2)} ms  p99 ${quantile(lat, 0.99).toFixed(2)} ms  [${statuses}]`);
+  const proxy = median(load.runs.map((x) => x.proxyPerReqUs));
+  console.log(`  ${load.name.padEnd(12)} ${load.label.padEnd(16)} CPU ${median(cpu).toFixed(0).padStart(5)} µs/req (rounds ${Math.min(...cpu).toFixed(0)}..${Math.max(...cpu).toFixed(0)}; proxy ${proxy.toFixed(0)})  ${median(load.runs.map((x) => x.rps)).toFixed(0).padStart(5)} req/s  p50 ${quantile(lat, 0.5).toFixed(2)} ms  p99 ${quantile(lat, 0.99).toFixed(2)} ms  [${statuses}]`);
 }
 
 /** The per-round values of `f(round)`, summarised as median and range. */
@@ -162,23 +189,44 @@ const paired = (f) => {
   return { med: median(xs), lo: Math.min(...xs), hi: Math.max(...xs) };
 };
 const cpuOf = (key, r) => by[key].runs[r].cpuPerReqUs;
-console.log('\nthe gate\'s own CPU over the assets floor (a2), µs per request, and the ratios, each the median of the per-round values (range):');
+/** CPU per request over the proxy's in the same round: the machine's speed divided out. */
+const normOf = (key, r) => by[key].runs[r].cpuPerReqUs / by[key].runs[r].proxyPerReqUs;
+const fmt = (x, digits = 0) => `${x.med.toFixed(digits).padStart(digits ? 4 : 5)} (${x.lo.toFixed(digits)}..${x.hi.toFixed(digits)})`;
+const verdict = (x) => (x.med <= 1 ? 'met' : 'NOT MET');
+console.log('\nthe gate\'s own CPU over the assets floor (a2), µs per request, and the ratios (goal: c / b at most 1.00, raw and normalized; stretch: c - a2 at most 50 µs), each the median of the per-round values (range):');
 for (const label of Object.keys(gated).filter(wanted)) {
   const c = paired((r) => cpuOf(`c pilot-gate/${label}`, r) - cpuOf(`a2 assets/${label}`, r));
   const b = paired((r) => cpuOf(`b js-gate/${label}`, r) - cpuOf(`a2 assets/${label}`, r));
   const ratio = paired((r) => cpuOf(`c pilot-gate/${label}`, r) / cpuOf(`b js-gate/${label}`, r));
-  const fmt = (x) => `${x.med.toFixed(0).padStart(5)} (${x.lo.toFixed(0)}..${x.hi.toFixed(0)})`;
+  const norm = paired((r) => normOf(`c pilot-gate/${label}`, r) / normOf(`b js-gate/${label}`, r));
   const c2 = paired((r) => cpuOf(`c2 flag set/${label}`, r) / cpuOf(`b js-gate/${label}`, r));
-  console.log(`  ${label.padEnd(16)} c - a2 ${fmt(c)}   b - a2 ${fmt(b)}   c / b ${ratio.med.toFixed(2)} (${ratio.lo.toFixed(2)}..${ratio.hi.toFixed(2)})   c2 / b ${c2.med.toFixed(2)} (${c2.lo.toFixed(2)}..${c2.hi.toFixed(2)})`);
+  console.log(`  ${label.padEnd(16)} c - a2 ${fmt(c)}   b - a2 ${fmt(b)}   c / b ${fmt(ratio, 2)} ${verdict(ratio)}   normalized ${fmt(norm, 2)} ${verdict(norm)}   c2 / b ${fmt(c2, 2)}`);
+  const decide = paired((r) => cpuOf(`c2 flag set/${label}`, r) - cpuOf(`c pilot-gate/${label}`, r));
+  console.log(`  ${''.padEnd(16)} c2 - c ${fmt(decide)} µs: the flag engine's decision over PILOT_ROLLOUT_PCT's (both record the exposure)`);
 }
-const ev = by['c pilot-gate/beacon x10'] && paired((r) => cpuOf('c pilot-gate/beacon x10', r) / 10);
-if (ev) console.log(`  beacon: ${ev.med.toFixed(0)} µs CPU per accepted event (${ev.lo.toFixed(0)}..${ev.hi.toFixed(0)}; 10-event requests; includes the queue consumer and KV writes in the same workerd)`);
+if (by['c pilot-gate/beacon x10'] && by['b2 js-beacon/beacon x10']) {
+  const ev = paired((r) => cpuOf('c pilot-gate/beacon x10', r) / 10);
+  const js = paired((r) => cpuOf('b2 js-beacon/beacon x10', r) / 10);
+  const ratio = paired((r) => cpuOf('c pilot-gate/beacon x10', r) / cpuOf('b2 js-beacon/beacon x10', r));
+  const norm = paired((r) => normOf('c pilot-gate/beacon x10', r) / normOf('b2 js-beacon/beacon x10', r));
+  console.log(`  beacon: pilot-gate ${fmt(ev)} µs CPU per accepted event, the plain-JS beacon ${fmt(js)} (10-event requests; the queue consumer and KV writes included); ratio ${fmt(ratio, 2)} ${verdict(ratio)}, normalized ${fmt(norm, 2)} ${verdict(norm)} (goal: at most 1.00)`);
+}
+for (const [label, what] of [['stats request', 'per stats request (GET /api/admin/stats/pilot, relayed by the edge)'], ['evidence delta', 'per evidence message of 256 sightings (enqueue through the control plane, the consumer, the evidence object\'s delta)']]) {
+  const key = `c2 flag set/${label}`;
+  if (by[key]) console.log(`  control: ${fmt(paired((r) => cpuOf(key, r)))} µs CPU ${what}`);
+}
+if (by['c2 flag set/evidence delta']) {
+  const per = paired((r) => cpuOf('c2 flag set/evidence delta', r) / 256);
+  console.log(`  exposure recording after the request: at most ${fmt(per, 1)} µs CPU per exposure (the evidence message's CPU over its 256 sightings; in the request, see the native sighting bench)`);
+}
 
-const wasm = readFileSync(path.join(ROOT, 'build/index_bg.wasm'));
-const compile = [];
-for (let i = 0; i < 5; i++) {
-  const t = performance.now();
-  await WebAssembly.compile(wasm);
-  compile.push(performance.now() - t);
+for (const w of ['edge', 'control']) {
+  const wasm = readFileSync(path.join(ROOT, `build/${w}/index_bg.wasm`));
+  const compile = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await WebAssembly.compile(wasm);
+    compile.push(performance.now() - t);
+  }
+  console.log(`${w === 'edge' ? '\n' : ''}${w} wasm ${wasm.length} bytes; WebAssembly.compile ${median(compile).toFixed(1)} ms (median of 5, min ${Math.min(...compile).toFixed(1)} ms, Node ${process.version})`);
 }
-console.log(`\nrelease wasm ${wasm.length} bytes; WebAssembly.compile ${median(compile).toFixed(1)} ms (median of 5, min ${Math.min(...compile).toFixed(1)} ms, Node ${process.version})`);

@@ -2,8 +2,10 @@
 // (ns per thread, from the scheduler) and resident memory. Linux /proc only.
 import { readFileSync, readdirSync } from 'node:fs';
 
-/** The workerd process of wrangler's process group that runs the worker (it has the inspector). */
-export function workerProcess(groupPid) {
+/** The workerd process of wrangler's process group that runs the workers (it has the
+ * inspector); with `{ proxy: true }` the other one, wrangler's proxy in front of it, which every
+ * request passes through (its CPU per request is the yardstick of the machine's speed). */
+export function workerProcess(groupPid, { proxy = false } = {}) {
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -12,10 +14,10 @@ export function workerProcess(groupPid) {
       const pgid = Number(fields[2]);
       if (comm !== 'workerd' || pgid !== groupPid) continue;
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes('--inspector-addr')) return Number(pid);
+      if (cmd.includes('--inspector-addr') !== proxy) return Number(pid);
     } catch { /* gone */ }
   }
-  throw new Error(`no workerd with an inspector in process group ${groupPid}`);
+  throw new Error(`no workerd ${proxy ? 'proxy' : 'with an inspector'} in process group ${groupPid}`);
 }
 
 /** The CPU time of `pid`, all threads, in µs: the scheduler's nanosecond count of each thread
@@ -25,7 +27,7 @@ export function cpuUs(pid) {
   try {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {
-    throw new Error(`workerd ${pid} is gone: wrangler restarts it when a watched file (src/, Cargo.toml) changes, so leave them alone while the bench runs`);
+    throw new Error(`workerd ${pid} is gone: wrangler restarts it when a watched file (crates/, Cargo.toml) changes, so leave them alone while the bench runs`);
   }
   let ns = 0;
   for (const tid of tids) {

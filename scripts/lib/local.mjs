@@ -103,12 +103,13 @@ export function controlConfig(dir, vars) {
  * Starts `wrangler dev` with both workers (the edge's config first, so its port is the URL,
  * then the control worker's) and `vars` (name -> value) for both, resolves once the edge and
  * the control plane answer, then imports `flags` (a flag set file) through the admin API;
- * `{raw}` is written to CONFIG_KV before the start instead. `config` runs that one wrangler
- * config alone instead (the benchmark's comparison workers). `args` are more `wrangler dev`
+ * `{raw}` is written to CONFIG_KV before the start instead. `edge` is the edge's config (a test
+ * build's); `config` runs that one wrangler config alone instead (the benchmark's comparison
+ * workers). `args` are more `wrangler dev`
  * arguments (those of the edge, such as `--local-upstream`). Returns { url, stop }. `state`
  * names the local persistence dir, so a restart keeps state.
  */
-export async function startWorker({ vars = {}, state = 'default', config, flags, args: extra = [], timeoutMs = 120_000 } = {}) {
+export async function startWorker({ vars = {}, state = 'default', config, edge = path.join(ROOT, 'wrangler.toml'), flags, args: extra = [], timeoutMs = 120_000 } = {}) {
   if (flags?.raw !== undefined) putRawFlagSet(state, flags.raw);
   const port = await freePort();
   const inspector = await freePort();
@@ -122,7 +123,7 @@ export async function startWorker({ vars = {}, state = 'default', config, flags,
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   if (config) args.push('--config', config);
-  else args.push('-c', path.join(ROOT, 'wrangler.toml'), '-c', controlConfig(path.join(tmp, `control-${state}-${port}`), allVars));
+  else args.push('-c', edge, '-c', controlConfig(path.join(tmp, `control-${state}-${port}`), allVars));
   args.push(...extra);
   const log = path.join(tmp, `wrangler-${state}-${port}.log`);
   const fd = openSync(log, 'w');

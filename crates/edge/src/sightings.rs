@@ -146,3 +146,15 @@ pub fn flush_if_due(env: &Env, ctx: &Context, now_ms: u64) {
         }
     });
 }
+
+/// The trap route of a test build (`--features trap`): panics while it holds the isolate's
+/// buffer, as a bug in the middle of recording would. A panic aborts, which traps; the instance
+/// keeps the buffer borrowed, so every later exposure on it would fail. The entry's reset makes
+/// the next request run on a fresh instance instead (`tests/e2e/entry.test.mjs`).
+#[cfg(feature = "trap")]
+pub fn trap_while_recording() -> ! {
+    BUFFER.with(|b| {
+        let _held = b.borrow_mut();
+        panic!("the trap route of a test build");
+    })
+}

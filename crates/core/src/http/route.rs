@@ -115,7 +115,7 @@ pub enum OfrepRoute {
 /// The worker that serves a route ([`Route::worker`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Worker {
-    /// The edge: pages, the beacon, OFREP, `/api/config`, `/healthz`.
+    /// The edge: pages, the beacon, OFREP, `/api/config`, `/api/healthz`.
     Edge,
     /// The control worker, behind the edge's service binding: the operators' routes and
     /// `/metrics`.

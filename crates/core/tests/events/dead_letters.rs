@@ -51,6 +51,31 @@ fn the_replay_bindings_are_producers_of_the_control_worker() {
     assert!(edge.contains("queue = \"pilot-gate-events-dlq\"\nmax_batch_size"));
 }
 
+/// Every queue the control worker's faults write to is one of its producers, in every
+/// environment (a missing binding fails the fault with a 503 only when it is used).
+#[test]
+fn the_fault_queues_are_producers_of_the_control_worker() {
+    use pilot_gate_core::control::fault::FaultQueue;
+    let control = crate::support::wrangler_config("wrangler.control.toml");
+    for queue in [
+        FaultQueue::Events,
+        FaultQueue::Evidence,
+        FaultQueue::DeadLetters,
+    ] {
+        let binding = queue.binding();
+        for table in [
+            "[[queues.producers]]",
+            "[[env.staging.queues.producers]]",
+            "[[env.production.queues.producers]]",
+        ] {
+            assert!(
+                control.contains(&format!("{table}\nbinding = \"{binding}\"")),
+                "{table} {binding}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_store_keeps_at_most_its_bound_and_counts_the_rest() {
     assert_eq!(admit(0, 100), (100, 0));

@@ -1,0 +1,66 @@
+// The workers' own entries (crates/*/entry.js) keep what worker-build's shim was for: after a
+// wasm trap, the next request gets a fresh instance. A test build of the edge (`scripts/build
+// --trap`, the cargo feature `trap`) has a route, GET /api/__trap, that panics while it holds
+// the isolate's exposure buffer; a panic aborts, which traps. On the old instance the buffer
+// stays borrowed, so every later gated page (each records an exposure) would fail with 500;
+// on a fresh one they are answered as usual.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { admin, CookieJar, ROOT, startWorker, visit } from '../../scripts/lib/local.mjs';
+
+/** The edge's config and entry over build/edge-trap/ (in tests/.tmp), with the repo's assets. */
+function trapConfig() {
+  const dir = path.join(ROOT, 'tests/.tmp/edge-trap');
+  mkdirSync(dir, { recursive: true });
+  const entry = readFileSync(path.join(ROOT, 'crates/edge/entry.js'), 'utf8')
+    .replace("'../../build/edge/index.js'", JSON.stringify(path.join(ROOT, 'build/edge-trap/index.js')));
+  assert.match(entry, /build\/edge-trap\/index\.js/);
+  writeFileSync(path.join(dir, 'entry.js'), entry);
+  const toml = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
+    .replace(/^main = ".*"$/m, `main = ${JSON.stringify(path.join(dir, 'entry.js'))}`)
+    .replace(/^directory = "\.\/www"$/m, `directory = ${JSON.stringify(path.join(ROOT, 'www'))}`)
+    .replace(/^\[build\]\n(?:.+\n)+/m, '');
+  assert.doesNotMatch(toml, /scripts\/build/);
+  const file = path.join(dir, 'wrangler.toml');
+  writeFileSync(file, toml);
+  return file;
+}
+
+describe('a wasm trap', () => {
+  let w;
+  before(async () => {
+    const build = spawnSync(path.join(ROOT, 'scripts/build'), ['--trap'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(build.status, 0, build.stderr);
+    w = await startWorker({ state: `entry-trap-${process.pid}`, edge: trapConfig(), flags: 'flags/demo.json' });
+  });
+  after(async () => { await w?.stop(); });
+
+  test('the request after a trap is answered by a fresh instance, and so is every later one', async () => {
+    const jar = new CookieJar();
+    const before = await visit(`${w.url}/try`, jar);
+    assert.ok([200, 302].includes(before.status), `a page before the trap: ${before.status}`);
+    const trapped = await fetch(`${w.url}/api/__trap`);
+    await trapped.arrayBuffer();
+    assert.equal(trapped.status, 500, 'the trapping request fails');
+    const log = readFileSync(w.log, 'utf8');
+    assert.match(log, /the trap route of a test build/, 'the panic is logged');
+    const health = await fetch(`${w.url}/api/healthz`);
+    assert.equal(health.status, 200, 'the next request is answered normally');
+    assert.equal((await health.json()).status, 'ok');
+    // Each records an exposure in the buffer that the trap left borrowed on the old instance.
+    for (let i = 0; i < 5; i++) {
+      const page = await visit(`${w.url}/try`, new CookieJar());
+      assert.ok([200, 302].includes(page.status), `page ${i} after the trap: ${page.status}`);
+    }
+    const status = await admin(w.url, 'GET', '/status');
+    assert.equal(status.status, 200, 'the control worker, relayed by the fresh edge instance');
+    // A second trap, and the instance after it, too.
+    assert.equal((await fetch(`${w.url}/api/__trap`)).status, 500);
+    const after2 = await visit(`${w.url}/try`, jar);
+    assert.ok([200, 302].includes(after2.status), `a page after the second trap: ${after2.status}`);
+  });
+});
