@@ -1,6 +1,6 @@
 //! Cloudflare Access at the edge: the team's keys fetched from its certs URL and kept per
 //! isolate by `kid`, and the token's RS256 signature checked by the runtime's WebCrypto
-//! (`access.js`). Every other check is the core's (`core::http::access`).
+//! (`access.js`). Every other check is the core's (`pilot_gate_core::http::access`).
 
 use std::cell::RefCell;
 

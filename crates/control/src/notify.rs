@@ -1,4 +1,4 @@
-//! Delivers notifications (`core::control::notify`): a batch of the notifications queue is
+//! Delivers notifications (`pilot_gate_core::control::notify`): a batch of the notifications queue is
 //! POSTed to `NOTIFY_URL` one message at a time in `seq` order, each signed with `NOTIFY_SECRET`;
 //! the first that fails is retried with every later one of the batch (after a delay that grows
 //! with its age), so a healthy receiver sees them in order.

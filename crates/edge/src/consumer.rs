@@ -13,7 +13,7 @@
 //!
 //! Each flag's evidence object gets one delta per batch. A message is acked when its write
 //! landed and its flags' evidence took the delta; otherwise it comes back after a delay that
-//! grows with its age (`core::events::delivery`). Both steps are idempotent (the same key;
+//! grows with its age (`pilot_gate_core::events::delivery`). Both steps are idempotent (the same key;
 //! facts about units that change nothing the second time), so a retry of the whole message is
 //! safe. A poison message goes to the dead-letter queue at once, without holding its batch back.
 

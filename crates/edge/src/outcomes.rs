@@ -51,7 +51,7 @@ pub fn record(outcome: &Outcome) {
     PENDING.with(|p| *p.borrow_mut().counts.entry(name.to_owned()).or_default() += 1);
 }
 
-/// Counts an answer of the worker's own on `route` (a label of `core::http::answers`).
+/// Counts an answer of the worker's own on `route` (a label of `pilot_gate_core::http::answers`).
 pub fn answered(route: &'static str, status: u16) {
     PENDING.with(|p| p.borrow_mut().answers.add(route, status, 1));
 }

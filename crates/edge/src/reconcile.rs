@@ -1,4 +1,4 @@
-//! The hourly Cron Trigger: reconciliation (`core::events::reconcile`). It asks the control
+//! The hourly Cron Trigger: reconciliation (`pilot_gate_core::events::reconcile`). It asks the control
 //! plane for the scan to run (a new window, or one a run left unfinished), counts the events
 //! that the window's keys in `EVENTS_KV` hold from the list pages' metadata (at most
 //! `LIST_BUDGET` list calls, and no other KV call), and hands the scan back: finished, the

@@ -1,7 +1,7 @@
 //! What the edge itself observes, recorded without I/O on the request path: exposures (a gated
 //! route's decision, an OFREP answer, `/api/config`) and, for a gated route passed through,
 //! what the upstream answered. Records are merged in this isolate's buffer
-//! (`core::evidence::record::Buffer`) and sent through the evidence queue by count or age, in
+//! (`pilot_gate_core::evidence::record::Buffer`) and sent through the evidence queue by count or age, in
 //! the `waitUntil` of the request that finds the buffer due. What an evicted isolate had not
 //! sent (at most its last seconds) is lost evenly across arms.
 

@@ -1,4 +1,4 @@
-//! The store of dead letters (`core::events::dead_letter`): the consumer of the dead-letter
+//! The store of dead letters (`pilot_gate_core::events::dead_letter`): the consumer of the dead-letter
 //! queue hands each batch to the control plane, which keeps every letter (at most
 //! `MAX_STORED`) until an operator replays it to its queue or discards it, and counts them for
 //! `/metrics`. Replays and discards are audited. Dead letters are rare (the beacon validates

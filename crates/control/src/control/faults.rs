@@ -1,4 +1,4 @@
-//! `POST /api/admin/faults` (`core::control::fault`): an outage of a flag's evidence object, or
+//! `POST /api/admin/faults` (`pilot_gate_core::control::fault`): an outage of a flag's evidence object, or
 //! a message sent as it is to a queue. Refused with 404 unless `PILOT_GATE_FAULTS` is `true`.
 
 use serde_json::{json, Value};

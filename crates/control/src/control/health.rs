@@ -1,4 +1,4 @@
-//! The control plane's side of reconciliation (`core::events::reconcile`): the events the
+//! The control plane's side of reconciliation (`pilot_gate_core::events::reconcile`): the events the
 //! consumer stored and acked, per minute of `received_at` (the last two days), the scan a run
 //! left unfinished, and the last result, which `/metrics`, the stats API and the dashboard's
 //! health card show.

@@ -3,7 +3,7 @@
 //! answers the admin API through the core, publishes the compiled flag set to `CONFIG_KV`
 //! (retried by alarm until it lands), and tells each flag's evidence object (`FlagEvidence`) of
 //! every change. It counts nothing: the evidence objects count and check the guards, and call
-//! it only to act or to report the guards' states. The rules live in `core::control`.
+//! it only to act or to report the guards' states. The rules live in `pilot_gate_core::control`.
 
 mod aggregates;
 mod dead_letters;

@@ -1,5 +1,5 @@
 //! The `FlagEvidence` Durable Object: one per flag (named by its key), SQLite-backed. It keeps
-//! the flag's evidence counted per unit (`core::evidence`), evaluates the guards on every delta
+//! the flag's evidence counted per unit (`pilot_gate_core::evidence`), evaluates the guards on every delta
 //! and on a one-minute alarm, and calls the control plane only to act (rollback, pause,
 //! fallback) or when the guards' states change. So traffic never queues in front of a kill, an
 //! advance or an admin read, and the control plane's single writer works in proportion to
@@ -148,7 +148,7 @@ impl DurableObject for FlagEvidence {
 
 impl FlagEvidence {
     /// `POST fault/{flag}` `{"seconds"}`: answers 503 to everything else for that long (an
-    /// injected outage, `core::control::fault`; 0 ends one).
+    /// injected outage, `pilot_gate_core::control::fault`; 0 ends one).
     fn fault(&self, text: &str, now_ms: u64) -> Result<Response> {
         #[derive(Deserialize)]
         struct Down {

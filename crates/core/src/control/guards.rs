@@ -41,7 +41,7 @@ impl Default for Comparative {
 
 /// The absolute breaker: the pilot's share of units with an error above `max_error_rate` (θ),
 /// by a likelihood ratio of 2θ against θ over the window and over each of its recent stretches
-/// (`core::control::sequential`), at `alpha` over the whole plan.
+/// (`pilot_gate_core::control::sequential`), at `alpha` over the whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Breaker {

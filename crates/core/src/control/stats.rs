@@ -1,7 +1,7 @@
 //! The single-look statistics the guards and the stats API rest on: Wilson intervals (shown,
 //! never acted on), the likelihood ratio of the error share, the exact test of the sample
 //! ratio, the Farrington-Manning score of a drop, and exact quantiles. Pure functions of
-//! counts; `core::control::sequential` makes the guards' tests valid under continuous
+//! counts; `pilot_gate_core::control::sequential` makes the guards' tests valid under continuous
 //! monitoring.
 
 /// The Wilson score interval of `x` successes in `n` trials at `z`, as `(low, high)`; `(0, 1)`
@@ -170,7 +170,7 @@ pub fn drop_score(x_a: u64, n_a: u64, x_b: u64, n_b: u64, margin: f64) -> Option
 
 /// The single-look one-sided p-value of [`drop_score`]: `P(Z ≤ z)` for a standard normal.
 /// (The guardrails do not use it: checked every minute, a single-look p-value is not valid;
-/// they make the score always valid, see `core::control::sequential`.)
+/// they make the score always valid, see `pilot_gate_core::control::sequential`.)
 ///
 /// ```
 /// use pilot_gate_core::control::stats::drop_p_value;

@@ -71,7 +71,7 @@ pub struct SightingKey {
     #[serde(rename = "r")]
     pub revision: u64,
     /// Placed outside the flag's random split (denied, allowlisted, a required flag off): the
-    /// guards count the unit apart (`core::flags::split`).
+    /// guards count the unit apart (`pilot_gate_core::flags::split`).
     #[serde(rename = "o", default, skip_serializing_if = "is_false")]
     pub outside: bool,
 }

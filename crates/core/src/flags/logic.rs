@@ -133,7 +133,7 @@ pub struct Env<'a> {
     pub flag_key: &'a str,
     /// Whether `fractional` uses flagd's v3 bucketing (CBOR input) for this flag.
     pub fractional_v3: bool,
-    /// Set when the flag's rollout share is evaluated (`core::flags::split`).
+    /// Set when the flag's rollout share is evaluated (`pilot_gate_core::flags::split`).
     pub share_reached: &'a Cell<bool>,
 }
 

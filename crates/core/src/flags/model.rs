@@ -58,7 +58,7 @@ pub struct Flag {
     pub fractional_v3: bool,
     /// A structural fault (state, variants, default variant): the flag answers `GENERAL`.
     pub fault: Option<String>,
-    /// Its rule holds its rollout share (`core::flags::split`): an evaluation that does not
+    /// Its rule holds its rollout share (`pilot_gate_core::flags::split`): an evaluation that does not
     /// reach it placed the visitor outside the random split.
     pub share: bool,
 }
