@@ -82,11 +82,10 @@ export const CONTROL_CONFIG = path.join(ROOT, 'wrangler.control.toml');
 /**
  * The control worker's config for one `wrangler dev` in `dir`, with `vars`: `wrangler dev`'s
  * `--var` reaches only the first config's worker, so the control worker gets them from the
- * `.dev.vars` beside its config (a copy, whose `main` points back into the repo).
+ * `.dev.vars` beside its config (a copy, whose `main` points back into the repo, or to `main`).
  */
-export function controlConfig(dir, vars) {
+export function controlConfig(dir, vars, main = path.join(ROOT, 'crates/control/entry.js')) {
   mkdirSync(dir, { recursive: true });
-  const main = path.join(ROOT, 'crates/control/entry.js');
   const text = readFileSync(CONTROL_CONFIG, 'utf8').replace(/^main = ".*"$/m, `main = ${JSON.stringify(main)}`);
   const file = path.join(dir, 'wrangler.control.toml');
   writeFileSync(file, text);
@@ -103,13 +102,13 @@ export function controlConfig(dir, vars) {
  * Starts `wrangler dev` with both workers (the edge's config first, so its port is the URL,
  * then the control worker's) and `vars` (name -> value) for both, resolves once the edge and
  * the control plane answer, then imports `flags` (a flag set file) through the admin API;
- * `{raw}` is written to CONFIG_KV before the start instead. `edge` is the edge's config (a test
- * build's); `config` runs that one wrangler config alone instead (the benchmark's comparison
- * workers). `args` are more `wrangler dev`
+ * `{raw}` is written to CONFIG_KV before the start instead. `edge` is the edge's config and
+ * `controlEntry` the control worker's entry (a test build's); `config` runs that one wrangler
+ * config alone instead (the benchmark's comparison workers). `args` are more `wrangler dev`
  * arguments (those of the edge, such as `--local-upstream`). Returns { url, stop }. `state`
  * names the local persistence dir, so a restart keeps state.
  */
-export async function startWorker({ vars = {}, state = 'default', config, edge = path.join(ROOT, 'wrangler.toml'), flags, args: extra = [], timeoutMs = 120_000 } = {}) {
+export async function startWorker({ vars = {}, state = 'default', config, edge = path.join(ROOT, 'wrangler.toml'), controlEntry, flags, args: extra = [], timeoutMs = 120_000 } = {}) {
   if (flags?.raw !== undefined) putRawFlagSet(state, flags.raw);
   const port = await freePort();
   const inspector = await freePort();
@@ -123,7 +122,7 @@ export async function startWorker({ vars = {}, state = 'default', config, edge =
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   if (config) args.push('--config', config);
-  else args.push('-c', edge, '-c', controlConfig(path.join(tmp, `control-${state}-${port}`), allVars));
+  else args.push('-c', edge, '-c', controlConfig(path.join(tmp, `control-${state}-${port}`), allVars, controlEntry));
   args.push(...extra);
   const log = path.join(tmp, `wrangler-${state}-${port}.log`);
   const fd = openSync(log, 'w');

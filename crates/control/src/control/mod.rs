@@ -75,6 +75,11 @@ impl DurableObject for RolloutControl {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let url = req.inner().url();
+        // A test build only: the object traps with its wasm object made (see Cargo.toml).
+        #[cfg(feature = "trap")]
+        if url.ends_with("/api/admin/status?trap") {
+            panic!("the trap route of a test build (control)");
+        }
         let path = req.path();
         let method = req.method().to_string();
         let headers = req.headers().clone();
