@@ -21,7 +21,6 @@
 // wrangler's local trace collector (X_LOCAL_OBSERVABILITY), which would run in the same workerd
 // and store every tail event in SQLite, is turned off: a deployed worker is not billed for it.
 // Loopback only, bounded in count. Run through scripts/bench; asserts nothing.
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 
@@ -219,15 +218,4 @@ for (const [label, what] of [['stats request', 'per stats request (GET /api/admi
 if (by['c2 flag set/evidence delta']) {
   const per = paired((r) => cpuOf('c2 flag set/evidence delta', r) / 256);
   console.log(`  exposure recording after the request: at most ${fmt(per, 1)} µs CPU per exposure (the evidence message's CPU over its 256 sightings; in the request, see the native sighting bench)`);
-}
-
-for (const w of ['edge', 'control']) {
-  const wasm = readFileSync(path.join(ROOT, `build/${w}/index_bg.wasm`));
-  const compile = [];
-  for (let i = 0; i < 5; i++) {
-    const t = performance.now();
-    await WebAssembly.compile(wasm);
-    compile.push(performance.now() - t);
-  }
-  console.log(`${w === 'edge' ? '\n' : ''}${w} wasm ${wasm.length} bytes; WebAssembly.compile ${median(compile).toFixed(1)} ms (median of 5, min ${Math.min(...compile).toFixed(1)} ms, Node ${process.version})`);
 }

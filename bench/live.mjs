@@ -11,7 +11,7 @@
 //      per minute.
 import http from 'node:http';
 
-import { launchChromium, bundleSdk } from '../scripts/lib/chromium.mjs';
+import { bundleSdk, countStreamOpens, launchChromium } from '../scripts/lib/chromium.mjs';
 import { admin, startWorker } from '../scripts/lib/local.mjs';
 import { openStream } from '../scripts/lib/sse.mjs';
 import { cpuUs, rssKiB, workerProcess } from './proc.mjs';
@@ -38,17 +38,10 @@ try {
   const bundle = bundleSdk();
   await page.route(`${w.url}/live-bench.html`, (route) => route.fulfill({ contentType: 'text/html', body: `<!doctype html><script>${bundle}</script>` }));
   await page.goto(`${w.url}/live-bench.html`);
+  // Measuring starts once the provider's stream is open.
+  await countStreamOpens(page);
   await page.evaluate(async () => {
     const { OpenFeature, OFREPWebProvider } = window.OF;
-    // Counts the provider's stream connections as they open (measuring starts once one is).
-    const Native = window.EventSource;
-    window.sseOpen = 0;
-    window.EventSource = class extends Native {
-      constructor(...args) {
-        super(...args);
-        this.addEventListener('open', () => { window.sseOpen += 1; });
-      }
-    };
     await OpenFeature.setProviderAndWait(new OFREPWebProvider({ baseUrl: location.origin }));
     const client = OpenFeature.getClient();
     window.sync = () => client.getBooleanValue('syncEnabled', false);

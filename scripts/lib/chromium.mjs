@@ -32,3 +32,22 @@ export function bundleSdk() {
   if (r.status !== 0) throw new Error(`esbuild failed: ${r.stderr}`);
   return readFileSync(out, 'utf8');
 }
+
+/**
+ * Counts the page's event-stream connections as they open, in `window.sseOpen`: a change
+ * published before the OFREP provider's stream is open reaches the page only on its next
+ * re-fetch (see the README), so the live test and benchmark wait for one. Call it before the
+ * provider is set.
+ */
+export function countStreamOpens(page) {
+  return page.evaluate(() => {
+    const Native = window.EventSource;
+    window.sseOpen = 0;
+    window.EventSource = class extends Native {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('open', () => { window.sseOpen += 1; });
+      }
+    };
+  });
+}

@@ -80,21 +80,27 @@ export function freePort() {
 export const CONTROL_CONFIG = path.join(ROOT, 'wrangler.control.toml');
 
 /**
- * The control worker's config for one `wrangler dev` in `dir`, with `vars`: `wrangler dev`'s
- * `--var` reaches only the first config's worker, so the control worker gets them from the
- * `.dev.vars` beside its config (a copy, whose `main` points back into the repo, or to `main`).
+ * A copy of the wrangler config `source` in `dir`, for one `wrangler dev`: its `main` is `main`
+ * (an entry in the repo or a test build's), its assets directory the repo's, and it has no
+ * [build] (the harness builds once, up front). With `vars`, they go into the `.dev.vars` beside
+ * it: `wrangler dev`'s `--var` reaches only the first config's worker. Returns the copy's path.
  */
-export function controlConfig(dir, vars, main = path.join(ROOT, 'crates/control/entry.js')) {
+export function configCopy(source, dir, { main, vars } = {}) {
   mkdirSync(dir, { recursive: true });
-  const text = readFileSync(CONTROL_CONFIG, 'utf8').replace(/^main = ".*"$/m, `main = ${JSON.stringify(main)}`);
-  const file = path.join(dir, 'wrangler.control.toml');
+  const text = readFileSync(source, 'utf8')
+    .replace(/^main = ".*"$/m, `main = ${JSON.stringify(main)}`)
+    .replace(/^directory = "\.\/www"$/m, `directory = ${JSON.stringify(path.join(ROOT, 'www'))}`)
+    .replace(/^\[build\]\n(?:.+\n)+/m, '');
+  const file = path.join(dir, path.basename(source));
   writeFileSync(file, text);
-  const lines = Object.entries(vars).map(([k, v]) => {
-    // Single-quoted .dev.vars values are taken as they are; none of ours holds a quote.
-    if (String(v).includes("'")) throw new Error(`var ${k}: a value with ' cannot go into .dev.vars`);
-    return `${k}='${v}'`;
-  });
-  writeFileSync(path.join(dir, '.dev.vars'), `${lines.join('\n')}\n`);
+  if (vars) {
+    const lines = Object.entries(vars).map(([k, v]) => {
+      // Single-quoted .dev.vars values are taken as they are; none of ours holds a quote.
+      if (String(v).includes("'")) throw new Error(`var ${k}: a value with ' cannot go into .dev.vars`);
+      return `${k}='${v}'`;
+    });
+    writeFileSync(path.join(dir, '.dev.vars'), `${lines.join('\n')}\n`);
+  }
   return file;
 }
 
@@ -103,12 +109,12 @@ export function controlConfig(dir, vars, main = path.join(ROOT, 'crates/control/
  * then the control worker's) and `vars` (name -> value) for both, resolves once the edge and
  * the control plane answer, then imports `flags` (a flag set file) through the admin API;
  * `{raw}` is written to CONFIG_KV before the start instead. `edge` is the edge's config and
- * `controlEntry` the control worker's entry (a test build's); `config` runs that one wrangler
+ * `controlEntry` the control worker's entry (a test build's; see configCopy); `config` runs that one wrangler
  * config alone instead (the benchmark's comparison workers). `args` are more `wrangler dev`
  * arguments (those of the edge, such as `--local-upstream`). Returns { url, stop }. `state`
  * names the local persistence dir, so a restart keeps state.
  */
-export async function startWorker({ vars = {}, state = 'default', config, edge = path.join(ROOT, 'wrangler.toml'), controlEntry, flags, args: extra = [], timeoutMs = 120_000 } = {}) {
+export async function startWorker({ vars = {}, state = 'default', config, edge = path.join(ROOT, 'wrangler.toml'), controlEntry = path.join(ROOT, 'crates/control/entry.js'), flags, args: extra = [], timeoutMs = 120_000 } = {}) {
   if (flags?.raw !== undefined) putRawFlagSet(state, flags.raw);
   const port = await freePort();
   const inspector = await freePort();
@@ -122,7 +128,10 @@ export async function startWorker({ vars = {}, state = 'default', config, edge =
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   if (config) args.push('--config', config);
-  else args.push('-c', edge, '-c', controlConfig(path.join(tmp, `control-${state}-${port}`), allVars, controlEntry));
+  else {
+    const control = configCopy(CONTROL_CONFIG, path.join(tmp, `control-${state}-${port}`), { main: controlEntry, vars: allVars });
+    args.push('-c', edge, '-c', control);
+  }
   args.push(...extra);
   const log = path.join(tmp, `wrangler-${state}-${port}.log`);
   const fd = openSync(log, 'w');

@@ -1,2 +1,2 @@
 // The browser tests' Chromium and OpenFeature bundle: the benchmark's own (scripts/lib).
-export { bundleSdk, launchChromium } from '../../scripts/lib/chromium.mjs';
+export { bundleSdk, countStreamOpens, launchChromium } from '../../scripts/lib/chromium.mjs';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { admin, startWorker } from '../e2e/harness.mjs';
-import { bundleSdk, launchChromium } from './chromium.mjs';
+import { bundleSdk, countStreamOpens, launchChromium } from './chromium.mjs';
 
 describe('the OFREP web provider on the event stream', () => {
   let w;
@@ -25,18 +25,9 @@ describe('the OFREP web provider on the event stream', () => {
       body: `<!doctype html><script>${bundle}</script><p>live</p>`,
     }));
     await page.goto(`${w.url}/live-test.html`);
+    await countStreamOpens(page);
     await page.evaluate(async () => {
       const { OpenFeature, OFREPWebProvider, ProviderEvents } = window.OF;
-      // Counts the provider's stream connections as they open: a change published before the
-      // stream is open reaches the page only on its next re-fetch (see the README).
-      const Native = window.EventSource;
-      window.sseOpen = 0;
-      window.EventSource = class extends Native {
-        constructor(...args) {
-          super(...args);
-          this.addEventListener('open', () => { window.sseOpen += 1; });
-        }
-      };
       window.changes = [];
       const client = OpenFeature.getClient();
       // syncEnabled as the page reads it (null when it does not resolve).

@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, admin, CookieJar, ROOT, startWorker, visit } from '../../scripts/lib/local.mjs';
+import { ADMIN_TOKEN, admin, configCopy, CookieJar, ROOT, startWorker, visit } from '../../scripts/lib/local.mjs';
 
 /** `worker`'s entry over its trap build (build/<worker>-trap/), written into `dir`. */
 function trapEntry(worker, dir) {
@@ -27,17 +27,11 @@ function trapEntry(worker, dir) {
   return file;
 }
 
-/** The edge's config and entry over build/edge-trap/ (in tests/.tmp), with the repo's assets. */
+/** The edge's config and entry over build/edge-trap/ (in tests/.tmp). */
 function trapConfig() {
   const dir = path.join(ROOT, 'tests/.tmp/edge-trap');
-  trapEntry('edge', dir);
-  const toml = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
-    .replace(/^main = ".*"$/m, `main = ${JSON.stringify(path.join(dir, 'entry.js'))}`)
-    .replace(/^directory = "\.\/www"$/m, `directory = ${JSON.stringify(path.join(ROOT, 'www'))}`)
-    .replace(/^\[build\]\n(?:.+\n)+/m, '');
-  assert.doesNotMatch(toml, /scripts\/build/);
-  const file = path.join(dir, 'wrangler.toml');
-  writeFileSync(file, toml);
+  const file = configCopy(path.join(ROOT, 'wrangler.toml'), dir, { main: trapEntry('edge', dir) });
+  assert.doesNotMatch(readFileSync(file, 'utf8'), /scripts\/build/);
   return file;
 }
 
