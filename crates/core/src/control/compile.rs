@@ -64,18 +64,29 @@ fn compile_flag(state: &ControlState, key: &str, flag: &ControlledFlag) -> Value
             obj.insert("targeting".into(), own);
         }
         (Value::Bool(true), None) => {
-            obj.insert("defaultVariant".into(), flag.plan.on.clone().into());
+            obj.insert("defaultVariant".into(), variant(&flag.plan.on));
         }
         (Value::Bool(false), _) => {
             let off = flag.plan.fallback.as_ref().unwrap_or(&flag.plan.off);
-            obj.insert("defaultVariant".into(), off.clone().into());
+            obj.insert("defaultVariant".into(), variant(off));
         }
         (cond, own) => {
-            let on = own.unwrap_or_else(|| flag.plan.on.clone().into());
-            obj.insert("targeting".into(), json!({"if": [cond, on, flag.plan.off]}));
+            let on = own.unwrap_or_else(|| variant(&flag.plan.on));
+            let off = variant(&flag.plan.off);
+            obj.insert("targeting".into(), json!({"if": [cond, on, off]}));
         }
     }
     def
+}
+
+/// A plan's variant as flagd names it: its name, or `null` for none (an empty name, see
+/// [`Plan::on`](crate::control::plan::Plan::on)), which leaves the caller's own default.
+fn variant(name: &str) -> Value {
+    if name.is_empty() {
+        Value::Null
+    } else {
+        Value::from(name)
+    }
 }
 
 /// The JsonLogic condition under which `key`'s plan admits a context (before the flag's own
@@ -148,7 +159,7 @@ fn required_on(state: &ControlState, key: &str, depth: usize) -> Value {
             }
             json!({"in": [pin(state, key, t, 0), picks]})
         }
-        None => Value::Bool(is_on(&flag.plan.on)),
+        None => Value::Bool(!flag.plan.on.is_empty() && is_on(&flag.plan.on)),
     };
     match (admitted(state, key, depth), own) {
         (Value::Bool(false), _) | (_, Value::Bool(false)) => Value::Bool(false),

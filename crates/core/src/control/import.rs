@@ -73,7 +73,8 @@ impl ControlState {
                     .cloned()
                     .unwrap_or_else(|| match definition.get("defaultVariant") {
                         Some(Value::String(d)) => json!({"on": d}),
-                        _ => json!({}),
+                        // No default variant: none is served, as flagd serves none.
+                        _ => json!({"on": null}),
                     });
             let body = json!({"definition": definition, "plan": plan});
             let known = |k: &str| flags.contains_key(k);

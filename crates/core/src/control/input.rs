@@ -141,7 +141,9 @@ fn check_definition(
             "must be a flagd flag definition (an object)",
         ));
     }
-    for required in ["state", "variants", "defaultVariant"] {
+    // flagd takes a flag without `defaultVariant` (or with `null`): it answers the caller's
+    // own default.
+    for required in ["state", "variants"] {
         if definition.get(required).is_none() {
             return Err(ControlError::invalid(
                 format!("{path}/{required}"),
@@ -191,6 +193,8 @@ fn parse_plan(
     let variant = |field: &str, want: bool| -> Result<String, ControlError> {
         match spec.get(field) {
             None => Ok(ControlledFlag::variant_valued(definition, want).unwrap_or_default()),
+            // No variant: callers get their own default (see `Plan::on`).
+            Some(Value::Null) => Ok(String::new()),
             Some(Value::String(v)) if definition["variants"].get(v).is_some() => Ok(v.clone()),
             Some(v) => Err(ControlError::invalid(
                 at(field),

@@ -54,8 +54,12 @@ pub struct Plan {
     /// Targeting keys never admitted (deny wins over allow).
     pub deny: Vec<String>,
     /// The variant of a visitor in the rollout (when the definition has no targeting of its own).
+    /// Empty for none (`"on": null`, or a flag with neither a `true` variant nor a default):
+    /// the visitor gets the caller's own default, as flagd answers a flag without a default
+    /// variant (reason `DEFAULT`, no value).
     pub on: String,
-    /// The variant of everyone else, and of everyone when killed or at tier 0.
+    /// The variant of everyone else, and of everyone when killed or at tier 0; empty for none,
+    /// as [`Plan::on`].
     pub off: String,
     /// Minimum time at a tier before `advance`, in seconds.
     pub min_dwell_s: u64,

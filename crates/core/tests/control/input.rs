@@ -75,8 +75,10 @@ fn each_bad_field_is_named_by_its_path() {
             "\"b\" is not one of the variants",
         ),
         (
-            json!({"definition": {"state": "ENABLED", "variants": {"a": 1}}}),
-            "/definition/defaultVariant",
+            // flagd takes a flag without defaultVariant (tests/control/no_default.rs), not one
+            // without variants.
+            json!({"definition": {"state": "ENABLED", "defaultVariant": "a"}}),
+            "/definition/variants",
             "required",
         ),
         (

@@ -10,6 +10,7 @@ mod diff;
 mod guards;
 mod input;
 mod ladder;
+mod no_default;
 mod notify;
 mod state;
 mod tally;
