@@ -2,11 +2,12 @@
 // by its id) and synthetic visitors, which live with the operator tools that drive a local worker
 // too (scripts/lib/local.mjs: they never import test code); and the tests' own small helpers.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
-import { ADMIN_TOKEN, CookieJar, METRICS_TOKEN, ROOT, admin } from '../../scripts/lib/local.mjs';
+import { ADMIN_TOKEN, CookieJar, METRICS_TOKEN, ROOT, admin, freePort, stopGroup } from '../../scripts/lib/local.mjs';
 
 export * from '../../scripts/lib/local.mjs';
 
@@ -93,4 +94,48 @@ export async function toHalf(url, flag) {
     const r = await admin(url, 'POST', `/flags/${flag}/advance`, { body: { force: true, reason: 'e2e test' } });
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
+}
+
+/**
+ * Runs `scripts/dev` with `args` exactly as a user would (the repository's `.dev.vars`, its set-up
+ * and build steps), in its own process group, on a free port and in a state directory of its
+ * own (`--port` and `--persist-to` added). Returns { url, port, output(), exited, waitFor, stop }:
+ * `exited` resolves to the exit code, `waitFor(re)` to the output once it matches `re` (and
+ * rejects, with the output, when scripts/dev exits first or after `timeoutMs`).
+ */
+export async function startDev(args = [], { state = `dev-${process.pid}-${Date.now()}`, env = {} } = {}) {
+  const port = await freePort();
+  const tmp = path.join(ROOT, 'tests/.tmp');
+  mkdirSync(tmp, { recursive: true });
+  const child = spawn(path.join(ROOT, 'scripts/dev'), [...args, '--port', String(port), '--persist-to', path.join(tmp, `state-${state}`)], {
+    cwd: ROOT,
+    detached: true, // own process group, stopped by its id
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let text = '';
+  const waiting = new Set();
+  const feed = (chunk) => {
+    text += chunk;
+    for (const w of waiting) w();
+  };
+  child.stdout.on('data', feed);
+  child.stderr.on('data', feed);
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => { resolve(code ?? signal); for (const w of waiting) w(); }));
+  const output = () => text.replace(/\x1b\[[0-9;]*m/g, '');
+  const waitFor = (re, timeoutMs = 300_000) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { waiting.delete(check); reject(new Error(`scripts/dev: no ${re} within ${timeoutMs} ms:\n${output()}`)); }, timeoutMs);
+    timer.unref();
+    const check = () => {
+      const m = re.exec(output());
+      if (m) { clearTimeout(timer); waiting.delete(check); resolve(m); return; }
+      if (child.exitCode !== null || child.signalCode !== null) {
+        clearTimeout(timer); waiting.delete(check);
+        reject(new Error(`scripts/dev exited (${child.exitCode ?? child.signalCode}) before ${re}:\n${output()}`));
+      }
+    };
+    waiting.add(check);
+    check();
+  });
+  return { url: `http://127.0.0.1:${port}`, port, output, exited, waitFor, stop: () => stopGroup(child) };
 }
