@@ -40,3 +40,9 @@ pub mod vars;
 
 pub use crate::events::signature::sign_body;
 pub use crate::gate::bucket;
+
+/// The README's Rust examples, compiled and run as doctests of this crate (`cargo test`), so a
+/// renamed crate or function breaks the build, not the reader who copies them.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;

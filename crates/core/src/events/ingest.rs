@@ -1,5 +1,5 @@
-//! The pure steps of `POST /api/events`, in the order of DESIGN.md's table. The edge runs them
-//! and does the I/O in between (rate limiter, body stream, queue).
+//! The pure steps of `POST /api/events`, in the order of the README's table ("Events beacon").
+//! The edge runs them and does the I/O in between (rate limiter, body stream, queue).
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! The security and caching header table of DESIGN.md ("Header policy").
+//! The security and caching header policy (docs/architecture.md, "HTTP").
 
 /// What kind of route a response belongs to; it decides the headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
