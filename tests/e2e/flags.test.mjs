@@ -8,34 +8,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { OpenFeature } from '@openfeature/server-sdk';
-import { OFREPApi, handleEvaluationError, toResolutionDetails } from '@openfeature/ofrep-core';
 
 import { CookieJar, OFREP_TOKEN, ROOT, admin, pool, startWorker, visit } from './harness.mjs';
 import { inRollout } from './murmur3.mjs';
+import { OfrepProvider } from './ofrep-provider.mjs';
 
 const DEMO = 'flags/demo.json';
 const ALLOWED = 'https://app.example';
 const uidOf = (jar) => jar.get('pg_uid').split('.')[1];
-
-/** A thin OFREP provider for the server SDK over @openfeature/ofrep-core's API client. */
-class OfrepProvider {
-  metadata = { name: 'pilot-gate-e2e-ofrep' };
-  runsOn = 'server';
-  constructor(options) { this.api = new OFREPApi(options); }
-  async resolve(flagKey, defaultValue, context) {
-    try {
-      const r = await this.api.postEvaluateFlag(flagKey, { context });
-      if (r.httpStatus !== 200 || 'errorCode' in r.value) return handleEvaluationError(r.value, defaultValue);
-      return toResolutionDetails(r.value, defaultValue);
-    } catch (e) {
-      return handleEvaluationError(e, defaultValue);
-    }
-  }
-  resolveBooleanEvaluation(k, d, c) { return this.resolve(k, d, c); }
-  resolveStringEvaluation(k, d, c) { return this.resolve(k, d, c); }
-  resolveNumberEvaluation(k, d, c) { return this.resolve(k, d, c); }
-  resolveObjectEvaluation(k, d, c) { return this.resolve(k, d, c); }
-}
 
 async function ofrep(url, path, { body = {}, headers = {} } = {}) {
   const res = await fetch(`${url}/ofrep/v1/evaluate/flags${path}`, {

@@ -18,8 +18,9 @@ pub const MAX_REQUIRES_DEPTH: usize = 8;
 
 /// The flagd document of the state: every flag with its plan applied, the kill switch over all.
 pub fn compile(state: &ControlState) -> Value {
-    let mut metadata = state.metadata.clone();
-    metadata.insert("version".into(), state.revision.to_string().into());
+    // The set's own metadata only: flagd hands it to every flag's answer, so a key of ours
+    // would show in each OFREP answer's metadata. The revision travels in the KV envelope.
+    let metadata = state.metadata.clone();
     let flags: Map<String, Value> = state
         .flags
         .iter()

@@ -235,12 +235,16 @@ fn every_change_publishes_a_new_version() {
         "pilot",
         json!({"tier": 1, "status": "active", "minDwellS": 0}),
     )]);
-    let v1 = compile(&state)["metadata"]["version"].clone();
+    let (r1, d1) = (state.revision, compile(&state));
     state
         .command("pilot", Command::Advance, &Order::default(), &caller(NOW))
         .unwrap();
-    let v2 = compile(&state)["metadata"]["version"].clone();
-    assert_ne!(v1, v2);
+    let (r2, d2) = (state.revision, compile(&state));
+    assert!(r2 > r1, "the revision (the KV envelope's version) rises");
+    assert_ne!(d1["flags"]["pilot"], d2["flags"]["pilot"]);
+    // No metadata of pilot-gate's own: flagd answers a flag with the set's metadata merged
+    // into its own, and a set without metadata answers none (flagd-testbed's metadata rows).
+    assert_eq!(d2["metadata"], json!({}));
 }
 
 fn outside(set: &FlagSet, flag: &str, key: &str) -> bool {
