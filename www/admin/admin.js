@@ -302,8 +302,10 @@ function openEditor(flag, opener) {
     ? `Read only: your role (${me?.role}) may not change definitions.`
     : 'Edit the JSON, preview the changes, then save. Tier and status move only by command.';
   const select = $('#default-variant');
-  select.replaceChildren(...Object.keys(flag.definition.variants ?? {}).map((v) => new Option(v, v)));
-  select.value = flag.definition.defaultVariant;
+  // A flag without a default variant (as flagd allows) answers the caller's own default.
+  select.replaceChildren(new Option('(none: the caller\'s own default)', ''),
+    ...Object.keys(flag.definition.variants ?? {}).map((v) => new Option(v, v)));
+  select.value = flag.definition.defaultVariant ?? '';
   for (const [field, get] of FIELDS) $(`#edit-${field}`).value = JSON.stringify(get(editing.original), null, 2);
   for (const el of document.querySelectorAll('#editor-form textarea, #editor-form input')) el.readOnly = readOnly;
   select.disabled = readOnly;
@@ -320,8 +322,8 @@ function openEditor(flag, opener) {
 function draft() {
   clearErrors();
   const d = structuredClone(editing.original);
-  const chosen = $('#default-variant').value;
-  if (chosen !== editing.original.definition.defaultVariant) {
+  const chosen = $('#default-variant').value || null;
+  if (chosen !== (editing.original.definition.defaultVariant ?? null)) {
     d.definition.defaultVariant = chosen;
     // Without a rule of its own, a flag in its rollout serves its plan's `on` variant: the
     // default variant the operator picks is what it serves.

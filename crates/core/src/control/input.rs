@@ -193,8 +193,10 @@ fn parse_plan(
     let variant = |field: &str, want: bool| -> Result<String, ControlError> {
         match spec.get(field) {
             None => Ok(ControlledFlag::variant_valued(definition, want).unwrap_or_default()),
-            // No variant: callers get their own default (see `Plan::on`).
+            // No variant: callers get their own default (see `Plan::on`); `""` is how a plan
+            // read back from the API says it, so a read plan can be written again as it is.
             Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(v)) if v.is_empty() => Ok(String::new()),
             Some(Value::String(v)) if definition["variants"].get(v).is_some() => Ok(v.clone()),
             Some(v) => Err(ControlError::invalid(
                 at(field),

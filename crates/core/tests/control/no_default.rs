@@ -152,3 +152,18 @@ fn a_plan_over_a_flag_without_an_off_variant_serves_the_callers_default_when_off
         );
     }
 }
+
+#[test]
+fn a_flag_without_a_default_read_back_from_the_api_can_be_written_again_as_it_is() {
+    let mut s = ControlState::default();
+    s.import(&doc(), &caller(NOW)).expect("valid import");
+    let view = s.flag_view("undefined-default-flag", NOW).expect("listed");
+    assert_eq!(view["plan"]["on"], json!(""), "no on variant: {view}");
+    let body = json!({"definition": view["definition"], "plan": view["plan"]});
+    s.put("undefined-default-flag", &body, &caller(NOW + 1))
+        .expect("the admin page saves what it read");
+    let (compiled, _) = loaded(&s);
+    assert!(compiled["flags"]["undefined-default-flag"]
+        .get("defaultVariant")
+        .is_none_or(Value::is_null));
+}
