@@ -130,6 +130,30 @@ describe('operators on the admin page', () => {
     }
   });
 
+  test('a flag without a default variant: the editor says "(none)", and a save keeps it so', async () => {
+    const definition = { state: 'ENABLED', variants: { short: 'Go', long: 'Get started' } };
+    const put = await admin(w.url, 'PUT', '/flags/ctaCopy', { as: 'ada', body: { definition, plan: {} } });
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    const { context, page } = await signIn('ada');
+    try {
+      await page.getByText('Signed in as ada (admin).').waitFor();
+      await page.getByRole('button', { name: 'Edit ctaCopy', exact: true }).click();
+      const select = page.getByLabel('Default variant');
+      assert.equal(await select.inputValue(), '');
+      assert.equal(await select.locator('option:checked').innerText(), "(none: the caller's own default)");
+      await page.getByLabel('Allowlist', { exact: true }).fill('["qa-9"]');
+      await page.getByRole('button', { name: 'Preview changes' }).click();
+      assert.deepEqual(await page.locator('#preview-list li').allInnerTexts(), ['~ /plan/allow: [] -> ["qa-9"]']);
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.locator('#message', { hasText: 'Saved ctaCopy.' }).waitFor();
+      const saved = (await admin(w.url, 'GET', '/flags/ctaCopy', { as: 'vera' })).body;
+      assert.deepEqual(saved.definition, definition);
+      assert.deepEqual(saved.plan.allow, ['qa-9']);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('a second operator approves a pending advance', async () => {
     const flag = (await admin(w.url, 'GET', '/flags/pilot')).body;
     const plan = { ...flag.plan, minDwellS: 0, approvals: { advance: 1 } };
