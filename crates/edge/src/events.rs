@@ -1,6 +1,6 @@
-//! `/api/events`: the beacon (POST, OPTIONS). The checks run in the order of the README's table ("Events beacon");
-//! the decisions are the core's, the I/O is here. Its admin reads (GET, DELETE) are the control
-//! worker's, which the edge relays them to.
+//! `/api/events`: the beacon (POST, OPTIONS). The checks run in the order of the README's table
+//! ("Events beacon"); the decisions are the core's, the I/O is here. Its admin reads (GET,
+//! DELETE) are the control worker's, which the edge relays them to.
 
 use serde_json::json;
 use worker::{Env, Request};
