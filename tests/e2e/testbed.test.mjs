@@ -76,7 +76,7 @@ function typed(type, raw) {
 }
 
 /** Runs one pickle's steps against `client`; throws with the row's name when one fails. */
-async function run(client, p) {
+async function runRow(client, p) {
   let flag = null;
   const ctx = {};
   let details = null;
@@ -138,13 +138,13 @@ const RUNS = [];
 for (const p of [...evaluatorRows, ...providerRows]) {
   const set = setOf(p);
   const name = p.tags.includes('@fractional-v3') ? `${set.name}-v3` : set.name;
-  let run_ = RUNS.find((r) => r.name === name);
-  if (!run_) {
+  let group = RUNS.find((r) => r.name === name);
+  if (!group) {
     const doc = name.endsWith('-v3') ? () => v3(set.doc()) : set.doc;
-    run_ = { name, file: () => written(name, doc()), rows: [] };
-    RUNS.push(run_);
+    group = { name, file: () => written(name, doc()), rows: [] };
+    RUNS.push(group);
   }
-  run_.rows.push(p);
+  group.rows.push(p);
 }
 
 describe('flagd-testbed 3.9.0 through scripts/dev --flags and OpenFeature (OFREP)', () => {
@@ -153,9 +153,9 @@ describe('flagd-testbed 3.9.0 through scripts/dev --flags and OpenFeature (OFREP
 
   for (const { name, file, rows } of RUNS) {
     test(`${name}: every row passes`, async (t) => {
-      const run_ = rows.filter((p) => !leftOut(p));
+      const runs = rows.filter((p) => !leftOut(p));
       for (const p of rows.filter(leftOut)) skipped[leftOut(p)] = (skipped[leftOut(p)] ?? 0) + 1;
-      assert.ok(run_.length > 0, `${name}: no rows`);
+      assert.ok(runs.length > 0, `${name}: no rows`);
       const dev = await startDev(['--flags', file(), '--var', `OFREP_TOKEN:${OFREP}`]);
       try {
         await dev.waitFor(/dev: imported \d+ flags from /);
@@ -164,15 +164,15 @@ describe('flagd-testbed 3.9.0 through scripts/dev --flags and OpenFeature (OFREP
         await OpenFeature.setProviderAndWait(name, new OfrepProvider({ baseUrl: dev.url, headers: [['Authorization', `Bearer ${OFREP}`]] }));
         const client = OpenFeature.getClient(name);
         const failures = [];
-        for (const p of run_) {
+        for (const p of runs) {
           try {
-            await run(client, p);
+            await runRow(client, p);
             counts[p.file] = (counts[p.file] ?? 0) + 1;
           } catch (e) {
             failures.push(`${p.file}: ${p.name} [${p.tags.join(' ')}]: ${e.message.split('\n')[0]}`);
           }
         }
-        t.diagnostic(`${run_.length - failures.length} of ${run_.length} rows pass`);
+        t.diagnostic(`${runs.length - failures.length} of ${runs.length} rows pass`);
         assert.deepEqual(failures, []);
       } finally {
         await dev.stop();
