@@ -8,26 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { CookieJar, ROOT, admin as adminAs, pool, startDev, until, visit } from './harness.mjs';
+import { CookieJar, ROOT, admin as adminAs, pool, shBlocks, startDev, until, visit } from './harness.mjs';
 import { secret } from '../../scripts/lib/secrets.mjs';
 import { inRollout } from './murmur3.mjs';
-
-/** The `sh` blocks of the README's section `heading`, each as its command lines. */
-export function shBlocks(text, heading) {
-  const start = text.indexOf(`\n## ${heading}\n`);
-  assert.ok(start >= 0, `README has no section "${heading}"`);
-  const end = text.indexOf('\n## ', start + 1);
-  const blocks = [];
-  let block = null;
-  for (const line of text.slice(start, end < 0 ? undefined : end).split('\n')) {
-    if (line.startsWith('```')) {
-      if (block) { blocks.push(block); block = null; } else if (line.trim() === '```sh') block = [];
-      continue;
-    }
-    if (block && line.trim() && !line.trim().startsWith('#')) block.push(line.trim());
-  }
-  return blocks;
-}
 
 /** `scripts/dev`'s own arguments on a README line (`scripts/dev --var A:1` -> ['--var', 'A:1']). */
 function devArgs(line) {
@@ -81,7 +64,7 @@ describe('the README, as a new user runs it', () => {
       assert.match(flags, /^scripts\/pilot flags/);
       assert.match(run(t, flags, dev.url), /pilot\s+active\s+1\/4\s+10%/);
       assert.match(curl, /^curl .*\/try/);
-      assert.match(run(t, curl, dev.url).trim(), /^(200 |302 http:\/\/127\.0\.0\.1:\d+\/)$/);
+      assert.match(run(t, curl, dev.url).trim(), /^(200|302 http:\/\/127\.0\.0\.1:\d+\/)$/);
       const before = await visitors(dev.url, 200, 10);
       t.diagnostic(`tier 1: ${before} of 200 fresh visitors in the pilot`);
       assert.ok(before > 5 && before < 40, `${before} of 200 at 10 %`);

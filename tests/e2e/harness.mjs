@@ -22,6 +22,30 @@ export async function fireCron(url, atMs) {
   assert.equal(r.status, 200, await r.text());
 }
 
+/**
+ * The `sh` blocks of a Markdown text (of its section `## heading` only, when given), each as
+ * its command lines: trimmed, without blank lines and comments.
+ */
+export function shBlocks(text, heading) {
+  let part = text;
+  if (heading !== undefined) {
+    const start = text.indexOf(`\n## ${heading}\n`);
+    assert.ok(start >= 0, `no section "${heading}"`);
+    const end = text.indexOf('\n## ', start + 1);
+    part = text.slice(start, end < 0 ? undefined : end);
+  }
+  const blocks = [];
+  let block = null;
+  for (const line of part.split('\n')) {
+    if (line.startsWith('```')) {
+      if (block) { blocks.push(block); block = null; } else if (line.trim() === '```sh') block = [];
+      continue;
+    }
+    if (block && line.trim() && !line.trim().startsWith('#')) block.push(line.trim());
+  }
+  return blocks;
+}
+
 /** Resolves after `ms`. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

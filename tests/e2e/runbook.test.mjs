@@ -7,21 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { ADMIN_TOKEN, METRICS_TOKEN, OPERATORS, ROOT, admin, startWorker } from './harness.mjs';
-
-/** Every command line of the `sh` blocks, in order. */
-export function runbookCommands(text) {
-  const out = [];
-  let inSh = false;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('```')) {
-      inSh = !inSh && line.trim() === '```sh';
-      continue;
-    }
-    if (inSh && line.trim() && !line.trim().startsWith('#')) out.push(line.trim());
-  }
-  return out;
-}
+import { ADMIN_TOKEN, METRICS_TOKEN, OPERATORS, ROOT, admin, shBlocks, startWorker } from './harness.mjs';
 
 describe('RUNBOOK.md', () => {
   let w;
@@ -33,7 +19,7 @@ describe('RUNBOOK.md', () => {
   });
   after(async () => { await w?.stop(); });
 
-  const commands = runbookCommands(readFileSync(path.join(ROOT, 'RUNBOOK.md'), 'utf8'));
+  const commands = shBlocks(readFileSync(path.join(ROOT, 'RUNBOOK.md'), 'utf8')).flat();
   const drills = commands.filter((c) => c.startsWith('scripts/drill '));
   const operator = commands.filter((c) => !drills.includes(c));
 
