@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use pilot_gate_core::evidence::record::{Buffer, SightingKey, Upstream};
-use pilot_gate_core::evidence::unit::Unit;
+use pilot_gate_core::evidence::unit::{Net, Unit};
 
 const SECRET: &[u8] = b"bench-cookie-secret-0123456789abcdef0123456789";
 const DUE_RECORDS: usize = 256;
@@ -35,6 +35,8 @@ fn main() {
                     minute: 29_000_000 + round as u64,
                     revision: 7,
                     outside: false,
+                    net: Some(Net(i as u32)),
+                    capped: false,
                 };
                 buffer.add(key, Upstream::default(), round as u64);
                 pending += 1;

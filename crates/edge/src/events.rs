@@ -116,10 +116,12 @@ async fn ingest(req: &mut Request, ctx: &Ctx<'_>) -> Result<Action, EventsError>
         _ => None,
     };
     let decider = Decider::new(ctx.rollout, published.as_deref(), ctx.now_ms, country);
-    let unit = (identity.source == KeySource::UidCookie)
+    // A capped identity (minted past its net's cap) is no unit: its events count nowhere.
+    let unit = (identity.source == KeySource::UidCookie && !identity.capped)
         .then(|| Unit::of(&ctx.gate.identity.cookie_secret, &identity.targeting_key));
     let sender = Sender {
         unit,
+        net: identity.net,
         identity: &identity,
         decider: &decider,
         country,

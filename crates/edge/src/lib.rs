@@ -8,6 +8,7 @@
 mod consumer;
 mod events;
 mod flags;
+mod mints;
 mod ofrep;
 mod outcomes;
 mod reconcile;
@@ -24,6 +25,7 @@ use pilot_gate_core::flags::source::Published;
 use pilot_gate_core::gate::answer::{healthz, page, page_fail_closed};
 use pilot_gate_core::gate::cohort::{effective_rollout, Decider};
 use pilot_gate_core::gate::config::GateConfig;
+use pilot_gate_core::gate::identity;
 use pilot_gate_core::http::answers;
 use pilot_gate_core::http::outcome::{Action, Outcome};
 use pilot_gate_core::http::problem::ApiError;
@@ -31,6 +33,7 @@ use pilot_gate_core::http::request::{request_id, Entropy};
 use pilot_gate_core::http::route::{resolve, EventsRoute, Route, Worker};
 use pilot_gate_shell::request::Facts;
 use pilot_gate_shell::{config, log, random, respond};
+use sightings::Visitor;
 
 /// The fetch handler: every request the worker runs first on (gated, API and OFREP routes).
 ///
@@ -91,7 +94,9 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: RawContext) -> JsValue {
         return finish(outcome, None, &req, &env);
     }
     facts.read_cf();
-    if route == Route::Page {
+    // A visitor about to be minted first asks its net's cap (the limiter is I/O).
+    let minting = identity::would_mint(&gate.identity, &facts.view());
+    if route == Route::Page && !minting {
         if let Some(published) = flags::cached(gate, now_ms) {
             let (outcome, token) = gated_page(&facts, gate, published.as_deref(), now_ms, &rnd, id);
             return finish(outcome, token, &req, &env);
@@ -132,16 +137,17 @@ fn gated_page(
     };
     let secret = &gate.identity.cookie_secret;
     let revision = published.map_or(0, Published::revision);
+    let who = Visitor {
+        key: &e.targeting_key,
+        net: e.net,
+        capped: e.capped,
+    };
     let token = match answer.outcome.action {
         Action::PassThrough(_) => Some(sightings::expose_passed(
-            secret,
-            &e.targeting_key,
-            &e.handed,
-            revision,
-            now_ms,
+            secret, who, &e.handed, revision, now_ms,
         )),
         _ => {
-            sightings::expose(secret, &e.targeting_key, [&e.handed], revision, now_ms);
+            sightings::expose(secret, who, [&e.handed], revision, now_ms);
             None
         }
     };
@@ -166,6 +172,10 @@ impl Io {
         route: Route,
         id: String,
     ) -> (Outcome, Option<String>) {
+        if matches!(route, Route::Page | Route::Config | Route::Ofrep(_)) {
+            let capped = mints::capped(&self.env, &self.gate.identity, &self.facts, &id).await;
+            self.facts.set_mint_capped(capped);
+        }
         let outcome = match route {
             Route::Page => {
                 let published = flags::current(&self.env, self.gate, self.now_ms, &id).await;

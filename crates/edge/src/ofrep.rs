@@ -5,7 +5,9 @@
 use serde_json::Value;
 use worker::{Env, Request};
 
-use crate::{flags, sightings};
+use crate::flags;
+use crate::sightings::{self, Visitor};
+use pilot_gate_core::evidence::unit::Net;
 use pilot_gate_core::flags::config::FlagsConfig;
 use pilot_gate_core::flags::evaluate::{Context, Handed};
 use pilot_gate_core::flags::model::FlagSet;
@@ -71,7 +73,8 @@ pub async fn answer(route: OfrepRoute, req: &mut Request, ctx: Ctx<'_>) -> Outco
         let key = path_key(view.path).filter(|_| route == OfrepRoute::Single);
         let identity = identity::resolve(&ctx.gate.identity, &view, &ctx.fresh_id);
         let edge = edge_context(&identity, view.path, ctx.facts.country());
-        match evaluate(req, &url, &ctx, key, &edge).await {
+        let sender = (identity.net, identity.capped);
+        match evaluate(req, &url, &ctx, key, &edge, sender).await {
             Ok((action, headers)) => {
                 let mut out = Outcome::api(Ok::<_, OfrepError>(action), ctx.request_id);
                 for (name, value) in headers {
@@ -111,6 +114,7 @@ async fn evaluate(
     ctx: &Ctx<'_>,
     key: Option<&str>,
     edge: &Value,
+    (net, capped): (Option<Net>, bool),
 ) -> Result<(Action, Vec<(&'static str, String)>), OfrepError> {
     let trusted = trusted(ctx)?;
     let secret = &ctx.gate.identity.cookie_secret;
@@ -156,7 +160,8 @@ async fn evaluate(
     let revision = published.as_deref().map_or(0, Published::revision);
     let expose = |handed: &[Handed]| {
         if let Some(key) = &targeting_key {
-            sightings::expose(secret, key, handed, revision, ctx.now_ms);
+            let who = Visitor { key, net, capped };
+            sightings::expose(secret, who, handed, revision, ctx.now_ms);
         }
     };
     match key {
@@ -207,13 +212,12 @@ pub async fn config(ctx: Ctx<'_>) -> Outcome {
     }
     let revision = published.as_deref().map_or(0, Published::revision);
     let secret = &ctx.gate.identity.cookie_secret;
-    sightings::expose(
-        secret,
-        &identity.targeting_key,
-        &handed,
-        revision,
-        ctx.now_ms,
-    );
+    let who = Visitor {
+        key: &identity.targeting_key,
+        net: identity.net,
+        capped: identity.capped,
+    };
+    sightings::expose(secret, who, &handed, revision, ctx.now_ms);
     let mut out = Outcome::api(
         Ok::<_, OfrepError>(Action::Json(200, values)),
         ctx.request_id,

@@ -10,41 +10,56 @@ use std::cell::RefCell;
 use worker::{Context, Env};
 
 use pilot_gate_core::evidence::record::{Buffer, Sighting, SightingKey, Upstream, FLUSH_RECORDS};
-use pilot_gate_core::evidence::unit::Unit;
+use pilot_gate_core::evidence::unit::{Net, Unit};
 use pilot_gate_core::flags::evaluate::Handed;
 use pilot_gate_shell::log;
 use pilot_gate_shell::queue::text_message;
 
 /// The queue the sightings travel through (wrangler.toml).
 pub const EVIDENCE_QUEUE: &str = "EVIDENCE_QUEUE";
-const SEPARATOR: char = '\u{1f}';
 
 thread_local! {
     static BUFFER: RefCell<Buffer> = RefCell::new(Buffer::default());
 }
 
-/// Records that the visitor with `targeting_key` was handed each variant under the flag set's
-/// `revision`, at `now_ms`. An empty key (a bot's: bots are no visitors) records nothing.
+/// Who was handed a variant: the targeting key, the net the request came from, and whether
+/// the identity is capped (minted past its net's cap: in no arm).
+#[derive(Debug, Clone, Copy)]
+pub struct Visitor<'a> {
+    /// The targeting key (hashed into a unit before anything keeps it); empty for a bot.
+    pub key: &'a str,
+    /// The request's net.
+    pub net: Option<Net>,
+    /// Capped: its sightings enter no arm.
+    pub capped: bool,
+}
+
+/// Records that `who` was handed each variant under the flag set's `revision`, at `now_ms`.
+/// An empty key (a bot's: bots are no visitors) records nothing.
 pub fn expose<'a>(
     secret: &[u8],
-    targeting_key: &str,
+    who: Visitor<'_>,
     handed: impl IntoIterator<Item = &'a Handed>,
     revision: u64,
     now_ms: u64,
 ) {
-    if targeting_key.is_empty() {
+    if who.key.is_empty() {
         return;
     }
-    let unit = Unit::of(secret, targeting_key);
+    let unit = Unit::of(secret, who.key);
     BUFFER.with(|b| {
         let mut b = b.borrow_mut();
         for h in handed {
-            b.add(key(h, unit, revision, now_ms), Upstream::default(), now_ms);
+            b.add(
+                key(h, unit, who, revision, now_ms),
+                Upstream::default(),
+                now_ms,
+            );
         }
     });
 }
 
-fn key(h: &Handed, unit: Unit, revision: u64, now_ms: u64) -> SightingKey {
+fn key(h: &Handed, unit: Unit, who: Visitor<'_>, revision: u64, now_ms: u64) -> SightingKey {
     SightingKey {
         flag: h.flag.clone(),
         variant: h.variant.clone(),
@@ -52,6 +67,8 @@ fn key(h: &Handed, unit: Unit, revision: u64, now_ms: u64) -> SightingKey {
         minute: now_ms / 60_000,
         revision,
         outside: h.outside,
+        net: who.net,
+        capped: who.capped,
     }
 }
 
@@ -59,21 +76,13 @@ fn key(h: &Handed, unit: Unit, revision: u64, now_ms: u64) -> SightingKey {
 /// [`upstream`] takes back with the upstream's answer.
 pub fn expose_passed(
     secret: &[u8],
-    targeting_key: &str,
+    who: Visitor<'_>,
     handed: &Handed,
     revision: u64,
     now_ms: u64,
 ) -> String {
-    let k = key(handed, Unit::of(secret, targeting_key), revision, now_ms);
-    let token = format!(
-        "{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}{}{SEPARATOR}{}",
-        k.flag,
-        k.variant,
-        k.unit.0,
-        k.minute,
-        k.revision,
-        u8::from(k.outside)
-    );
+    let k = key(handed, Unit::of(secret, who.key), who, revision, now_ms);
+    let token = serde_json::to_string(&k).unwrap_or_default();
     BUFFER.with(|b| b.borrow_mut().add(k, Upstream::default(), now_ms));
     token
 }
@@ -81,24 +90,8 @@ pub fn expose_passed(
 /// What the upstream answered the request of `token` ([`expose_passed`]): its status (0 when
 /// the fetch failed) after `ttfb_ms`.
 pub fn upstream(token: &str, status: u16, ttfb_ms: f64, now_ms: u64) {
-    let mut parts = token.split(SEPARATOR);
-    let mut next = || parts.next();
-    let (Some(flag), Some(variant), Some(unit), Some(minute), Some(revision), Some(outside)) =
-        (next(), next(), next(), next(), next(), next())
-    else {
+    let Ok(key) = serde_json::from_str::<SightingKey>(token) else {
         return;
-    };
-    let (Ok(unit), Ok(minute), Ok(revision)) = (unit.parse(), minute.parse(), revision.parse())
-    else {
-        return;
-    };
-    let key = SightingKey {
-        flag: flag.to_owned(),
-        variant: variant.to_owned(),
-        unit: Unit(unit),
-        minute,
-        revision,
-        outside: outside == "1",
     };
     let status = (status != 0).then_some(status);
     let ttfb_ms = ttfb_ms.clamp(0.0, f64::from(u32::MAX)) as u32;

@@ -28,6 +28,7 @@ pub struct Facts {
     cf_ray: Option<String>,
     verified_bot: bool,
     country: Option<String>,
+    mint_capped: std::cell::Cell<bool>,
     request: web_sys::Request,
 }
 
@@ -49,6 +50,7 @@ impl Facts {
             cf_ray: next(),
             verified_bot: false,
             country: None,
+            mint_capped: std::cell::Cell::new(false),
             // A second reference to the same request, for headers a route reads later.
             request: Clone::clone(req),
         }
@@ -69,6 +71,11 @@ impl Facts {
         self.request.headers().get(name).ok().flatten()
     }
 
+    /// Notes whether a new identity minted for this request is past its net's cap.
+    pub fn set_mint_capped(&self, capped: bool) {
+        self.mint_capped.set(capped);
+    }
+
     /// The visitor's country, when [`Facts::read_cf`] found one.
     pub fn country(&self) -> Option<&str> {
         self.country.as_deref()
@@ -84,6 +91,7 @@ impl Facts {
             user_agent: self.user_agent.as_deref(),
             verified_bot: self.verified_bot,
             cf_ray: self.cf_ray.as_deref(),
+            mint_capped: self.mint_capped.get(),
         }
     }
 }

@@ -28,8 +28,8 @@ use pilot_gate_core::control::tally::arms_of;
 use pilot_gate_core::control::watch::{Acted, GuardReport, Watch};
 use pilot_gate_core::evidence::record::FlagDelta;
 use pilot_gate_core::evidence::tally::EvidenceFigures;
-use pilot_gate_core::evidence::tally::{facts_of, update_series, Series, UnitState};
-use pilot_gate_core::evidence::unit::Unit;
+use pilot_gate_core::evidence::tally::{capped_of, facts_of, update_series, Series, UnitState};
+use pilot_gate_core::evidence::unit::{Net, Unit};
 use pilot_gate_shell::internal::{self, INTERNAL};
 use pilot_gate_shell::log;
 
@@ -230,17 +230,32 @@ impl FlagEvidence {
     /// many facts changed something.
     fn apply(&self, delta: &FlagDelta, epoch: u64, now_ms: u64) -> Result<usize> {
         let mut tally = self.tally(epoch)?;
+        let capped = capped_of(delta, epoch);
+        tally.capped += capped;
         let mut units: BTreeMap<Unit, (UnitState, bool)> = BTreeMap::new();
         let mut rows = Series::new();
         let mut changed = 0;
+        // A net's first unit in an arm speaks for it (the `nets` table remembers who came
+        // first); a failed lookup is kept and returned after the loop.
+        let failed: Cell<Option<worker::Error>> = Cell::new(None);
+        let mut claim = |net: Net, arm: &str| match self.claim_net(epoch, net, arm) {
+            Ok(first) => first,
+            Err(e) => {
+                failed.set(Some(e));
+                false
+            }
+        };
         for (unit, fact) in facts_of(delta, epoch) {
             let (state, dirty) = match units.entry(unit) {
                 Entry::Occupied(e) => e.into_mut(),
                 Entry::Vacant(e) => e.insert((self.unit_state(epoch, unit)?, false)),
             };
-            let Some((before, after)) = state.learn(fact) else {
+            let Some((before, after)) = state.learn(fact, &mut claim) else {
                 continue;
             };
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
             *dirty = true;
             changed += 1;
             tally.update(before.as_ref(), after.as_ref());
@@ -253,7 +268,7 @@ impl FlagEvidence {
             }
             update_series(&mut rows, before.as_ref(), after.as_ref());
         }
-        if changed == 0 {
+        if changed == 0 && capped == 0 {
             return Ok(0);
         }
         for (unit, (state, dirty)) in &units {
@@ -344,7 +359,7 @@ impl FlagEvidence {
         let watch = &ask.watch;
         let epoch = watch.tier_revision;
         let now_minute = now_ms / 60_000;
-        let from = window.start_minute(watch.tier_since_ms, now_minute);
+        let from = window.start_minute(watch.window_start_ms(), now_minute);
         let bucket = bucket_minutes(now_minute + 1 - from);
         let series = self.series(epoch, from)?;
         let (in_window, points) = series_of(&series, from, bucket);

@@ -1,8 +1,10 @@
 //! The evidence object's storage, bounded: per-unit state of the current tier's window only
 //! (older windows are deleted in slices by the alarm, and units that sent events but were never
-//! exposed are dropped after 10 minutes), the window's tally (one row per window), per-minute
-//! series for 48 hours, then hourly roll-ups for 35 days. No read scans per-unit rows: the
-//! guards, the stats API and `/metrics` read the tally and the series.
+//! exposed are dropped after 10 minutes), each net's first unit per arm of the current window
+//! (likewise), the window's tally (one row per window), per-minute series for 48 hours, then
+//! hourly roll-ups for 35 days. No read scans per-unit rows: the guards, the stats API and
+//! `/metrics` read the tally and the series. Capped units (minted past their net's cap) get no
+//! row at all, so minting identities grows storage by at most the cap per net a minute.
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -12,7 +14,7 @@ use serde::Deserialize;
 use worker::{Result, SqlStorage, SqlStorageValue};
 
 use pilot_gate_core::evidence::tally::{ArmTally, Series, Tally, UnitState};
-use pilot_gate_core::evidence::unit::Unit;
+use pilot_gate_core::evidence::unit::{Net, Unit};
 
 use super::FlagEvidence;
 
@@ -33,6 +35,9 @@ CREATE TABLE IF NOT EXISTS units (
   epoch INTEGER NOT NULL, unit INTEGER NOT NULL, exposed INTEGER NOT NULL, at_ms INTEGER NOT NULL,
   state TEXT NOT NULL, PRIMARY KEY (epoch, unit)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS units_unexposed ON units (exposed, at_ms);
+CREATE TABLE IF NOT EXISTS nets (
+  epoch INTEGER NOT NULL, net INTEGER NOT NULL, arm TEXT NOT NULL,
+  PRIMARY KEY (epoch, net, arm)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tally (epoch INTEGER PRIMARY KEY, tally TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS minutes (
   epoch INTEGER NOT NULL, minute INTEGER NOT NULL, arm TEXT NOT NULL, tally TEXT NOT NULL,
@@ -142,6 +147,26 @@ impl FlagEvidence {
         Ok(())
     }
 
+    /// Whether `unit`'s net has no representative in `arm` of the window `epoch` yet; if so,
+    /// the net is marked as having one (the caller's unit).
+    pub(super) fn claim_net(&self, epoch: u64, net: Net, arm: &str) -> Result<bool> {
+        let rows: Vec<CountRow> = self
+            .sql()
+            .exec(
+                "SELECT COUNT(*) AS n FROM nets WHERE epoch = ? AND net = ? AND arm = ?",
+                vec![int(epoch), int(u64::from(net.0)), arm.into()],
+            )?
+            .to_array()?;
+        if rows.first().is_some_and(|r| r.n > 0) {
+            return Ok(false);
+        }
+        self.sql().exec(
+            "INSERT INTO nets (epoch, net, arm) VALUES (?, ?, ?)",
+            vec![int(epoch), int(u64::from(net.0)), arm.into()],
+        )?;
+        Ok(true)
+    }
+
     /// The tally of the window `epoch`.
     pub(super) fn tally(&self, epoch: u64) -> Result<Tally> {
         let q = "SELECT tally AS v FROM tally WHERE epoch = ?";
@@ -199,6 +224,11 @@ impl FlagEvidence {
         sql.exec(
             "DELETE FROM units WHERE (epoch, unit) IN \
              (SELECT epoch, unit FROM units WHERE epoch < ? LIMIT ?)",
+            vec![int(epoch), slice.clone()],
+        )?;
+        sql.exec(
+            "DELETE FROM nets WHERE (epoch, net, arm) IN \
+             (SELECT epoch, net, arm FROM nets WHERE epoch < ? LIMIT ?)",
             vec![int(epoch), slice.clone()],
         )?;
         sql.exec(
@@ -270,6 +300,7 @@ impl FlagEvidence {
         let left: Vec<CountRow> = sql
             .exec(
                 "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE epoch < ?1 LIMIT 1)) + \
+                 (SELECT COUNT(*) FROM (SELECT 1 FROM nets WHERE epoch < ?1 LIMIT 1)) + \
                  (SELECT COUNT(*) FROM (SELECT 1 FROM minutes WHERE minute < ?2 LIMIT 1)) AS n",
                 vec![int(epoch), int(old_minute)],
             )?

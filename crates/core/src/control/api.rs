@@ -116,7 +116,7 @@ pub fn handle(
         _ => answer(state, route, key, body, caller, read)?,
     };
     change.audit.splice(0..0, expired);
-    state.mark_tier_revisions(&before.tier_starts());
+    state.mark_tier_revisions(&before.tier_starts(), caller.now_ms);
     attach_diffs(&before, state, &mut change.audit);
     // The answer shows the plans as they are stored now.
     if route == AdminRoute::PutFlagset {

@@ -63,16 +63,12 @@ impl ControlState {
             Action::Pause => Command::Pause,
             Action::StepBack { to_tier } => Command::Back { to: *to_tier },
         };
-        let reason = format!(
-            "guard {} tripped: {}",
-            verdict.guard.name(),
-            verdict.figures.summary()
-        );
+        let reason = verdict.reason();
         let fallback = match &action {
             Action::Fallback { variant } => Some(variant.clone()),
             _ => None,
         };
-        let evidence = json!({"guard": verdict.guard, "figures": verdict.figures, "action": action, "verdicts": verdicts});
+        let evidence = json!({"guard": verdict.guard, "figures": verdict.figures, "action": action, "provenance": verdict.provenance, "note": verdict.note, "verdicts": verdicts});
         let automatic = Automatic {
             actor: Actor::Guard,
             action: name,
@@ -148,7 +144,7 @@ impl ControlState {
         flag.revision += 1;
         let to = flag.plan.snapshot();
         self.revision += 1;
-        self.mark_tier_revisions(&before);
+        self.mark_tier_revisions(&before, now_ms);
         let caller = Caller {
             actor: a.actor,
             now_ms,

@@ -2,26 +2,56 @@
 //!
 //! - **relative** (`maxDropPct`, a proportion metric): the Farrington-Manning score of the
 //!   pilot's rate against `(1 − margin)` times control's, made always valid by Johari et al.'s
-//!   normal mixture (its scale the margin itself, `margin · control's rate`); trips when the
-//!   mixture's likelihood ratio of a larger drop reaches `1/α` of the tier;
+//!   normal mixture, mixed over several scales ([`SCALES`] times `margin · control's rate`,
+//!   the mean of their likelihood ratios, itself an e-value): trips when that reaches `1/α` of
+//!   the window; **healthy** only when the same mixture, for a pilot *above* the margin,
+//!   reaches `1/β` (an always-valid bound puts the drop inside the margin);
 //! - **absolute** (`above` or `below`, with `quantile` for a quantile metric): the pilot's
 //!   value past the bound in each of the last `forMin` minutes (units first exposed in the
 //!   minute, at least `minUnits` of them with a value; the last minute is the current one once
 //!   it has that many, else the one before), the launch runbook's "TTV p90 above 5 s for 10
-//!   minutes"; not at tier 1, where only the breaker applies. An operating rule rather than a test: its false-action rate and delay are what
-//!   the monitoring simulation prints.
+//!   minutes"; **healthy** only when each of those minutes has `minUnits` values within the
+//!   bound. An operating rule rather than a test: its false-action rate and delay are what the
+//!   monitoring simulation prints.
+//!
+//! A metric's evidence is edge-observed or client-reported ([`Metric::provenance`]). On
+//! client-reported evidence a guardrail counts one unit per net, needs its deciding units from
+//! [`MIN_CLIENT_NETS`] nets, and only pauses, unless the plan keeps its `fallback` or
+//! `step_back` for it (`"clientEvidence": "act"`; never `rollback`).
 //!
 //! Actions: `pause`, `fallback` (a variant for everyone), `rollback`, `step_back` (to `toTier`).
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::guards::{Action, GuardKind, GuardState, Minute, Setting, Verdict};
+use crate::control::guards::{Action, GuardKind, GuardState, Minute, Note, Setting, Verdict};
 use crate::control::measure::{proportion, rate, value};
-use crate::control::sequential::ln_normal_mixture;
+use crate::control::sequential::{ln_normal_mixture, LOOKBACK_MIN};
 use crate::control::stats::drop_score;
 use crate::control::tally::Arm;
 use crate::evidence::metric::{Metric, MetricKind, Metrics, Quantile};
+use crate::evidence::provenance::{Provenance, MIN_CLIENT_NETS};
 use crate::evidence::tally::ArmTally;
+
+/// The relative guardrail's mixing scales, in multiples of `margin · control's rate`.
+pub const SCALES: [f64; 3] = [1.0, 2.0, 4.0];
+/// The missed-drop rate of a relative guardrail's "healthy": the always-valid bound that puts
+/// the drop inside the margin holds at `1/β`.
+pub const HEALTHY_BETA: f64 = 0.1;
+
+/// What a guardrail may do on client-reported evidence alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientEvidence {
+    /// Pause only (the default).
+    #[default]
+    Pause,
+    /// Keep its `fallback` or `step_back` (never `rollback`).
+    Act,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
 
 /// What a tripped guardrail does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +107,10 @@ pub struct Guardrail {
     /// Relative: the chance of acting over the whole plan while the drop is within the margin.
     #[serde(default = "default_alpha", alias = "pValue")]
     pub alpha: f64,
+    /// On a client-reported metric: pause only (`pause`, the default) or keep its `fallback` or
+    /// `step_back` (`act`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub client_evidence: ClientEvidence,
 }
 
 fn default_for_min() -> u64 {
@@ -134,6 +168,8 @@ pub struct RateFigures {
 pub struct RelativeFigures {
     /// The metric.
     pub metric: String,
+    /// Where its evidence comes from (`client`: the rates are over one unit per net).
+    pub provenance: Provenance,
     /// The pilot's rate.
     pub pilot: RateFigures,
     /// Control's rate.
@@ -146,8 +182,12 @@ pub struct RelativeFigures {
     pub ln_e: Option<f64>,
     /// `1/e`, capped at 1: an always-valid p-value at this look.
     pub p_value: Option<f64>,
-    /// Trips at or above: ln(1/α) of the tier.
+    /// Trips at or above: ln(1/α) of the window.
     pub threshold: f64,
+    /// The log of the mixture likelihood ratio of a pilot above the margin.
+    pub healthy_ln_e: Option<f64>,
+    /// Healthy at or above: ln(1/β).
+    pub healthy_threshold: f64,
     /// The chance of acting over the whole plan while the drop is within the margin.
     pub alpha: f64,
     /// Fewest trials in each arm.
@@ -172,6 +212,8 @@ pub struct MinuteValue {
 pub struct AbsoluteFigures {
     /// The metric.
     pub metric: String,
+    /// Where its evidence comes from (`client`: the values are one unit per net).
+    pub provenance: Provenance,
     /// What is bounded: a quantile (`p90`) or `value`.
     pub stat: String,
     /// The bound.
@@ -184,6 +226,9 @@ pub struct AbsoluteFigures {
     pub min_units: u64,
     /// The minutes looked at, oldest first.
     pub minutes: Vec<MinuteValue>,
+    /// Pilot units with a value per minute over the recent minutes (what the tier's traffic
+    /// gives).
+    pub units_per_min: Option<f64>,
 }
 
 /// A guardrail's figures (read back by the guardrail's name: an absolute one's has a `:`).
@@ -247,24 +292,78 @@ pub fn evaluate(
         .iter()
         .map(|g| {
             let metric = metrics.get(&g.metric);
-            let (mut state, figures) = match g.max_drop_pct {
-                Some(margin) => relative(g, margin, metric, s, p, c),
-                None => absolute(g, metric, s, recent, now_offset_min),
+            let provenance = metric.map_or(Provenance::Client, Metric::provenance);
+            let judged = match g.max_drop_pct {
+                Some(margin) => relative(g, margin, metric, provenance, s, p, c),
+                None => absolute(g, metric, provenance, recent, now_offset_min),
             };
-            // A metric removed from the set since the plan was written (measured as nothing, so
-            // its figures keep the guardrail's own shape): never healthy.
-            if metric.is_none() {
-                state = GuardState::Undecided;
-            }
-            let action = (state == GuardState::Tripped).then(|| action(g, s));
+            let (state, action, note) = match judged.state {
+                // A metric removed from the set since the plan was written (measured as
+                // nothing, so its figures keep the guardrail's own shape): never healthy.
+                _ if metric.is_none() => (
+                    GuardState::Undecided,
+                    None,
+                    Some(Note::NoMetric {
+                        metric: g.metric.clone(),
+                    }),
+                ),
+                GuardState::Tripped => decide(g, s, provenance, judged.nets),
+                state => (state, None, judged.note),
+            };
             Verdict {
                 guard: GuardKind::Guardrail(g.name()),
                 state,
-                figures: crate::control::guards::Figures::Guardrail(figures),
-                action: action.flatten(),
+                figures: crate::control::guards::Figures::Guardrail(judged.figures),
+                provenance: action.as_ref().map(|_| provenance),
+                action,
+                note,
             }
         })
         .collect()
+}
+
+/// What one guardrail's figures say, before provenance limits its action.
+struct Judged {
+    state: GuardState,
+    figures: GuardrailFigures,
+    note: Option<Note>,
+    /// Distinct nets among the deciding pilot units (client-reported evidence).
+    nets: u64,
+}
+
+/// What a tripped guardrail does on evidence of `provenance` carried by units of `nets` nets:
+/// its own action on edge-observed evidence; on client-reported evidence from enough nets a
+/// pause, or its `fallback` or `step_back` when the plan says `"clientEvidence": "act"`;
+/// nothing from fewer nets.
+fn decide(
+    g: &Guardrail,
+    s: &Setting<'_>,
+    provenance: Provenance,
+    nets: u64,
+) -> (GuardState, Option<Action>, Option<Note>) {
+    let Some(wanted) = action(g, s) else {
+        // A step back to a tier not below the current one: tripped, nothing to do.
+        return (GuardState::Tripped, None, None);
+    };
+    if provenance == Provenance::Edge {
+        return (GuardState::Tripped, Some(wanted), None);
+    }
+    if nets < MIN_CLIENT_NETS {
+        let note = Note::TooFewNets {
+            nets,
+            needs: MIN_CLIENT_NETS,
+        };
+        return (GuardState::Undecided, None, Some(note));
+    }
+    let kept = g.client_evidence == ClientEvidence::Act
+        && matches!(wanted, Action::Fallback { .. } | Action::StepBack { .. });
+    if kept || wanted == Action::Pause {
+        return (GuardState::Tripped, Some(wanted), None);
+    }
+    let note = Note::ClientOnly {
+        instead: wanted.name().to_owned(),
+    };
+    (GuardState::Tripped, Some(Action::Pause), Some(note))
 }
 
 /// What a tripped guardrail does here (`None`: a step back to a tier not below the current).
@@ -285,36 +384,72 @@ fn action(g: &Guardrail, s: &Setting<'_>) -> Option<Action> {
     })
 }
 
+/// The tally a guardrail reads of an arm: all its units for edge-observed evidence, one unit
+/// per net for client-reported evidence.
+fn read(t: &ArmTally, provenance: Provenance) -> Option<&ArmTally> {
+    match provenance {
+        Provenance::Edge => Some(t),
+        Provenance::Client => t.reps.as_deref(),
+    }
+}
+
+/// The log of the mean of the normal mixtures' likelihood ratios over [`SCALES`] (an e-value:
+/// a mean of e-values), for a difference `d` with variance `var` and base scale `tau`.
+pub fn ln_mixed_scales(d: f64, var: f64, tau: f64) -> Option<f64> {
+    let lns: Vec<f64> = SCALES
+        .iter()
+        .map(|k| ln_normal_mixture(d, var, k * tau))
+        .collect::<Option<_>>()?;
+    let top = lns.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean = lns.iter().map(|l| (l - top).exp()).sum::<f64>() / lns.len() as f64;
+    Some(top + mean.ln())
+}
+
 fn relative(
     g: &Guardrail,
     max_drop_pct: f64,
     m: Option<&Metric>,
+    provenance: Provenance,
     s: &Setting<'_>,
     p: &Arm,
     c: &Arm,
-) -> (GuardState, GuardrailFigures) {
-    let rate_of = |t: &ArmTally| match m.map(|m| &m.kind) {
-        Some(MetricKind::Proportion {
-            numerator,
-            denominator,
-        }) => proportion(t, numerator, denominator),
+) -> Judged {
+    let rate_of = |t: &ArmTally| match (m.map(|m| &m.kind), read(t, provenance)) {
+        (
+            Some(MetricKind::Proportion {
+                numerator,
+                denominator,
+            }),
+            Some(t),
+        ) => proportion(t, numerator, denominator),
         _ => (0, 0),
     };
     let ((xp, np), (xc, nc)) = (rate_of(&p.tally), rate_of(&c.tally));
     let margin = max_drop_pct / 100.0;
     let score = drop_score(xp, np, xc, nc, margin);
     let tau = margin * xc as f64 / nc.max(1) as f64;
-    // Only a drop counts: a pilot above the margin is no evidence against it.
-    let ln_e = score.and_then(|sc| ln_normal_mixture(sc.difference.min(0.0), sc.variance, tau));
-    let threshold = (1.0 / s.alpha_tier(g.alpha, false)).ln();
+    // Only a drop counts against the pilot; only a pilot above the margin for it.
+    let ln_e = score.and_then(|sc| ln_mixed_scales(sc.difference.min(0.0), sc.variance, tau));
+    let healthy_ln_e =
+        score.and_then(|sc| ln_mixed_scales(sc.difference.max(0.0), sc.variance, tau));
+    let threshold = (1.0 / s.alpha_window(g.alpha)).ln();
+    let healthy_threshold = (1.0 / HEALTHY_BETA).ln();
     let enough = np >= g.min_trials && nc >= g.min_trials;
-    let state = match ln_e {
-        _ if s.tier <= 1 => GuardState::NotApplicable,
-        _ if !enough => GuardState::Undecided,
+    let (state, note) = match ln_e {
+        _ if !enough => (
+            GuardState::Undecided,
+            Some(Note::TooFewUnits {
+                units: np.min(nc),
+                needs: g.min_trials,
+            }),
+        ),
         // Undefined (both rates 0) is never healthy.
-        None => GuardState::Undecided,
-        Some(l) if l >= threshold => GuardState::Tripped,
-        Some(_) => GuardState::Healthy,
+        None => (GuardState::Undecided, Some(Note::NotShownHealthy)),
+        Some(l) if l >= threshold => (GuardState::Tripped, None),
+        Some(_) if healthy_ln_e.is_some_and(|h| h >= healthy_threshold) => {
+            (GuardState::Healthy, None)
+        }
+        Some(_) => (GuardState::Undecided, Some(Note::NotShownHealthy)),
     };
     let side = |successes: u64, trials: u64| RateFigures {
         successes,
@@ -323,6 +458,7 @@ fn relative(
     };
     let figures = GuardrailFigures::Relative(RelativeFigures {
         metric: g.metric.clone(),
+        provenance,
         pilot: side(xp, np),
         control: side(xc, nc),
         max_drop_pct,
@@ -330,26 +466,34 @@ fn relative(
         ln_e,
         p_value: ln_e.map(|l| (-l).exp().min(1.0)),
         threshold,
+        healthy_ln_e,
+        healthy_threshold,
         alpha: g.alpha,
         min_trials: g.min_trials,
     });
-    (state, figures)
+    Judged {
+        state,
+        figures,
+        note,
+        // The pilot's deciding units: its trials without a success, one per net.
+        nets: np.saturating_sub(xp),
+    }
 }
 
 fn absolute(
     g: &Guardrail,
     m: Option<&Metric>,
-    s: &Setting<'_>,
+    provenance: Provenance,
     recent: &[Minute],
     now_offset_min: u64,
-) -> (GuardState, GuardrailFigures) {
+) -> Judged {
     let (bound, above) = g.bound().unwrap_or((f64::NAN, true));
     let q = g.quantile.as_deref().and_then(Quantile::parse).map(|q| q.q);
     let at = |offset: u64| {
         let t = recent
             .iter()
             .find(|minute| minute.offset_min == offset)
-            .map(|minute| &minute.pilot.tally);
+            .and_then(|minute| read(&minute.pilot.tally, provenance));
         let (units, value) = match (t, m) {
             (Some(t), Some(m)) => value(m, t, q),
             _ => (0, None),
@@ -376,25 +520,50 @@ fn absolute(
             && v.value
                 .is_some_and(|x| if above { x > bound } else { x < bound })
     };
-    // Tier 1 (the allowlist and a first share) is not a sample to judge a launch by: only the
-    // breaker applies there.
-    let state = if s.tier <= 1 {
-        GuardState::NotApplicable
-    } else if !minutes.is_empty() && minutes.iter().all(past) {
-        GuardState::Tripped
-    } else if minutes.iter().any(|v| v.units >= g.min_units && !past(v)) {
-        GuardState::Healthy
+    let within = |v: &MinuteValue| v.units >= g.min_units && v.value.is_some() && !past(v);
+    // What the tier's traffic gives: units with a value a minute over the window's complete
+    // minutes of the last hour (at least `forMin` of them).
+    let complete: Vec<u64> = (now_offset_min.saturating_sub(LOOKBACK_MIN)..now_offset_min)
+        .map(|o| at(o).units)
+        .collect();
+    let units_per_min = (complete.len() as u64 >= g.for_min)
+        .then(|| complete.iter().sum::<u64>() as f64 / complete.len() as f64);
+    let (state, note) = if !minutes.is_empty() && minutes.iter().all(past) {
+        (GuardState::Tripped, None)
+    } else if !minutes.is_empty() && minutes.iter().all(within) {
+        (GuardState::Healthy, None)
+    } else if !minutes.is_empty() && minutes.iter().all(|v| v.units >= g.min_units) {
+        (GuardState::Undecided, Some(Note::NotShownHealthy))
+    } else if let Some(has) = units_per_min.filter(|u| *u < g.min_units as f64) {
+        let note = Note::Unreachable {
+            needs_per_min: g.min_units,
+            has_per_min: has,
+        };
+        (GuardState::Undecided, Some(note))
     } else {
-        GuardState::Undecided
+        let units = minutes.iter().map(|v| v.units).min().unwrap_or(0);
+        let note = Note::TooFewUnits {
+            units,
+            needs: g.min_units,
+        };
+        (GuardState::Undecided, Some(note))
     };
+    let nets = minutes.iter().map(|v| v.units).sum();
     let figures = GuardrailFigures::Absolute(AbsoluteFigures {
         metric: g.metric.clone(),
+        provenance,
         stat: g.quantile.clone().unwrap_or_else(|| "value".into()),
         bound,
         above,
         for_min: g.for_min,
         min_units: g.min_units,
         minutes,
+        units_per_min,
     });
-    (state, figures)
+    Judged {
+        state,
+        figures,
+        note,
+        nets,
+    }
 }

@@ -1,17 +1,27 @@
-//! The guards of a plan and their verdicts: the comparative sequential test, the absolute
-//! breaker, the sample-ratio hold, the no-data hold and guardrails on configured metrics
-//! (`guardrail`). Each verdict carries its figures, so an automatic decision can be checked by
-//! hand from the audit log.
+//! The guards of a plan and their verdicts: the comparative sequential test and the absolute
+//! breaker (`error_tests`), the sample-ratio hold, the no-data hold and guardrails on
+//! configured metrics (`guardrail`). Each verdict carries its figures, which evidence decided
+//! (edge-observed or client-reported, `pilot_gate_core::evidence::provenance`) and, when it is
+//! undecided or took a milder action than its own, why; so an automatic decision can be
+//! checked by hand from the audit log.
+//!
+//! **Healthy is recent evidence, never the absence of it.** A guard is healthy only on evidence
+//! that the pilot is fine (see each guard); too little traffic, an arm without units or no
+//! recent stretch leave it `undecided`, with the reason, and `autoAdvance` waits.
+//!
+//! **Every tier with a random share is guarded**, the first included: the allowlisted are
+//! counted apart (`outside`), so the tier's random share is a sample like any other.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::control::error_tests::{breaker, comparative};
 use crate::control::guardrail::{self, Guardrail, GuardrailFigures};
-use crate::control::sequential::{
-    ln_rate_ratio, ln_split_factor, per_tier, scan, Counts, Crossing, Start,
-};
-use crate::control::stats::{sprt_bounds, sprt_lambda};
+use crate::control::sequential::{ln_split_factor, per_window, Start};
 use crate::control::tally::{Arm, Arms};
 use crate::evidence::metric::Metrics;
+use crate::evidence::provenance::Provenance;
 
 /// The comparative test: roll back on evidence that the pilot's error rate is `r` times
 /// control's.
@@ -39,9 +49,11 @@ impl Default for Comparative {
     }
 }
 
-/// The absolute breaker: the pilot's share of units with an error above `max_error_rate` (θ),
-/// by a likelihood ratio of 2θ against θ over the window and over each of its recent stretches
-/// (`pilot_gate_core::control::sequential`), at `alpha` over the whole plan.
+/// The absolute breaker: the pilot's share of units with an error within `tenure_min` of
+/// their first exposure above `max_error_rate` (θ), by a likelihood ratio of 2θ against θ over
+/// the window and over each of its recent stretches (`pilot_gate_core::control::sequential`),
+/// at `alpha` over the whole plan. A fixed tenure keeps repeat visits from inflating a unit's
+/// rate: a unit that stays for days is not a unit with more chances to err.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Breaker {
@@ -51,6 +63,9 @@ pub struct Breaker {
     pub alpha: f64,
     /// Fewest pilot units in a stretch before it speaks.
     pub min_exposures: u64,
+    /// Errors count within this many minutes of the unit's first exposure (1 to
+    /// [`MAX_TENURE_MIN`](crate::evidence::tally::MAX_TENURE_MIN)).
+    pub tenure_min: u64,
 }
 
 impl Default for Breaker {
@@ -59,6 +74,7 @@ impl Default for Breaker {
             max_error_rate: 0.05,
             alpha: 0.01,
             min_exposures: 100,
+            tenure_min: 30,
         }
     }
 }
@@ -154,7 +170,7 @@ pub enum GuardState {
     Hold,
     /// Acts: see [`Verdict::action`].
     Tripped,
-    /// Does not apply here (tier 1, no expected share).
+    /// Does not apply here (a tier without a random share, no expected share).
     NotApplicable,
 }
 
@@ -259,7 +275,7 @@ impl<'de> Deserialize<'de> for GuardKind {
 
 /// Where a stretch of evidence begins: `null` for the whole window, else the minute (since the
 /// epoch) of the units first exposed earliest in it.
-fn from_minute(start: Start, window_start_min: u64) -> Option<u64> {
+pub(crate) fn from_minute(start: Start, window_start_min: u64) -> Option<u64> {
     match start {
         Start::Window => None,
         Start::Minute(j) => Some(window_start_min + j),
@@ -267,46 +283,52 @@ fn from_minute(start: Start, window_start_min: u64) -> Option<u64> {
 }
 
 /// The comparative test's figures: units and units with an error per arm over the stretch it
-/// decided on, its statistic and threshold, and the window's figures for "healthy".
+/// decided on (or the whole window), its statistic and threshold, and what "healthy" reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ComparativeFigures {
-    /// Exposed pilot units in the stretch.
+    /// Which errors these are: `edge` (server errors, when an upstream answered both arms) or
+    /// `client` (client `error` events, one unit per net).
+    pub provenance: Provenance,
+    /// Exposed pilot units in the stretch (for `client`, one per net).
     pub pilot_exposures: u64,
     /// Exposed control units in the stretch.
     pub control_exposures: u64,
-    /// Pilot units with an error (comparable with control's: see `errorKind`).
+    /// Pilot units with an error.
     pub pilot_errors: u64,
     /// Control units with an error.
     pub control_errors: u64,
-    /// `all` when an upstream answered both arms, else `client` (server errors are left out
-    /// when only one arm's requests reach the upstream, as on a gated route).
-    pub error_kind: String,
     /// The stretch's first minute (`None`: the whole window).
     pub from_minute: Option<u64>,
     /// Λ over the stretch, the log-likelihood ratio (`None` while an arm has no units).
     pub lambda: Option<f64>,
-    /// Rolls back at or above (the stretch's share of the tier's α).
+    /// Acts at or above (the stretch's share of the window's α).
     pub upper: f64,
     /// Λ over the whole window.
     pub window_lambda: Option<f64>,
-    /// Healthy when the window's Λ is at or below: ln(β/(1−α)).
+    /// Λ over the units first seen in the last `recentMin` minutes.
+    pub recent_lambda: Option<f64>,
+    /// Healthy when both Λs are at or below: ln(β/(1−α)).
     pub lower: f64,
-    /// The log e-value that the pilot's error rate is below θ (θ/2 against θ, over the window).
+    /// The recent stretch, in minutes.
+    pub recent_min: u64,
+    /// The log e-value that the pilot's error rate is below θ (θ/2 against θ), over the window
+    /// and over the recent stretch (the smaller): what "healthy" reads when neither arm has had
+    /// an error.
     pub clean_ln_e: Option<f64>,
-    /// Healthy as well when that reaches ln(1/β).
+    /// Healthy then when that reaches ln(1/β).
     pub clean_threshold: f64,
     /// θ of that bound (the breaker's, or its default).
     pub max_error_rate: f64,
     /// The ratio looked for.
     pub r: f64,
-    /// False-rollback rate over the whole plan.
+    /// False-action rate over the whole plan.
     pub alpha: f64,
-    /// This tier's share of it.
-    pub alpha_tier: f64,
+    /// This window's share of it.
+    pub alpha_window: f64,
     /// Missed-regression rate.
     pub beta: f64,
-    /// Fewest pilot errors in a stretch for a rollback.
+    /// Fewest pilot errors in a stretch for an action.
     pub min_errors: u64,
 }
 
@@ -314,28 +336,33 @@ pub struct ComparativeFigures {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BreakerFigures {
+    /// Which errors these are: `edge` (server errors) or `client` (client `error` events, one
+    /// unit per net).
+    pub provenance: Provenance,
     /// Pilot units first exposed in the stretch.
     pub pilot_exposures: u64,
-    /// Of them, with an error.
+    /// Of them, with an error within the tenure.
     pub pilot_errors: u64,
     /// The stretch's first minute (`None`: the whole window).
     pub from_minute: Option<u64>,
     /// The log-likelihood ratio of 2θ against θ over it (`None`: too few units anywhere).
     pub ln_e: Option<f64>,
-    /// Rolls back at or above (the stretch's share of the tier's α).
+    /// Acts at or above (the stretch's share of the window's α).
     pub threshold: Option<f64>,
     /// Pilot units in the whole window.
     pub window_exposures: u64,
-    /// Of them, with an error.
+    /// Of them, with an error within the tenure (of this provenance).
     pub window_errors: u64,
     /// θ.
     pub max_error_rate: f64,
     /// The rate looked for (2θ).
     pub alternative: f64,
-    /// False-rollback rate over the whole plan.
+    /// Errors count within this many minutes of the unit's first exposure.
+    pub tenure_min: u64,
+    /// False-action rate over the whole plan.
     pub alpha: f64,
-    /// This tier's share of it.
-    pub alpha_tier: f64,
+    /// This window's share of it.
+    pub alpha_window: f64,
     /// Fewest pilot units in a stretch.
     pub min_exposures: u64,
 }
@@ -352,7 +379,7 @@ pub struct SampleRatioFigures {
     pub expected_share: Option<f64>,
     /// The log Bayes factor of a mismatched split.
     pub ln_e: Option<f64>,
-    /// Holds at or above: ln(1/α) of the tier.
+    /// Holds at or above: ln(1/α) of the window.
     pub threshold: f64,
     /// The chance of a hold over the whole plan while the split is right.
     pub alpha: f64,
@@ -389,7 +416,7 @@ pub enum Figures {
     Guardrail(GuardrailFigures),
 }
 
-fn num(x: Option<f64>) -> String {
+pub(crate) fn num(x: Option<f64>) -> String {
     x.map_or("-".to_owned(), |x| format!("{x:.4}"))
 }
 
@@ -397,7 +424,7 @@ impl Figures {
     /// The deciding figures in one line, for the audit log's reason.
     pub fn summary(&self) -> String {
         let since = |m: Option<u64>| match m {
-            None => "the tier's window".to_owned(),
+            None => "the window".to_owned(),
             Some(m) => format!("units first seen from minute {m}"),
         };
         match self {
@@ -408,19 +435,21 @@ impl Figures {
                 since(f.from_minute),
                 f.pilot_errors,
                 f.control_errors,
-                f.error_kind,
+                f.provenance,
                 f.pilot_exposures,
                 f.control_exposures
             ),
             Figures::Breaker(f) => format!(
-                "ln e = {} ≥ {} for an error rate of {} against {} over {}: {} of {} pilot units with an error",
+                "ln e = {} ≥ {} for an error rate of {} against {} over {}: {} of {} pilot units with an error ({}) within {} min",
                 num(f.ln_e),
                 num(f.threshold),
                 num(Some(f.alternative)),
                 num(Some(f.max_error_rate)),
                 since(f.from_minute),
                 f.pilot_errors,
-                f.pilot_exposures
+                f.pilot_exposures,
+                f.provenance,
+                f.tenure_min
             ),
             Figures::SampleRatio(f) => format!(
                 "{} pilot and {} control units against a share of {} (ln e = {} ≥ {})",
@@ -439,9 +468,106 @@ impl Figures {
     }
 }
 
+/// Why a guard is undecided or holds, or why it took a milder action than its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Note {
+    /// Fewer units than it needs to speak.
+    TooFewUnits {
+        /// Units it has.
+        units: u64,
+        /// Units it needs.
+        needs: u64,
+    },
+    /// An arm has no units in the window.
+    EmptyArm {
+        /// The arm's variant.
+        arm: String,
+    },
+    /// No pilot unit was first seen in the recent stretch.
+    NoRecentUnits {
+        /// The recent stretch, in minutes.
+        minutes: u64,
+    },
+    /// The evidence does not (yet) show that the pilot is fine, over the window and the recent
+    /// stretch.
+    NotShownHealthy,
+    /// A crossing on client-reported evidence whose units come from fewer nets than the floor:
+    /// no action.
+    TooFewNets {
+        /// Distinct nets among the deciding units.
+        nets: u64,
+        /// The floor.
+        needs: u64,
+    },
+    /// A crossing on client-reported evidence only: paused instead of `instead`.
+    ClientOnly {
+        /// The action the guard takes on edge-observed evidence.
+        instead: String,
+    },
+    /// The tier's traffic does not reach the guard's units a minute.
+    Unreachable {
+        /// Units with a value it needs each minute.
+        needs_per_min: u64,
+        /// What the last minutes gave, on average.
+        has_per_min: f64,
+    },
+    /// The metric is not in the set.
+    NoMetric {
+        /// Its name.
+        metric: String,
+    },
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Note::TooFewUnits { units, needs } => {
+                write!(f, "too little traffic: {units} units of the {needs} it needs")
+            }
+            Note::EmptyArm { arm } => write!(f, "the {arm:?} arm has no units yet"),
+            Note::NoRecentUnits { minutes } => {
+                write!(f, "no recent stretch: no pilot unit first seen in the last {minutes} min")
+            }
+            Note::NotShownHealthy => {
+                f.write_str("no evidence yet that the pilot is fine, over the window and recently")
+            }
+            Note::TooFewNets { nets, needs } => write!(
+                f,
+                "client-reported only, from {nets} nets (fewer than {needs}): no action"
+            ),
+            Note::ClientOnly { instead } => {
+                write!(f, "client-reported only: paused, not {}", past_tense(instead))
+            }
+            Note::Unreachable {
+                needs_per_min,
+                has_per_min,
+            } => write!(
+                f,
+                "the tier's traffic cannot reach it: it needs {needs_per_min} pilot units with a value a minute, the last minutes gave {has_per_min:.1}"
+            ),
+            Note::NoMetric { metric } => write!(f, "metric {metric:?} is not in the set"),
+        }
+    }
+}
+
+/// An action's name as "not …" says it.
+fn past_tense(action: &str) -> &str {
+    match action {
+        "rollback" => "rolled back",
+        "fallback" => "fallen back",
+        "step_back" => "stepped back",
+        other => other,
+    }
+}
+
 /// One guard's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "VerdictText")]
+#[serde(try_from = "VerdictText", rename_all = "camelCase")]
 pub struct Verdict {
     /// Which guard.
     pub guard: GuardKind,
@@ -451,6 +577,12 @@ pub struct Verdict {
     pub figures: Figures,
     /// What it does, when tripped.
     pub action: Option<Action>,
+    /// Which evidence decided, when tripped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// Why it is undecided, or why it took a milder action than its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<Note>,
 }
 
 /// A verdict as JSON gives it: its figures are read by the guard's kind.
@@ -460,6 +592,10 @@ struct VerdictText {
     state: GuardState,
     figures: Box<serde_json::value::RawValue>,
     action: Option<Action>,
+    #[serde(default)]
+    provenance: Option<Provenance>,
+    #[serde(default)]
+    note: Option<Note>,
 }
 
 impl TryFrom<VerdictText> for Verdict {
@@ -484,17 +620,55 @@ impl TryFrom<VerdictText> for Verdict {
             state: v.state,
             figures,
             action: v.action,
+            provenance: v.provenance,
+            note: v.note,
         })
     }
 }
 
 impl Verdict {
+    /// A verdict without an action or a note.
+    pub fn new(guard: GuardKind, state: GuardState, figures: Figures) -> Self {
+        Verdict {
+            guard,
+            state,
+            figures,
+            action: None,
+            provenance: None,
+            note: None,
+        }
+    }
+
+    /// The same with a note.
+    pub fn noted(self, note: Option<Note>) -> Self {
+        Verdict { note, ..self }
+    }
+
     /// Why this verdict stands against an advance, if it does.
     pub fn objection(&self) -> Option<String> {
         match self.state {
             GuardState::Healthy | GuardState::NotApplicable => None,
-            state => Some(format!("guard {}: {}", self.guard.name(), state.as_str())),
+            state => Some(match &self.note {
+                Some(n) => format!("guard {}: {} ({n})", self.guard.name(), state.as_str()),
+                None => format!("guard {}: {}", self.guard.name(), state.as_str()),
+            }),
         }
+    }
+
+    /// The audit log's reason for the action it took.
+    pub fn reason(&self) -> String {
+        let on = self
+            .provenance
+            .map_or(String::new(), |p| format!(" on {p} evidence"));
+        let note = self
+            .note
+            .as_ref()
+            .map_or(String::new(), |n| format!("; {n}"));
+        format!(
+            "guard {} tripped{on}: {}{note}",
+            self.guard.name(),
+            self.figures.summary()
+        )
     }
 }
 
@@ -512,7 +686,7 @@ pub struct Minute {
 /// The counts a flag's guards look at.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
-    /// The whole window (since the current tier's revision was served).
+    /// The whole window (since the current window's revision was served).
     pub since_tier: Arms,
     /// The last [`LOOKBACK_MIN`](crate::control::sequential::LOOKBACK_MIN) minutes,
     /// oldest first (minutes without units may be missing).
@@ -532,10 +706,16 @@ pub struct Setting<'a> {
     pub control: &'a str,
     /// The plan's off variant (default of a fallback).
     pub off: &'a str,
-    /// The current tier (tier 1 is the allowlist: only the breaker applies).
+    /// The current tier.
     pub tier: usize,
-    /// The ladder's tiers above 0: a test's α is shared among the tiers it applies to.
+    /// Whether the tier admits a random share (above 0 %): every guard runs; else (the
+    /// allowlist alone) only the breaker.
+    pub random_share: bool,
+    /// The ladder's tiers above 0.
     pub tiers: usize,
+    /// The window's number in the plan's run (1: the first), see
+    /// [`per_window`].
+    pub window: u32,
     /// The minute (since the epoch) the window began.
     pub window_start_min: u64,
     /// The pilot's expected share of exposures, when known (a flag without rules of its own).
@@ -545,15 +725,9 @@ pub struct Setting<'a> {
 }
 
 impl Setting<'_> {
-    /// The tier's share of a plan's `alpha`: the breaker's over every tier above 0, the other
-    /// tests' over the tiers above the allowlist.
-    pub(crate) fn alpha_tier(&self, alpha: f64, breaker: bool) -> f64 {
-        let tiers = if breaker {
-            self.tiers
-        } else {
-            self.tiers.saturating_sub(1)
-        };
-        per_tier(alpha, tiers)
+    /// The window's share of a plan's `alpha` ([`per_window`]).
+    pub fn alpha_window(&self, alpha: f64) -> f64 {
+        per_window(alpha, self.window, self.tiers)
     }
 }
 
@@ -567,221 +741,82 @@ pub fn evaluate(guards: &Guards, s: &Setting<'_>, e: &Evidence) -> Vec<Verdict> 
     let empty = Arm::default();
     let arm = |arms: &'_ Arms, v: &str| arms.get(v).cloned().unwrap_or_else(|| empty.clone());
     let (p, c) = (arm(&e.since_tier, s.pilot), arm(&e.since_tier, s.control));
-    let allowlist_tier = s.tier <= 1;
+    // Only the breaker watches a tier without a random share (the allowlist alone).
+    let only_breaker = |mut v: Verdict| {
+        if !s.random_share {
+            v.state = GuardState::NotApplicable;
+            v.action = None;
+            v.provenance = None;
+            v.note = None;
+        }
+        v
+    };
     let mut out = Vec::new();
     if let Some(g) = &guards.comparative {
         let theta = guards
             .breaker
             .as_ref()
             .map_or(Breaker::default().max_error_rate, |b| b.max_error_rate);
-        out.push(comparative(
-            g,
-            theta,
-            s,
-            (&p, &c),
-            &e.recent,
-            allowlist_tier,
-        ));
+        let v = comparative(g, theta, s, (&p, &c), &e.recent, e.now_offset_min);
+        out.push(only_breaker(v));
     }
     if let Some(g) = &guards.breaker {
         out.push(breaker(g, s, &p, &e.recent));
     }
     if let Some(g) = &guards.sample_ratio {
-        let share = s.expected_share.filter(|_| !allowlist_tier);
-        out.push(sample_ratio(g, s, &p, &c, share));
+        out.push(only_breaker(sample_ratio(g, s, &p, &c)));
     }
     if let Some(g) = &guards.no_data {
         let n: u64 = e.no_data.values().map(|a| a.exposures).sum();
-        let state = match (allowlist_tier, n >= g.min_exposures) {
-            (true, _) => GuardState::NotApplicable,
-            (false, true) => GuardState::Healthy,
-            (false, false) => GuardState::Hold,
+        let (state, note) = if n >= g.min_exposures {
+            (GuardState::Healthy, None)
+        } else {
+            let note = Note::TooFewUnits {
+                units: n,
+                needs: g.min_exposures,
+            };
+            (GuardState::Hold, Some(note))
         };
-        out.push(Verdict {
-            guard: GuardKind::NoData,
-            state,
-            figures: Figures::NoData(NoDataFigures {
-                exposures: n,
-                min_exposures: g.min_exposures,
-                window_min: g.window_min,
-            }),
-            action: None,
+        let figures = Figures::NoData(NoDataFigures {
+            exposures: n,
+            min_exposures: g.min_exposures,
+            window_min: g.window_min,
         });
+        out.push(only_breaker(
+            Verdict::new(GuardKind::NoData, state, figures).noted(note),
+        ));
     }
-    out.extend(guardrail::evaluate(
+    let rails = guardrail::evaluate(
         &guards.guardrails,
         s.metrics,
         s,
         (&p, &c),
         &e.recent,
         e.now_offset_min,
-    ));
+    );
+    out.extend(rails.into_iter().map(only_breaker));
     out
 }
 
-/// The units with an error of both arms (pilot, control) over a stretch.
-type ErrorCounts = (Counts, Counts);
-
-/// The comparative test: units with an error in each arm. Server errors count only when an
-/// upstream answered both arms: on a gated route, control visitors are redirected and never
-/// reach it, so their server errors cannot be seen and the pilot's alone would look like a
-/// regression. The breaker, which needs no control, watches those.
-///
-/// Rolls back when Λ over the window or over one of its recent stretches reaches that
-/// stretch's threshold (with at least `min_errors` pilot errors in it); healthy when Λ over
-/// the window is at or below ln(β/(1−α)) (the SPRT's lower bound: evidence that the ratio is
-/// below R), or when Λ is at most 0 and the pilot's error rate is below θ by a likelihood
-/// ratio of θ/2 against θ of at least 1/β (a clean pilot, whose Λ stays 0 when nobody errs).
-fn comparative(
-    g: &Comparative,
-    theta: f64,
-    s: &Setting<'_>,
-    (p, c): (&Arm, &Arm),
-    recent: &[Minute],
-    allowlist_tier: bool,
-) -> Verdict {
-    let both_observed = p.observed > 0 && c.observed > 0;
-    let kind = if both_observed { "all" } else { "client" };
-    let counts = |p: &Arm, c: &Arm| -> ErrorCounts {
-        let x = |a: &Arm| {
-            if both_observed {
-                a.errors
-            } else {
-                a.client_errors
-            }
-        };
-        (
-            Counts::new(p.exposures, x(p)),
-            Counts::new(c.exposures, x(c)),
-        )
-    };
-    let whole = counts(p, c);
-    let minutes: Vec<(u64, ErrorCounts)> = recent
-        .iter()
-        .map(|m| (m.offset_min, counts(&m.pilot, &m.control)))
-        .collect();
-    let lambda = |(p, c): ErrorCounts| sprt_lambda(p.units, c.units, p.hits, c.hits, g.r);
-    let alpha_tier = s.alpha_tier(g.alpha, false);
-    let plus = |a: ErrorCounts, b: ErrorCounts| (a.0.plus(b.0), a.1.plus(b.1));
-    let stat = |e: ErrorCounts| lambda(e).filter(|_| e.0.hits >= g.min_errors);
-    let crossing = scan(whole, &minutes, plus, stat, alpha_tier);
-    let (lower, _) = sprt_bounds(g.alpha, g.beta);
-    let window_lambda = lambda(whole);
-    let clean_ln_e = ln_rate_ratio(Counts::new(p.exposures, p.errors), theta, theta / 2.0);
-    let clean_threshold = (1.0 / g.beta).ln();
-    // The clean bound speaks only where Λ shows nothing against the pilot (Λ ≤ 0).
-    let healthy = window_lambda.is_some_and(|l| {
-        l <= lower || (l <= 0.0 && clean_ln_e.is_some_and(|c| c >= clean_threshold))
-    });
-    let state = match &crossing {
-        _ if allowlist_tier => GuardState::NotApplicable,
-        Some(x) if x.crossed() => GuardState::Tripped,
-        _ if healthy && c.exposures > 0 => GuardState::Healthy,
-        _ => GuardState::Undecided,
-    };
-    // The stretch shown: the one that decided, else the whole window.
-    let shown = crossing.unwrap_or(Crossing {
-        start: Start::Window,
-        counts: whole,
-        ln_e: f64::NAN,
-        threshold: scan_threshold(alpha_tier),
-    });
-    let (sp, sc) = shown.counts;
-    let figures = Figures::Comparative(ComparativeFigures {
-        pilot_exposures: sp.units,
-        control_exposures: sc.units,
-        pilot_errors: sp.hits,
-        control_errors: sc.hits,
-        error_kind: kind.to_owned(),
-        from_minute: from_minute(shown.start, s.window_start_min),
-        lambda: Some(shown.ln_e).filter(|l| l.is_finite()).or(window_lambda),
-        upper: shown.threshold,
-        window_lambda,
-        lower,
-        clean_ln_e,
-        clean_threshold,
-        max_error_rate: theta,
-        r: g.r,
-        alpha: g.alpha,
-        alpha_tier,
-        beta: g.beta,
-        min_errors: g.min_errors,
-    });
-    let action = (state == GuardState::Tripped).then_some(Action::Rollback);
-    Verdict {
-        guard: GuardKind::Comparative,
-        state,
-        figures,
-        action,
-    }
-}
-
-/// The whole window's threshold at a tier's α.
-fn scan_threshold(alpha_tier: f64) -> f64 {
-    crate::control::sequential::threshold(alpha_tier, Start::Window).unwrap_or(f64::NAN)
-}
-
-/// The breaker: rolls back when the likelihood ratio of 2θ against θ over the window or one of
-/// its recent stretches (each with at least `min_exposures` pilot units) reaches that
-/// stretch's threshold. It applies at every tier above 0, tier 1 included.
-fn breaker(g: &Breaker, s: &Setting<'_>, p: &Arm, recent: &[Minute]) -> Verdict {
-    let errors = |a: &Arm| Counts::new(a.exposures, a.errors);
-    let minutes: Vec<(u64, Counts)> = recent
-        .iter()
-        .map(|m| (m.offset_min, errors(&m.pilot)))
-        .collect();
-    let alt = g.alternative();
-    let alpha_tier = s.alpha_tier(g.alpha, true);
-    let stat =
-        |c: Counts| ln_rate_ratio(c, g.max_error_rate, alt).filter(|_| c.units >= g.min_exposures);
-    let crossing = scan(errors(p), &minutes, Counts::plus, stat, alpha_tier);
-    let state = match &crossing {
-        Some(x) if x.crossed() => GuardState::Tripped,
-        _ if p.errors > p.exposures => GuardState::Undecided,
-        _ => GuardState::Healthy,
-    };
-    let shown = crossing.map_or((Start::Window, errors(p), None, None), |x| {
-        (x.start, x.counts, Some(x.ln_e), Some(x.threshold))
-    });
-    let figures = Figures::Breaker(BreakerFigures {
-        pilot_exposures: shown.1.units,
-        pilot_errors: shown.1.hits,
-        from_minute: from_minute(shown.0, s.window_start_min),
-        ln_e: shown.2,
-        threshold: shown.3,
-        window_exposures: p.exposures,
-        window_errors: p.errors,
-        max_error_rate: g.max_error_rate,
-        alternative: alt,
-        alpha: g.alpha,
-        alpha_tier,
-        min_exposures: g.min_exposures,
-    });
-    let action = (state == GuardState::Tripped).then_some(Action::Rollback);
-    Verdict {
-        guard: GuardKind::Breaker,
-        state,
-        figures,
-        action,
-    }
-}
-
-fn sample_ratio(
-    g: &SampleRatio,
-    s: &Setting<'_>,
-    p: &Arm,
-    c: &Arm,
-    expected: Option<f64>,
-) -> Verdict {
+/// The sample-ratio hold: a sequential Bayes factor of the units' split against the window's
+/// served share (constant within a window: it restarts whenever the share changes).
+fn sample_ratio(g: &SampleRatio, s: &Setting<'_>, p: &Arm, c: &Arm) -> Verdict {
     let n = p.exposures + c.exposures;
+    let expected = s.expected_share;
     let ln_e = expected
         .and_then(|share| ln_split_factor(p.exposures, c.exposures, share, SPLIT_PRIOR_STRENGTH));
-    let threshold = (1.0 / s.alpha_tier(g.alpha, false)).ln();
-    let state = match ln_e {
-        None => GuardState::NotApplicable,
-        Some(_) if n < g.min_exposures => GuardState::Undecided,
-        Some(l) if l >= threshold => GuardState::Hold,
-        Some(_) => GuardState::Healthy,
+    let threshold = (1.0 / s.alpha_window(g.alpha)).ln();
+    let (state, note) = match ln_e {
+        None => (GuardState::NotApplicable, None),
+        Some(_) if n < g.min_exposures => (
+            GuardState::Undecided,
+            Some(Note::TooFewUnits {
+                units: n,
+                needs: g.min_exposures,
+            }),
+        ),
+        Some(l) if l >= threshold => (GuardState::Hold, None),
+        Some(_) => (GuardState::Healthy, None),
     };
     let figures = Figures::SampleRatio(SampleRatioFigures {
         pilot_exposures: p.exposures,
@@ -792,10 +827,5 @@ fn sample_ratio(
         alpha: g.alpha,
         min_exposures: g.min_exposures,
     });
-    Verdict {
-        guard: GuardKind::SampleRatio,
-        state,
-        figures,
-        action: None,
-    }
+    Verdict::new(GuardKind::SampleRatio, state, figures).noted(note)
 }

@@ -6,13 +6,14 @@ use serde_json::{Map, Value};
 
 use crate::control::approval;
 use crate::control::error::ControlError;
-use crate::control::guardrail::{Guardrail, GuardrailAction};
+use crate::control::guardrail::{ClientEvidence, Guardrail, GuardrailAction};
 use crate::control::guards::Guards;
 use crate::control::plan::{
     AutoAdvance, ControlledFlag, Plan, Status, DEFAULT_LADDER_PCT, DEFAULT_MIN_DWELL_S,
 };
 use crate::control::sequential::LOOKBACK_MIN;
 use crate::evidence::metric::{MetricKind, Metrics, Quantile};
+use crate::evidence::tally::MAX_TENURE_MIN;
 use crate::flags::model::FlagSet;
 
 /// Most entries of an allow- or deny-list.
@@ -26,7 +27,7 @@ pub const MAX_TIERS: usize = 10;
 
 /// The fields of a plan as the API reads and writes them; `tier`, `status`, `tierSinceMs` and
 /// `tierRevision` are moved by commands only (a `PUT` may send them back unchanged).
-const PLAN_FIELDS: [&str; 15] = [
+const PLAN_FIELDS: [&str; 17] = [
     "ladderPct",
     "allow",
     "deny",
@@ -38,6 +39,8 @@ const PLAN_FIELDS: [&str; 15] = [
     "status",
     "tierSinceMs",
     "tierRevision",
+    "windowSinceMs",
+    "window",
     "guards",
     "fallback",
     "autoAdvance",
@@ -247,6 +250,8 @@ fn parse_plan(
         status,
         tier_since_ms,
         tier_revision: previous.map_or(0, |p| p.tier_revision),
+        window_since_ms: previous.map_or(0, |p| p.window_since_ms),
+        window: previous.map_or(1, |p| p.window),
         guards: guards(
             spec.get("guards"),
             &at("guards"),
@@ -315,6 +320,12 @@ fn guards(
     if let Some(b) = &g.breaker {
         if !unit(b.max_error_rate) || !unit(b.alpha) {
             return bad("breaker", "maxErrorRate and alpha must be between 0 and 1");
+        }
+        if !(1..=MAX_TENURE_MIN).contains(&b.tenure_min) {
+            return bad(
+                "breaker/tenureMin",
+                &format!("must be 1 to {MAX_TENURE_MIN} minutes"),
+            );
         }
     }
     if g.sample_ratio.as_ref().is_some_and(|s| !unit(s.alpha)) {
@@ -424,6 +435,13 @@ fn guardrail(
             }
         }
     }
+    if r.client_evidence == ClientEvidence::Act && r.action == GuardrailAction::Rollback {
+        return bad(
+            "clientEvidence",
+            "\"act\" keeps a fallback or a step_back; a rollback needs edge-observed evidence"
+                .into(),
+        );
+    }
     match (r.action, r.to_tier, &r.variant) {
         (GuardrailAction::StepBack, None, _) => bad("toTier", "required for step_back".into()),
         (GuardrailAction::StepBack, Some(t), _) if !(1..top).contains(&t) => bad(
@@ -508,9 +526,16 @@ fn position(
     let top = ladder_pct.len() - 1;
     if origin == Origin::Put {
         let kept = |field: &str, now: Value| spec.get(field).is_none_or(|v| *v == now);
-        let (tier, status, since, revision) = match previous {
-            Some(p) => (p.tier, p.status, p.tier_since_ms, p.tier_revision),
-            None => (0, Status::Draft, 0, 0),
+        let (tier, status, since, revision, window_since, window) = match previous {
+            Some(p) => (
+                p.tier,
+                p.status,
+                p.tier_since_ms,
+                p.tier_revision,
+                p.window_since_ms,
+                p.window,
+            ),
+            None => (0, Status::Draft, 0, 0, 0, 1),
         };
         if tier > top {
             return Err(ControlError::invalid(
@@ -523,6 +548,8 @@ fn position(
             ("status", Value::from(status.as_str())),
             ("tierSinceMs", Value::from(since)),
             ("tierRevision", Value::from(revision)),
+            ("windowSinceMs", Value::from(window_since)),
+            ("window", Value::from(window)),
         ]
         .into_iter()
         .find(|(field, now)| !kept(field, now.clone()));

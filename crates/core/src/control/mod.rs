@@ -12,6 +12,7 @@ pub mod command;
 pub mod compile;
 pub mod diff;
 pub mod error;
+pub mod error_tests;
 pub mod fault;
 pub mod guardrail;
 pub mod guards;

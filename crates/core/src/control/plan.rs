@@ -74,6 +74,14 @@ pub struct Plan {
     /// under), so a new tier, a restart or a rollback starts a new window.
     #[serde(default)]
     pub tier_revision: u64,
+    /// When the current evidence window began, in ms since the epoch: the tier's start, or a
+    /// later change of the share it serves (a ladder edit, `requires`, targeting, a kill).
+    #[serde(default)]
+    pub window_since_ms: u64,
+    /// The current window's number in the plan's run (1: the first; a run begins when the plan
+    /// leaves tier 0): each window spends its own share of the guards' α.
+    #[serde(default = "first_window")]
+    pub window: u32,
     /// The guards that watch this plan (none: nothing is automatic and nothing holds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guards: Option<Guards>,
@@ -92,7 +100,16 @@ pub struct Plan {
     pub objections: Vec<String>,
 }
 
+fn first_window() -> u32 {
+    1
+}
+
 impl Plan {
+    /// When the current evidence window began, in ms since the epoch.
+    pub fn window_start_ms(&self) -> u64 {
+        self.window_since_ms.max(self.tier_since_ms)
+    }
+
     /// The share of visitors admitted at the current tier, in percent.
     pub fn pct(&self) -> u8 {
         self.ladder_pct.get(self.tier).copied().unwrap_or(0)

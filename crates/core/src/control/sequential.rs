@@ -15,9 +15,12 @@
 //! at a threshold about `ln(60 · 56 · 2) = 8.8` above `ln(1/α)`, a cost in units that grows
 //! with the log of the time, instead of a hole that grows linearly.
 //!
-//! **One α over the whole plan.** A tier's share of `α` is `α / tiers`, for the tiers the test
-//! applies to (Bonferroni over the ladder); a restart or a rollback starts a new window with a
-//! new share, and is a new plan run.
+//! **One α over a plan's run, by window.** A window is a stretch in which the served share
+//! stays the same: every tier starts one, and so do a ladder edit, a step back, a re-climb and
+//! a `requires` change. The `k`-th window of a run gets [`per_window`]: nine tenths of `α`
+//! shared evenly by the ladder's first windows, the last tenth by any further ones (a step
+//! back and a re-climb draw from it, never reopen `α`). A run begins when the plan starts at
+//! tier 1 (after a draft or a rollback).
 
 /// How many of the latest minutes each start a stretch of their own.
 pub const LOOKBACK_MIN: u64 = 60;
@@ -83,9 +86,27 @@ pub fn threshold(alpha: f64, start: Start) -> Option<f64> {
     Some((1.0 / (alpha * share)).ln())
 }
 
-/// A tier's share of a plan's `alpha`: `alpha / tiers` (at least one tier).
-pub fn per_tier(alpha: f64, tiers: usize) -> f64 {
-    alpha / tiers.max(1) as f64
+/// The share of a plan's `alpha` that the `window`-th window of a run (1 is the first) may
+/// spend, for a ladder of `tiers` tiers above 0: `0.9 · alpha / tiers` for the first `tiers`
+/// windows, then `0.1 · alpha / (j · (j + 1))` for the `j`-th window after them, so the shares
+/// of every window a run can ever open sum to at most `alpha`.
+///
+/// ```
+/// use pilot_gate_core::control::sequential::per_window;
+/// assert!((per_window(0.01, 1, 4) - 0.00225).abs() < 1e-15);
+/// assert!((per_window(0.01, 5, 4) - 0.0005).abs() < 1e-15); // j = 1: 0.1 · α / 2
+/// let spent: f64 = (1..100_000).map(|k| per_window(0.01, k, 4)).sum();
+/// assert!(spent <= 0.01);
+/// ```
+pub fn per_window(alpha: f64, window: u32, tiers: usize) -> f64 {
+    let tiers = tiers.max(1) as f64;
+    let k = f64::from(window.max(1));
+    if k <= tiers {
+        0.9 * alpha / tiers
+    } else {
+        let j = k - tiers;
+        0.1 * alpha / (j * (j + 1.0))
+    }
 }
 
 /// The log-likelihood ratio that a rate is `alt` rather than `theta`, from `c`'s hits among its

@@ -290,7 +290,7 @@ impl ControlState {
             at_ms: caller.now_ms,
         });
         self.revision += 1;
-        self.restart_windows();
+        self.restart_windows(caller.now_ms);
         let evidence = json!({"flags": self.flags.len()});
         let audit = self.entry(
             caller,
@@ -315,7 +315,7 @@ impl ControlState {
             return Err(ControlError::Conflict(vec!["not killed".into()]));
         };
         self.revision += 1;
-        self.restart_windows();
+        self.restart_windows(caller.now_ms);
         let evidence = json!({"killedForS": caller.now_ms.saturating_sub(kill.at_ms) / 1000});
         let audit = self.entry(
             caller,
@@ -333,32 +333,45 @@ impl ControlState {
         })
     }
 
-    /// Each flag's tier and when it began, to tell afterwards which ones moved.
-    pub fn tier_starts(&self) -> BTreeMap<String, (usize, u64)> {
+    /// What each flag serves now, to tell afterwards whose served share changed.
+    pub fn tier_starts(&self) -> BTreeMap<String, Served> {
         self.flags
             .iter()
-            .map(|(k, f)| (k.clone(), (f.plan.tier, f.plan.tier_since_ms)))
+            .map(|(k, f)| (k.clone(), Served::of(f)))
             .collect()
     }
 
-    /// Stamps the current revision as the `tier_revision` of every flag whose tier moved since
-    /// `before` was taken (or that is new): its evidence window starts at this revision.
-    pub fn mark_tier_revisions(&mut self, before: &BTreeMap<String, (usize, u64)>) {
+    /// Starts a new evidence window at the current revision and `now_ms` for every flag whose
+    /// served share changed since `before` was taken (or that is new): a new tier, a step back,
+    /// a ladder edit, a `requires` or targeting change. A flag that left tier 0 begins a new
+    /// run (window 1); any other change opens the run's next window, so a step back and a
+    /// re-climb draw on the run's α rather than reopen it.
+    pub fn mark_tier_revisions(&mut self, before: &BTreeMap<String, Served>, now_ms: u64) {
         let revision = self.revision;
         for (key, flag) in &mut self.flags {
-            if before.get(key) != Some(&(flag.plan.tier, flag.plan.tier_since_ms)) {
-                flag.plan.tier_revision = revision;
+            let was = before.get(key);
+            if was == Some(&Served::of(flag)) {
+                continue;
             }
+            let plan = &mut flag.plan;
+            plan.tier_revision = revision;
+            plan.window_since_ms = now_ms;
+            plan.window = match was {
+                Some(w) if w.tier > 0 => plan.window.saturating_add(1),
+                _ => 1,
+            };
         }
     }
 
-    /// Starts every flag's evidence window at the current revision: a kill serves everyone the
-    /// off variant, so what is served from a kill on is no tier's evidence, and an unkill starts
-    /// each tier's window afresh.
-    fn restart_windows(&mut self) {
+    /// Starts every flag's evidence window at the current revision and `now_ms`: a kill serves
+    /// everyone the off variant, so what is served from a kill on is no tier's evidence, and an
+    /// unkill starts each tier's window afresh (the run's next window).
+    fn restart_windows(&mut self, now_ms: u64) {
         let revision = self.revision;
         for flag in self.flags.values_mut() {
             flag.plan.tier_revision = revision;
+            flag.plan.window_since_ms = now_ms;
+            flag.plan.window = flag.plan.window.saturating_add(1);
         }
     }
 
@@ -416,5 +429,30 @@ fn blockers(plan: &Plan, now_ms: u64) -> Vec<String> {
     match apply(plan, Command::Advance, &Order::default(), now_ms) {
         Err(ControlError::Conflict(reasons)) => reasons,
         _ => Vec::new(),
+    }
+}
+
+/// What a flag serves, as far as its evidence window cares: the tier and when it began, the
+/// tier's share, `requires` and the flag's own targeting. When it changes, so does the share
+/// the edge serves, and a new window begins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served {
+    tier: usize,
+    tier_since_ms: u64,
+    pct: u8,
+    requires: Vec<String>,
+    targeting: Option<Value>,
+}
+
+impl Served {
+    /// What `flag` serves.
+    pub fn of(flag: &ControlledFlag) -> Self {
+        Served {
+            tier: flag.plan.tier,
+            tier_since_ms: flag.plan.tier_since_ms,
+            pct: flag.plan.pct(),
+            requires: flag.plan.requires.clone(),
+            targeting: flag.own_rule().cloned(),
+        }
     }
 }

@@ -85,6 +85,7 @@ pub fn add_events(deltas: &mut Deltas, events: &[StoredEvent], reads: &Reads) {
                     minute: e.received_at / 60_000,
                     name: e.event.name.clone(),
                     values: values.clone(),
+                    net: e.net,
                 });
         }
     }

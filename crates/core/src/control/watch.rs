@@ -38,8 +38,15 @@ pub struct Watch {
     /// The flag set's revision that began the tier: exposures served under an older one are
     /// not this window's.
     pub tier_revision: u64,
-    /// When the tier began, in ms since the epoch.
+    /// When the tier began, in ms since the epoch (the dwell clock).
     pub tier_since_ms: u64,
+    /// When the evidence window began, in ms since the epoch: the tier's start or a later
+    /// change of the share it serves.
+    #[serde(default)]
+    pub window_since_ms: u64,
+    /// The window's number in the plan's run (its share of the guards' α).
+    #[serde(default = "first_window")]
+    pub window: u32,
     /// The plan may climb by itself onto its next tier (`autoAdvance`, not manual).
     #[serde(default)]
     pub auto_advance: bool,
@@ -74,6 +81,8 @@ impl Watch {
             status: plan.status,
             tier_revision: plan.tier_revision,
             tier_since_ms: plan.tier_since_ms,
+            window_since_ms: plan.window_start_ms(),
+            window: plan.window,
             auto_advance: may_climb(plan),
             min_dwell_s: plan.min_dwell_s,
             guards: plan.guards.clone(),
@@ -100,9 +109,14 @@ impl Watch {
         self.auto_advance && !self.killed && dwelt && all_healthy(verdicts)
     }
 
+    /// When the window began, in ms since the epoch.
+    pub fn window_start_ms(&self) -> u64 {
+        self.window_since_ms.max(self.tier_since_ms)
+    }
+
     /// The minute (since the epoch) the window began.
     pub fn window_start_min(&self) -> u64 {
-        self.tier_since_ms / 60_000
+        self.window_start_ms() / 60_000
     }
 
     /// The first minute of the series a check at `now_minute` reads: the guards' recent
@@ -152,7 +166,9 @@ impl Watch {
             control: &self.control,
             off: &self.control,
             tier: self.tier,
+            random_share: self.pct > 0,
             tiers: self.tiers,
+            window: self.window,
             window_start_min: start,
             expected_share: self.expected_share,
             metrics: &self.metrics,
@@ -163,6 +179,10 @@ impl Watch {
 
 fn default_tiers() -> usize {
     4
+}
+
+fn first_window() -> u32 {
+    1
 }
 
 /// What an evidence object tells the control plane: the verdicts on one window of its flag.

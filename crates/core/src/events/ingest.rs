@@ -9,7 +9,7 @@ use crate::events::limits::Limits;
 use crate::events::record::{QueuedBatch, StoredEvent};
 use crate::events::schema::{content_type_ok, parse_batch};
 use crate::events::signature::verify_signature;
-use crate::evidence::unit::Unit;
+use crate::evidence::unit::{Net, Unit};
 use crate::gate::cohort::Decider;
 use crate::gate::identity::{hashed_key, Identity, KeySource};
 use crate::http::cors::CorsPolicy;
@@ -67,6 +67,8 @@ pub struct Sender<'a> {
     pub request_id: &'a str,
     /// The sender's unit, for a signed identity.
     pub unit: Option<Unit>,
+    /// The network the request came from.
+    pub net: Option<Net>,
 }
 
 /// What to do with an accepted request.
@@ -125,6 +127,7 @@ pub fn accept(
                 unit: sender
                     .unit
                     .filter(|_| sender.identity.source == KeySource::UidCookie),
+                net: sender.net,
                 request_id: sender.request_id.to_owned(),
             })
             .collect(),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::events::error::EventsError;
 use crate::events::limits::QUEUE_MESSAGE_MAX_BYTES;
 use crate::events::schema::Event;
-use crate::evidence::unit::Unit;
+use crate::evidence::unit::{Net, Unit};
 use crate::http::problem::ApiError;
 
 /// Prefix of every stored request's key in KV.
@@ -37,6 +37,10 @@ pub struct StoredEvent {
     /// evidence counts its events for the flags whose variants it carries.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub unit: Option<Unit>,
+    /// The network the request came from (a keyed hash of its /24 or /48, no address): the
+    /// evidence counts the event only when it is the net of the unit's first exposure.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub net: Option<Net>,
     /// The request id of the ingest request.
     pub request_id: String,
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::{Map, Value};
 
+use crate::evidence::provenance::Provenance;
 use crate::evidence::tally::ERROR_EVENT;
 
 /// Exposed units (a denominator).
@@ -189,6 +190,29 @@ pub struct Metric {
     /// What it means, for display.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+impl Metric {
+    /// Where its evidence comes from: the edge when it reads only `$exposure`,
+    /// `$server_error` and `$ttfb_ms`, else browsers (client events, and `$error`, which counts
+    /// client `error` events).
+    pub fn provenance(&self) -> Provenance {
+        let names: Vec<&str> = match &self.kind {
+            MetricKind::Proportion {
+                numerator,
+                denominator,
+            } => vec![numerator, denominator],
+            MetricKind::Quantile { event, .. } | MetricKind::Mean { event, .. } => vec![event],
+        };
+        if names
+            .iter()
+            .all(|n| [EXPOSURE, SERVER_ERROR, TTFB_MS].contains(n))
+        {
+            Provenance::Edge
+        } else {
+            Provenance::Client
+        }
+    }
 }
 
 /// The set's metrics, by name.

@@ -4,6 +4,7 @@
 //! applies.
 
 pub mod metric;
+pub mod provenance;
 pub mod record;
 pub mod sketch;
 pub mod tally;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evidence::unit::Unit;
+use crate::evidence::unit::{Net, Unit};
 
 /// Records that make a buffer due.
 pub const FLUSH_RECORDS: usize = 256;
@@ -74,6 +74,13 @@ pub struct SightingKey {
     /// guards count the unit apart (`pilot_gate_core::flags::split`).
     #[serde(rename = "o", default, skip_serializing_if = "is_false")]
     pub outside: bool,
+    /// The network the request came from ([`Net`]; `None` from an edge that did not stamp it).
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<Net>,
+    /// A unit first seen from its net beyond the net's per-minute cap: it got its page but enters
+    /// no arm, and the evidence keeps no row for it (it is counted apart, as capped).
+    #[serde(rename = "c", default, skip_serializing_if = "is_false")]
+    pub capped: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -173,6 +180,10 @@ pub struct UnitEvent {
     /// The numeric props a metric reads, by name.
     #[serde(rename = "x", skip_serializing_if = "BTreeMap::is_empty", default)]
     pub values: BTreeMap<String, f64>,
+    /// The network the beacon's request came from: the event counts only when it is the net of
+    /// the unit's first exposure.
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<Net>,
 }
 
 /// What one flag's evidence object is sent at once: the sightings and client events of a queue

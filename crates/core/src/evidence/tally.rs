@@ -22,12 +22,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::metric::{value_key, ERROR, SERVER_ERROR};
-use crate::evidence::record::{FlagDelta, Upstream};
+use crate::evidence::record::{FlagDelta, Sighting, Upstream};
 use crate::evidence::sketch::{bucket_of, Sketch};
-use crate::evidence::unit::Unit;
+use crate::evidence::unit::{Net, Unit};
 
 /// The client event that marks an error on the page.
 pub const ERROR_EVENT: &str = "error";
+
+/// The longest error delay (minutes after the unit's first exposure) that the tally tells
+/// apart: later errors are counted together, one minute past it. The breaker's tenure is at
+/// most this.
+pub const MAX_TENURE_MIN: u64 = 60;
 
 /// One thing the evidence learns about a unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,6 +47,8 @@ pub enum Fact<'a> {
         upstream: Upstream,
         /// Placed outside the flag's random split (denied, allowlisted, a required flag off).
         outside: bool,
+        /// The network the request came from.
+        net: Option<Net>,
     },
     /// It sent a client event that a metric names.
     Event {
@@ -49,6 +56,10 @@ pub enum Fact<'a> {
         name: &'a str,
         /// The numeric props a metric reads, by name.
         values: &'a BTreeMap<String, f64>,
+        /// The minute it was received.
+        minute: u64,
+        /// The network the beacon's request came from.
+        net: Option<Net>,
     },
 }
 
@@ -70,24 +81,43 @@ pub struct UnitState {
     /// An upstream answered it 5xx or failed.
     #[serde(rename = "s", skip_serializing_if = "is_false", default)]
     pub server_error: bool,
+    /// The minute of its first server error.
+    #[serde(rename = "sm", skip_serializing_if = "Option::is_none", default)]
+    pub server_error_minute: Option<u64>,
     /// The names of the counted events it sent (each counts once).
     #[serde(rename = "e", skip_serializing_if = "BTreeSet::is_empty", default)]
     pub events: BTreeSet<String>,
+    /// The minute its first counted client `error` event was received.
+    #[serde(rename = "cm", skip_serializing_if = "Option::is_none", default)]
+    pub client_error_minute: Option<u64>,
     /// Its first value of each prop a metric reads, by `event.prop`.
     #[serde(rename = "v", skip_serializing_if = "BTreeMap::is_empty", default)]
     pub values: BTreeMap<String, f64>,
     /// The upstream's first time to first byte for it, in ms.
     #[serde(rename = "b", skip_serializing_if = "Option::is_none", default)]
     pub ttfb_ms: Option<u32>,
+    /// Its net: its first exposure's, or, until it is exposed, the net of the events it sent
+    /// first (events from any other net are not its own).
+    #[serde(rename = "n", skip_serializing_if = "Option::is_none", default)]
+    pub net: Option<Net>,
+    /// The first unit of its net in its arm in this window: it alone speaks for the net when
+    /// client evidence is weighed.
+    #[serde(rename = "r", skip_serializing_if = "is_false", default)]
+    pub rep: bool,
 }
 
 fn is_false(b: &bool) -> bool {
     !b
 }
 
+/// Whether a net's first unit in an arm is still to be named: called once per unit, at its
+/// first exposure in the window; `true` makes it the net's representative there.
+pub type Claim<'c> = &'c mut dyn FnMut(Net, &str) -> bool;
+
 impl UnitState {
-    /// Applies a fact; whether the state changed.
-    pub fn apply(&mut self, fact: Fact<'_>) -> bool {
+    /// Applies a fact; whether the state changed. `claim` names a net's representative in an
+    /// arm (see [`Claim`]).
+    pub fn apply(&mut self, fact: Fact<'_>, claim: Claim<'_>) -> bool {
         let before = self.clone();
         match fact {
             Fact::Exposed {
@@ -95,25 +125,54 @@ impl UnitState {
                 minute,
                 upstream,
                 outside,
+                net,
             } => {
                 self.outside |= outside;
                 match &self.arm {
                     None => {
+                        // Events sent before the exposure from another net are not its own.
+                        if self.net.is_some() && self.net != net {
+                            self.events.clear();
+                            self.values.clear();
+                            self.client_error_minute = None;
+                        }
                         self.arm = Some(variant.to_owned());
                         self.first_minute = Some(minute);
+                        self.net = net;
+                        self.rep = match net {
+                            Some(n) if !self.outside => claim(n, variant),
+                            _ => false,
+                        };
                     }
                     Some(arm) if arm != variant => self.mixed = true,
                     Some(_) => {}
                 }
-                self.server_error |= upstream.server_errors > 0;
+                if upstream.server_errors > 0 && !self.server_error {
+                    self.server_error = true;
+                    self.server_error_minute = Some(minute);
+                }
                 self.ttfb_ms = self.ttfb_ms.or(upstream.first_ttfb_ms);
             }
-            Fact::Event { name, values } => {
+            Fact::Event {
+                name,
+                values,
+                minute,
+                net,
+            } => {
+                if self.arm.is_none() && self.net.is_none() {
+                    self.net = net;
+                }
+                if net != self.net {
+                    return false;
+                }
                 for (prop, v) in values.iter().filter(|(_, v)| v.is_finite() && **v >= 0.0) {
                     self.values.entry(value_key(name, prop)).or_insert(*v);
                 }
                 if !self.events.contains(name) {
                     self.events.insert(name.to_owned());
+                    if name == ERROR_EVENT {
+                        self.client_error_minute = Some(minute);
+                    }
                 }
             }
         }
@@ -125,22 +184,29 @@ impl UnitState {
     pub fn learn(
         &mut self,
         fact: Fact<'_>,
+        claim: Claim<'_>,
     ) -> Option<(Option<Contribution>, Option<Contribution>)> {
         let before = self.contribution();
-        self.apply(fact).then(|| (before, self.contribution()))
+        self.apply(fact, claim)
+            .then(|| (before, self.contribution()))
     }
 
     /// What it adds to the tally: nothing until it is exposed.
     pub fn contribution(&self) -> Option<Contribution> {
         let arm = self.arm.clone()?;
+        let first = self.first_minute.unwrap_or(0);
         let client_error = self.events.contains(ERROR_EVENT);
+        let delay = |m: Option<u64>| m.map(|m| m.saturating_sub(first).min(MAX_TENURE_MIN + 1));
+        let in_arm = !self.mixed && !self.outside;
         Some(Contribution {
-            arm: (!self.mixed && !self.outside).then_some(arm),
+            arm: in_arm.then_some(arm),
             outside: self.outside && !self.mixed,
-            minute: self.first_minute.unwrap_or(0),
+            minute: first,
             error: self.server_error || client_error,
             client_error,
             server_error: self.server_error,
+            server_error_delay_min: delay(self.server_error_minute.filter(|_| self.server_error)),
+            client_error_delay_min: delay(self.client_error_minute.filter(|_| client_error)),
             observed: self.ttfb_ms.is_some(),
             events: self.events.clone(),
             value_buckets: self
@@ -149,6 +215,7 @@ impl UnitState {
                 .filter_map(|(k, v)| Some((k.clone(), bucket_of(*v)?)))
                 .collect(),
             ttfb_bucket: self.ttfb_ms.and_then(|v| bucket_of(f64::from(v))),
+            rep: self.rep && in_arm,
         })
     }
 }
@@ -168,6 +235,11 @@ pub struct Contribution {
     pub client_error: bool,
     /// It had a server error.
     pub server_error: bool,
+    /// Minutes from its first exposure to its first server error (at most
+    /// [`MAX_TENURE_MIN`] + 1).
+    pub server_error_delay_min: Option<u64>,
+    /// Minutes from its first exposure to its first client `error` event (likewise).
+    pub client_error_delay_min: Option<u64>,
     /// An upstream answered it at least once (the edge passed a request of it through).
     pub observed: bool,
     /// The counted events it sent.
@@ -176,6 +248,8 @@ pub struct Contribution {
     pub value_buckets: BTreeMap<String, i32>,
     /// The sketch bucket of its upstream TTFB.
     pub ttfb_bucket: Option<i32>,
+    /// It speaks for its net in its arm (see [`UnitState::rep`]).
+    pub rep: bool,
 }
 
 impl Contribution {
@@ -215,7 +289,7 @@ pub fn pair_key(a: &str, b: &str) -> String {
 
 /// One arm's figures, over units.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct ArmTally {
     /// Exposed units.
     pub units: u64,
@@ -237,6 +311,16 @@ pub struct ArmTally {
     pub values: BTreeMap<String, Sketch>,
     /// One upstream TTFB per unit.
     pub ttfb: Sketch,
+    /// Units with a server error, by minutes from their first exposure to it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_error_delays: BTreeMap<u64, u64>,
+    /// Units with a client `error` event, by minutes from their first exposure to it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_error_delays: BTreeMap<u64, u64>,
+    /// The same figures over one unit per net: each net's first unit in the arm (what client
+    /// evidence may weigh; `None` until the arm has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reps: Option<Box<ArmTally>>,
 }
 
 /// A flag's arms (by variant) over one window, and the units counted apart.
@@ -249,6 +333,14 @@ pub struct Tally {
     /// Units placed outside the random split (denied, allowlisted, a required flag off).
     #[serde(default)]
     pub outside: u64,
+    /// Sightings of units first seen from their net beyond its per-minute cap: in no arm and
+    /// with no row of their own, so they are sightings, not distinct units.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub capped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a flag's evidence object reports for `/metrics`: its tally over the current window and
@@ -263,8 +355,32 @@ pub struct EvidenceFigures {
 }
 
 impl ArmTally {
-    /// Adds (`add`) or takes back one unit's contribution.
+    /// Adds (`add`) or takes back one unit's contribution (to [`ArmTally::reps`] as well, when
+    /// it speaks for its net).
     pub fn step(&mut self, c: &Contribution, add: bool) {
+        self.step_own(c, add);
+        if c.rep {
+            self.reps.get_or_insert_default().step_own(c, add);
+        }
+    }
+
+    /// The figures of one unit per net (empty when none).
+    pub fn reps(&self) -> ArmTally {
+        self.reps.as_deref().cloned().unwrap_or_default()
+    }
+
+    /// Units with an error of this kind (`server`: a server error, else a client `error`
+    /// event) within `tenure_min` of their first exposure.
+    pub fn errors_within(&self, server: bool, tenure_min: u64) -> u64 {
+        let delays = if server {
+            &self.server_error_delays
+        } else {
+            &self.client_error_delays
+        };
+        delays.range(..=tenure_min).map(|(_, n)| n).sum()
+    }
+
+    fn step_own(&mut self, c: &Contribution, add: bool) {
         let step = |n: &mut u64, on: bool| {
             if on {
                 *n = if add { *n + 1 } else { n.saturating_sub(1) };
@@ -284,6 +400,12 @@ impl ArmTally {
         };
         for name in &c.events {
             count(&mut self.event_units, name.clone());
+        }
+        if let Some(d) = c.server_error_delay_min {
+            count_at(&mut self.server_error_delays, d, add);
+        }
+        if let Some(d) = c.client_error_delay_min {
+            count_at(&mut self.client_error_delays, d, add);
         }
         for key in c.pairs() {
             count(&mut self.pair_units, key);
@@ -324,6 +446,24 @@ impl ArmTally {
             self.values.entry(key.clone()).or_default().merge(sketch);
         }
         self.ttfb.merge(&other.ttfb);
+        for (d, n) in &other.server_error_delays {
+            *self.server_error_delays.entry(*d).or_default() += n;
+        }
+        for (d, n) in &other.client_error_delays {
+            *self.client_error_delays.entry(*d).or_default() += n;
+        }
+        if let Some(r) = &other.reps {
+            self.reps.get_or_insert_default().merge(r);
+        }
+    }
+}
+
+/// Adds one to (or takes one from) a count kept by key, removing it at 0.
+fn count_at(map: &mut BTreeMap<u64, u64>, key: u64, add: bool) {
+    let n = map.entry(key).or_default();
+    *n = if add { *n + 1 } else { n.saturating_sub(1) };
+    if *n == 0 {
+        map.remove(&key);
     }
 }
 
@@ -384,23 +524,37 @@ pub fn arms_since(series: &Series, from_minute: u64) -> BTreeMap<String, ArmTall
 }
 
 /// Per-unit states of one flag in one window and their tally, kept together so the two never
-/// disagree (the in-memory form; a store keeps the same two things as rows).
+/// disagree (the in-memory form; a store keeps the same things as rows).
 #[derive(Debug, Clone, Default)]
 pub struct Window {
     units: BTreeMap<Unit, UnitState>,
     tally: Tally,
     series: Series,
+    /// The nets that have a representative, by arm.
+    nets: BTreeSet<(Net, String)>,
 }
 
 impl Window {
     /// Applies a fact about `unit`; whether anything changed.
     pub fn apply(&mut self, unit: Unit, fact: Fact<'_>) -> bool {
-        let Some((before, after)) = self.units.entry(unit).or_default().learn(fact) else {
+        let nets = &mut self.nets;
+        let mut claim = |net: Net, arm: &str| nets.insert((net, arm.to_owned()));
+        let state = self.units.entry(unit).or_default();
+        let Some((before, after)) = state.learn(fact, &mut claim) else {
             return false;
         };
         self.tally.update(before.as_ref(), after.as_ref());
         update_series(&mut self.series, before.as_ref(), after.as_ref());
         true
+    }
+
+    /// Applies a flag's delta to the window that began at `tier_revision` (see [`facts_of`]);
+    /// how many facts changed something.
+    pub fn apply_delta(&mut self, delta: &FlagDelta, tier_revision: u64) -> usize {
+        self.tally.capped += capped_of(delta, tier_revision);
+        facts_of(delta, tier_revision)
+            .filter(|(unit, fact)| self.apply(*unit, *fact))
+            .count()
     }
 
     /// The per-minute series so far.
@@ -417,22 +571,35 @@ impl Window {
     pub fn units(&self) -> usize {
         self.units.len()
     }
+
+    /// What is known of `unit`.
+    pub fn unit(&self, unit: Unit) -> Option<&UnitState> {
+        self.units.get(&unit)
+    }
+}
+
+/// Whether a sighting is this window's: served under the window's revision or a later one (the
+/// edge's cache may still hold the old split for a few seconds).
+fn in_window(s: &Sighting, tier_revision: u64) -> bool {
+    s.key.revision >= tier_revision
 }
 
 /// The facts a flag's delta teaches the window that began at the flag set's `tier_revision`:
-/// sightings served under an older revision (the edge's cache still held the old split) are
-/// not this window's; events always are (their unit's own exposure decides where they count).
+/// sightings served under an older revision are not this window's, nor are capped units'
+/// (counted apart, [`capped_of`]); events always are (their unit's own exposure decides where
+/// they count).
 pub fn facts_of(delta: &FlagDelta, tier_revision: u64) -> impl Iterator<Item = (Unit, Fact<'_>)> {
     let sightings = delta
         .sightings
         .iter()
-        .filter(move |s| s.key.revision >= tier_revision)
+        .filter(move |s| in_window(s, tier_revision) && !s.key.capped)
         .map(|s| {
             let fact = Fact::Exposed {
                 variant: &s.key.variant,
                 minute: s.key.minute,
                 upstream: s.upstream,
                 outside: s.key.outside,
+                net: s.key.net,
             };
             (s.key.unit, fact)
         });
@@ -440,8 +607,19 @@ pub fn facts_of(delta: &FlagDelta, tier_revision: u64) -> impl Iterator<Item = (
         let fact = Fact::Event {
             name: &e.name,
             values: &e.values,
+            minute: e.minute,
+            net: e.net,
         };
         (e.unit, fact)
     });
     sightings.chain(events)
+}
+
+/// The sightings of capped units in a delta that are the window's (see [`SightingKey::capped`](crate::evidence::record::SightingKey::capped)).
+pub fn capped_of(delta: &FlagDelta, tier_revision: u64) -> u64 {
+    delta
+        .sightings
+        .iter()
+        .filter(|s| in_window(s, tier_revision) && s.key.capped)
+        .count() as u64
 }

@@ -40,3 +40,60 @@ impl fmt::Display for Unit {
         write!(f, "{:016x}", self.0)
     }
 }
+
+/// The network a request came from, as the evidence counts it: a keyed 32-bit hash of the
+/// client's /24 (IPv4) or /48 (IPv6) prefix. No address is stored; without the key nobody can
+/// tell which network a `Net` is. A unit keeps its first exposure's net, and a client event
+/// counts for it only from that net; one unit per net and arm speaks for the net when client
+/// evidence is weighed (`pilot_gate_core::evidence::tally`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Net(pub u32);
+
+/// The label that derives the nets' key from the cookie secret.
+const NET_KEY_LABEL: &[u8] = b"pilot-gate net key v1";
+
+impl Net {
+    /// The key of [`Net::of`], derived from the cookie secret with a label of its own.
+    pub fn key(cookie_secret: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(cookie_secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(NET_KEY_LABEL);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The net of a client address (`CF-Connecting-IP`) under `key` ([`Net::key`]): its /24 for
+    /// IPv4 (and IPv4-mapped IPv6), its /48 for IPv6. `None` when `ip` is not an address.
+    ///
+    /// ```
+    /// use pilot_gate_core::evidence::unit::Net;
+    /// let key = Net::key(b"secret");
+    /// assert_eq!(Net::of(&key, "203.0.113.7"), Net::of(&key, "203.0.113.250"));
+    /// assert_ne!(Net::of(&key, "203.0.113.7"), Net::of(&key, "203.0.114.7"));
+    /// assert_eq!(Net::of(&key, "2001:db8:1:aa::1"), Net::of(&key, "2001:db8:1:bb::2"));
+    /// assert_ne!(Net::of(&key, "2001:db8:1::1"), Net::of(&key, "2001:db8:2::1"));
+    /// assert_eq!(Net::of(&key, "::ffff:203.0.113.9"), Net::of(&key, "203.0.113.1"));
+    /// assert_eq!(Net::of(&key, "not an address"), None);
+    /// ```
+    pub fn of(key: &[u8; 32], ip: &str) -> Option<Net> {
+        let addr: std::net::IpAddr = ip.trim().parse().ok()?;
+        let prefix: Vec<u8> = match addr {
+            std::net::IpAddr::V4(v4) => [&[4u8][..], &v4.octets()[..3]].concat(),
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => [&[4u8][..], &v4.octets()[..3]].concat(),
+                None => [&[6u8][..], &v6.octets()[..6]].concat(),
+            },
+        };
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+        mac.update(&prefix);
+        let tag = mac.finalize().into_bytes();
+        Some(Net(u32::from_be_bytes([tag[0], tag[1], tag[2], tag[3]])))
+    }
+}
+
+impl fmt::Display for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}

@@ -5,6 +5,7 @@
 
 use serde_json::json;
 
+use crate::evidence::unit::Net;
 use crate::flags::evaluate::Handed;
 
 use crate::gate::cohort::{Cohort, Decider, Rollout, COHORT_COOKIE};
@@ -37,6 +38,10 @@ pub struct Exposure {
     pub handed: Handed,
     /// The visitor's targeting key (hashed into a unit before anything stores it).
     pub targeting_key: String,
+    /// The network the request came from.
+    pub net: Option<Net>,
+    /// The visitor was minted beyond its net's cap: in no arm.
+    pub capped: bool,
 }
 
 /// Answers a page (any route outside the route table) under a valid gate config and the flags
@@ -72,6 +77,8 @@ pub fn page(
     let exposure = handed.map(|handed| Exposure {
         handed,
         targeting_key: identity.targeting_key.clone(),
+        net: identity.net,
+        capped: identity.capped,
     });
     let action = match cohort {
         Cohort::Pilot => pass,

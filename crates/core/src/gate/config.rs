@@ -1,5 +1,6 @@
 //! The gate's config section, validated on its own, and the fallback that fails it closed.
 
+use crate::evidence::unit::Net;
 use crate::flags::source::CACHE_MS;
 use crate::gate::bucket::MAX_BASIS_POINTS;
 use crate::gate::cohort::PILOT_FLAG;
@@ -81,6 +82,7 @@ impl GateConfig {
                 "whole seconds, 1 to 3600",
             )? * 1000,
             identity: IdentityConfig {
+                net_key: Net::key(secret.as_bytes()),
                 cookie_secret: secret.into_bytes(),
                 app_session_cookie: vars.get("APP_SESSION_COOKIE"),
                 consent_cookie: vars.get("CONSENT_COOKIE"),

@@ -19,6 +19,9 @@ pub struct RequestFacts<'a> {
     pub verified_bot: bool,
     /// The `cf-ray` header, when present.
     pub cf_ray: Option<&'a str>,
+    /// A new identity minted for this request would be past its net's per-minute cap: it is
+    /// minted capped (`pilot_gate_core::gate::identity`).
+    pub mint_capped: bool,
 }
 
 /// Random bytes drawn once per request by the shell.

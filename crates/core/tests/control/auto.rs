@@ -21,6 +21,8 @@ fn verdict(state: GuardState) -> Verdict {
             window_min: 15,
         }),
         action: None,
+        provenance: None,
+        note: None,
     }
 }
 

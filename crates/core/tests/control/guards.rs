@@ -35,7 +35,8 @@ fn rail(spec: serde_json::Value) -> Guards {
     }
 }
 
-/// An arm asked for the microphone `prompts` times, `granted` of them granting.
+/// An arm asked for the microphone `prompts` times, `granted` of them granting (every unit on
+/// a net of its own, so one unit per net is every unit).
 fn mic(prompts: u64, granted: u64) -> Arm {
     let mut tally = ArmTally::default();
     tally.event_units.insert("mic_prompt".into(), prompts);
@@ -43,18 +44,21 @@ fn mic(prompts: u64, granted: u64) -> Arm {
     tally
         .pair_units
         .insert(pair_key("mic_granted", "mic_prompt"), granted);
+    tally.reps = Some(Box::new(tally.clone()));
     Arm {
         tally,
         ..Arm::default()
     }
 }
 
-/// An arm whose units' TTVs are these (ms).
+/// An arm whose units' TTVs are these (ms), each unit on a net of its own.
 fn ttvs(values: &[f64]) -> Arm {
     let mut tally = ArmTally::default();
     tally
         .values
         .insert("ttv.ms".into(), Sketch::of(values.iter().copied()));
+    tally.units = values.len() as u64;
+    tally.reps = Some(Box::new(tally.clone()));
     Arm {
         tally,
         ..Arm::default()
@@ -65,12 +69,62 @@ fn arms(pilot: Arm, control: Arm) -> Arms {
     Arms::from([("on".to_owned(), pilot), ("off".to_owned(), control)])
 }
 
-/// An arm whose errors are all client errors (what both arms of any route can show).
+/// An arm whose errors are all client errors, every unit on a net of its own (so one unit per
+/// net is every unit), each error in the unit's first minute.
 fn arm(exposures: u64, errors: u64) -> Arm {
+    let delays = if errors > 0 {
+        [(0, errors)].into()
+    } else {
+        Default::default()
+    };
+    let tally = ArmTally {
+        units: exposures,
+        error_units: errors,
+        client_error_units: errors,
+        client_error_delays: delays,
+        ..ArmTally::default()
+    };
+    let tally = ArmTally {
+        reps: Some(Box::new(tally.clone())),
+        ..tally
+    };
     Arm {
         exposures,
         errors,
         client_errors: errors,
+        tally,
+        ..Arm::default()
+    }
+}
+
+/// An arm whose requests an upstream answered, with server errors (edge-observed) only.
+fn served(exposures: u64, errors: u64) -> Arm {
+    let delays = if errors > 0 {
+        [(0, errors)].into()
+    } else {
+        Default::default()
+    };
+    let tally = ArmTally {
+        units: exposures,
+        error_units: errors,
+        server_error_units: errors,
+        observed_units: exposures,
+        server_error_delays: delays,
+        ..ArmTally::default()
+    };
+    let reps = ArmTally {
+        units: exposures,
+        ..ArmTally::default()
+    };
+    Arm {
+        exposures,
+        errors,
+        server_errors: errors,
+        observed: exposures,
+        tally: ArmTally {
+            reps: Some(Box::new(reps)),
+            ..tally
+        },
         ..Arm::default()
     }
 }
@@ -82,7 +136,9 @@ fn setting(tier: usize, share: Option<f64>) -> Setting<'static> {
         control: "off",
         off: "off",
         tier,
+        random_share: true,
         tiers: 4,
+        window: tier as u32,
         window_start_min: 1_000,
         expected_share: share,
         metrics: metrics(),
@@ -99,12 +155,51 @@ fn none() -> Guards {
     }
 }
 
+/// One guard's verdict over a window that is its own first (and current) minute.
 fn one(
     guards: Guards,
     s: &Setting<'_>,
     since_tier: Arms,
 ) -> (GuardState, Option<Action>, serde_json::Value) {
-    one_with(guards, s, since_tier, vec![])
+    let (state, action, figures, _) = full(guards, s, since_tier);
+    (state, action, figures)
+}
+
+/// The same, with the verdict's note (as JSON).
+fn full(
+    guards: Guards,
+    s: &Setting<'_>,
+    since_tier: Arms,
+) -> (
+    GuardState,
+    Option<Action>,
+    serde_json::Value,
+    serde_json::Value,
+) {
+    let minute = Minute {
+        offset_min: 0,
+        pilot: since_tier.get("on").cloned().unwrap_or_default(),
+        control: since_tier.get("off").cloned().unwrap_or_default(),
+    };
+    let e = Evidence {
+        recent: vec![minute],
+        no_data: since_tier.clone(),
+        since_tier,
+        now_offset_min: 0,
+    };
+    let v = evaluate(&guards, s, &e);
+    assert_eq!(v.len(), 1);
+    let figures = serde_json::to_value(&v[0].figures).unwrap();
+    let note = serde_json::to_value(&v[0].note).unwrap();
+    (v[0].state, v[0].action.clone(), figures, note)
+}
+
+/// The allowlist alone (a tier without a random share).
+fn allowlist_only() -> Setting<'static> {
+    Setting {
+        random_share: false,
+        ..setting(1, None)
+    }
 }
 
 /// One guard's verdict over a window and its recent minutes.
@@ -135,30 +230,41 @@ fn comparative_by_hand() {
     };
     let s = setting(2, Some(0.5));
     // Equal arms, R = 3: each pilot error adds ln 1.5 = 0.4055, each control error ln 0.5.
-    // The tier's α is 0.01 / 3 (tiers 2 to 4); the whole window's share of it 1/2, so the
-    // threshold is ln 600 = 6.397; lower = ln(0.1 / 0.99) = -2.2925.
-    let (st, act, f) = one(g(), &s, arms(arm(1000, 17), arm(1000, 1)));
-    assert_eq!(
-        (st, act),
-        (GuardState::Undecided, None),
-        "17 ln 1.5 + ln 0.5 = 6.200 < 6.397"
-    );
-    assert!((f["lambda"].as_f64().unwrap() - 6.2004).abs() < 1e-3, "{f}");
-    assert!((f["upper"].as_f64().unwrap() - 600f64.ln()).abs() < 1e-9);
-    let (st, act, f) = one(g(), &s, arms(arm(1000, 18), arm(1000, 1)));
+    // The window's α is 0.9 · 0.01 / 4 (one of the ladder's 4 windows); the whole window's
+    // share of it 1/2, so the threshold is ln(1 / 0.001125) = 6.790; lower = ln(0.1 / (1 −
+    // 0.00225)) = -2.3003.
+    // Server errors, when an upstream answered both arms: edge-observed, so a rollback.
+    let (st, act, f) = one(g(), &s, arms(served(1000, 18), served(1000, 1)));
+    assert_eq!((st, act), (GuardState::Undecided, None), "6.605 < 6.790");
+    assert!((f["lambda"].as_f64().unwrap() - 6.6059).abs() < 1e-3, "{f}");
+    assert!((f["upper"].as_f64().unwrap() - (1.0 / 0.001125f64).ln()).abs() < 1e-9);
+    assert_eq!(f["provenance"], "edge");
+    let (st, act, f) = one(g(), &s, arms(served(1000, 19), served(1000, 1)));
     assert_eq!(
         (st, act),
         (GuardState::Tripped, Some(Action::Rollback)),
-        "6.605 >= 6.397"
+        "7.011 >= 6.790: {f}"
     );
     assert!(f["fromMinute"].is_null(), "decided on the whole window");
+    // Client errors cross the same way, but units from 19 nets are fewer than 25: nothing.
+    let (st, act, f, note) = full(g(), &s, arms(arm(1000, 19), arm(1000, 1)));
+    assert_eq!((st, act), (GuardState::Undecided, None), "{f}");
+    assert_eq!(
+        note,
+        json!({"kind": "too_few_nets", "nets": 19, "needs": 25})
+    );
+    // From 30 nets: a pause, never a rollback, and the note says why.
+    let (st, act, f, note) = full(g(), &s, arms(arm(1000, 30), arm(1000, 5)));
+    assert_eq!((st, act), (GuardState::Tripped, Some(Action::Pause)), "{f}");
+    assert_eq!(f["provenance"], "client");
+    assert_eq!(note, json!({"kind": "client_only", "instead": "rollback"}));
     let (st, _, _) = one(g(), &s, arms(arm(1000, 1), arm(1000, 5)));
     assert_eq!(
         st,
         GuardState::Healthy,
-        "ln 1.5 + 5 ln 0.5 = -3.06 <= -2.29"
+        "ln 1.5 + 5 ln 0.5 = -3.06 <= -2.30, over the window and recently"
     );
-    // Past the threshold on a single pilot error: below M = 3 errors, no rollback.
+    // Past the threshold on a single pilot error: below M = 3 errors, no action.
     let big_r = Guards {
         comparative: Some(Comparative {
             r: 100.0,
@@ -166,13 +272,27 @@ fn comparative_by_hand() {
         }),
         ..none()
     };
-    let (st, _, f) = one(big_r, &s, arms(arm(10, 2), arm(100_000, 0)));
+    let (st, _, f) = one(big_r, &s, arms(served(10, 2), served(100_000, 0)));
     assert!(f["windowLambda"].as_f64().unwrap() > f["upper"].as_f64().unwrap());
     assert_eq!(st, GuardState::Undecided);
-    // Tier 1 is the allowlist, not a random sample.
+    // A tier that is the allowlist alone is no random sample; the first tier with a share is.
     assert_eq!(
-        one(g(), &setting(1, None), arms(arm(1000, 50), arm(1000, 1))).0,
+        one(
+            g(),
+            &allowlist_only(),
+            arms(served(1000, 50), served(1000, 1))
+        )
+        .0,
         GuardState::NotApplicable
+    );
+    assert_eq!(
+        one(
+            g(),
+            &setting(1, Some(0.1)),
+            arms(served(1000, 50), served(1000, 1))
+        )
+        .1,
+        Some(Action::Rollback)
     );
 }
 
@@ -184,10 +304,14 @@ fn a_clean_pilot_is_healthy_on_an_upper_bound_of_its_error_rate() {
     };
     let s = setting(2, Some(0.5));
     // No errors anywhere: Λ = 0 says nothing. The pilot's rate is below θ = 5 % when the
-    // likelihood ratio of 2.5 % against 5 % reaches 1/β = 10: n · ln(0.975/0.95) >= ln 10,
-    // that is from 89 clean units on.
-    let (st, _, f) = one(g(), &s, arms(arm(88, 0), arm(88, 0)));
+    // likelihood ratio of 2.5 % against 5 % reaches 1/β = 10 over the window and recently:
+    // n · ln(0.975/0.95) >= ln 10, that is from 89 clean units on.
+    let (st, _, f, note) = full(g(), &s, arms(arm(88, 0), arm(88, 0)));
     assert_eq!(st, GuardState::Undecided, "{f}");
+    assert_eq!(
+        note,
+        json!({"kind": "too_few_units", "units": 88, "needs": 89})
+    );
     let (st, _, f) = one(g(), &s, arms(arm(89, 0), arm(89, 0)));
     assert_eq!(st, GuardState::Healthy, "{f}");
     assert!((f["cleanLnE"].as_f64().unwrap() - 89.0 * (0.975f64 / 0.95).ln()).abs() < 1e-9);
@@ -199,6 +323,15 @@ fn a_clean_pilot_is_healthy_on_an_upper_bound_of_its_error_rate() {
     let (st, _, f) = one(g(), &s, arms(arm(1000, 8), arm(1000, 1)));
     assert!(f["cleanLnE"].as_f64().unwrap() > f["cleanThreshold"].as_f64().unwrap());
     assert_eq!(st, GuardState::Undecided, "{f}");
+    // Server errors that only the pilot's upstream saw (a gated route) are no clean record.
+    let gated = Arm {
+        errors: 60,
+        server_errors: 60,
+        observed: 1000,
+        ..arm(1000, 0)
+    };
+    let (st, _, f) = one(g(), &s, arms(gated, arm(1000, 0)));
+    assert_eq!(st, GuardState::Undecided, "{f}");
 }
 
 #[test]
@@ -209,25 +342,25 @@ fn a_regression_after_hours_of_health_is_judged_from_the_minute_it_began() {
     };
     let s = setting(3, Some(0.5));
     // Seven hours of health at 1 %, then one minute (the 401st of the window) with 60 pilot
-    // and 10 control units with an error of 1,000 each.
-    let window = arms(arm(101_000, 1_060), arm(101_000, 1_010));
+    // and 10 control units with a server error of 1,000 each.
+    let window = arms(served(101_000, 1_060), served(101_000, 1_010));
     let recent = vec![Minute {
         offset_min: 400,
-        pilot: arm(1_000, 60),
-        control: arm(1_000, 10),
+        pilot: served(1_000, 60),
+        control: served(1_000, 10),
     }];
     let (st, act, f) = one_with(g(), &s, window.clone(), recent.clone());
     // The window's Λ is deep below 0: the old test would have needed hours to climb out.
     assert!(f["windowLambda"].as_f64().unwrap() < -200.0, "{f}");
     // The stretch from minute 400: Λ = 60 ln 1.5 + 10 ln 0.5 = 17.4 against
-    // ln(2 · 60 · 7 · 8 · 300) = 14.52.
+    // ln(2 · 60 · 7 · 8 / 0.00225) = 14.91.
     assert_eq!(
         (st, act),
         (GuardState::Tripped, Some(Action::Rollback)),
         "{f}"
     );
     assert_eq!(f["fromMinute"], 1_400);
-    assert!((f["upper"].as_f64().unwrap() - 2_016_000f64.ln()).abs() < 1e-9);
+    assert!((f["upper"].as_f64().unwrap() - (6_720.0f64 / 0.00225).ln()).abs() < 1e-9);
     assert_eq!(
         (f["pilotErrors"].as_u64(), f["controlErrors"].as_u64()),
         (Some(60), Some(10))
@@ -235,10 +368,48 @@ fn a_regression_after_hours_of_health_is_judged_from_the_minute_it_began() {
     // The same stretch with 30 pilot errors is not enough (Λ = 5.2).
     let recent = vec![Minute {
         offset_min: 400,
-        pilot: arm(1_000, 30),
-        control: arm(1_000, 10),
+        pilot: served(1_000, 30),
+        control: served(1_000, 10),
     }];
     assert_ne!(one_with(g(), &s, window, recent).0, GuardState::Tripped);
+}
+
+#[test]
+fn healthy_holds_over_the_window_and_the_last_30_minutes() {
+    let g = || Guards {
+        comparative: Some(Comparative::default()),
+        ..none()
+    };
+    let s = setting(2, Some(0.1));
+    // An hour of health (Λ far below the bound), then 30 minutes at R = 2.25: the window still
+    // reads healthy, the last 30 minutes do not (nor do they cross).
+    let window = arms(arm(6_000, 20), arm(54_000, 270));
+    let mut recent: Vec<Minute> = (30..60)
+        .map(|offset_min| Minute {
+            offset_min,
+            pilot: arm(100, 0),
+            control: arm(900, 4),
+        })
+        .collect();
+    for m in recent.iter_mut() {
+        m.pilot = arm(100, 1);
+    }
+    let (st, _, f) = one_with(g(), &s, window.clone(), recent.clone());
+    assert!(
+        f["windowLambda"].as_f64().unwrap() <= f["lower"].as_f64().unwrap(),
+        "{f}"
+    );
+    assert!(
+        f["recentLambda"].as_f64().unwrap() > f["lower"].as_f64().unwrap(),
+        "{f}"
+    );
+    assert_eq!(st, GuardState::Undecided, "{f}");
+    // Healthy minutes throughout: healthy.
+    for m in recent.iter_mut() {
+        m.pilot = arm(100, 0);
+        m.control = arm(900, 9);
+    }
+    assert_eq!(one_with(g(), &s, window, recent).0, GuardState::Healthy);
 }
 
 #[test]
@@ -247,39 +418,70 @@ fn breaker_by_hand() {
         breaker: Some(Breaker::default()),
         ..none()
     };
-    // 2θ against θ = 5 %: each unit with an error adds ln 2, each without ln(0.90/0.95). At
-    // tier 1 the tier's α is 0.01 / 4, the window's threshold ln 800 = 6.685: of 1,000 units,
-    // 82 with an error trip it (7.20), 81 do not (6.45).
-    let (st, act, f) = one(g(), &setting(1, None), arms(arm(1000, 82), arm(0, 0)));
+    // 2θ against θ = 5 %: each unit with an error adds ln 2, each without ln(0.90/0.95). The
+    // window's α is 0.9 · 0.01 / 4, its whole window's threshold ln(1 / 0.001125) = 6.790: of
+    // 1,000 units, 82 with a server error trip it (7.20), 81 do not (6.45).
+    let (st, act, f) = one(g(), &allowlist_only(), arms(served(1000, 82), arm(0, 0)));
     assert_eq!(
         (st, act),
         (GuardState::Tripped, Some(Action::Rollback)),
-        "applies at tier 1 too: {f}"
+        "applies to the allowlist alone too: {f}"
     );
-    assert!((f["threshold"].as_f64().unwrap() - 800f64.ln()).abs() < 1e-9);
-    let (st, _, f) = one(g(), &setting(1, None), arms(arm(1000, 81), arm(0, 0)));
+    assert!((f["threshold"].as_f64().unwrap() - (1.0 / 0.001125f64).ln()).abs() < 1e-9);
+    let (st, _, f) = one(g(), &setting(1, None), arms(served(1000, 81), arm(0, 0)));
     assert_eq!(st, GuardState::Healthy, "{f}");
     let l = f["lnE"].as_f64().unwrap();
     assert!((l - (81.0 * 2f64.ln() + 919.0 * (0.9f64 / 0.95).ln())).abs() < 1e-9);
-    // Too few units, however bad.
+    // The same on client errors from 82 nets: a pause.
+    let (st, act, f, note) = full(g(), &setting(1, None), arms(arm(1000, 82), arm(0, 0)));
+    assert_eq!((st, act), (GuardState::Tripped, Some(Action::Pause)), "{f}");
+    assert_eq!(note, json!({"kind": "client_only", "instead": "rollback"}));
+    // Too few units, however bad: undecided, never healthy.
+    let (st, _, _, note) = full(g(), &setting(2, None), arms(served(50, 50), arm(0, 0)));
+    assert_eq!(st, GuardState::Undecided);
     assert_eq!(
-        one(g(), &setting(2, None), arms(arm(50, 50), arm(0, 0))).0,
-        GuardState::Healthy
+        note,
+        json!({"kind": "too_few_units", "units": 50, "needs": 100})
     );
     // A recent stretch decides when the window is diluted by hours of health.
     let recent = vec![Minute {
         offset_min: 30,
-        pilot: arm(200, 60),
+        pilot: served(200, 60),
         control: arm(0, 0),
     }];
     let (st, _, f) = one_with(
         g(),
         &setting(2, None),
-        arms(arm(20_000, 260), arm(0, 0)),
+        arms(served(20_000, 260), arm(0, 0)),
         recent,
     );
     assert_eq!(st, GuardState::Tripped, "{f}");
     assert_eq!(f["fromMinute"], 1_030);
+}
+
+#[test]
+fn the_breaker_counts_errors_within_the_tenure_of_a_first_exposure() {
+    let g = || Guards {
+        breaker: Some(Breaker::default()),
+        ..none()
+    };
+    // 1,000 pilot units; 120 had a server error, 90 of them more than 30 minutes after their
+    // first exposure (a return visit): 30 within the tenure is well below θ.
+    let mut pilot = served(1000, 120);
+    pilot.tally.server_error_delays = [(3, 30), (45, 50), (61, 40)].into();
+    let (st, _, f) = one(g(), &setting(2, None), arms(pilot.clone(), arm(0, 0)));
+    assert_eq!(st, GuardState::Healthy, "{f}");
+    assert_eq!(f["windowErrors"], 30);
+    // A tenure of 60 minutes counts the 50 at 45 minutes too: 80 errors, still below 82.
+    let long = Guards {
+        breaker: Some(Breaker {
+            tenure_min: 60,
+            ..Breaker::default()
+        }),
+        ..none()
+    };
+    let (_, _, f) = one(long, &setting(2, None), arms(pilot, arm(0, 0)));
+    assert_eq!(f["windowErrors"], 80);
 }
 
 #[test]
@@ -289,7 +491,7 @@ fn sample_ratio_and_no_data_hold_and_never_roll_back() {
         ..none()
     };
     // 10 % expected: 150 of 1000 gives a log Bayes factor of 9.87 (Beta(10, 90) prior), past
-    // ln(3 / 0.001) = 8.01.
+    // ln(1 / (0.9 · 0.001 / 4)) = 8.40.
     let (st, act, f) = one(
         srm(),
         &setting(2, Some(0.1)),
@@ -297,7 +499,7 @@ fn sample_ratio_and_no_data_hold_and_never_roll_back() {
     );
     assert_eq!((st, act), (GuardState::Hold, None));
     assert!((f["lnE"].as_f64().unwrap() - 9.8671).abs() < 1e-3, "{f}");
-    assert!((f["threshold"].as_f64().unwrap() - 3000f64.ln()).abs() < 1e-9);
+    assert!((f["threshold"].as_f64().unwrap() - (4.0 / 0.0009f64).ln()).abs() < 1e-9);
     assert_eq!(
         one(
             srm(),
@@ -331,19 +533,21 @@ fn sample_ratio_and_no_data_hold_and_never_roll_back() {
 
 #[test]
 fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
-    let fallback = || {
+    let fallback = |client: &str| {
         rail(
-            json!({"metric": "mic_grant", "maxDropPct": 10, "action": "fallback", "variant": "native"}),
+            json!({"metric": "mic_grant", "maxDropPct": 10, "action": "fallback",
+                   "variant": "native", "clientEvidence": client}),
         )
     };
     let s = setting(4, None);
     // 60 % vs 90 %: the score is -0.21 (variance 0.0032 under the null); the mixture's log
-    // likelihood ratio 4.26 at 100 units each is short of ln(3 / 0.01) = 5.70, and 10.5 at
-    // 200 each is past it.
-    let (st, _, f) = one(fallback(), &s, arms(mic(100, 60), mic(100, 90)));
-    assert_eq!(st, GuardState::Healthy, "{f}");
-    assert!((f["lnE"].as_f64().unwrap() - 4.2622).abs() < 1e-3, "{f}");
-    let (st, act, f) = one(fallback(), &s, arms(mic(200, 120), mic(200, 180)));
+    // likelihood ratio over three scales at 100 units each is short of ln(1 / 0.00225) =
+    // 6.097, and past it at 200 each.
+    let (st, _, f, note) = full(fallback("act"), &s, arms(mic(100, 60), mic(100, 90)));
+    assert_eq!(st, GuardState::Undecided, "a drop is never healthy: {f}");
+    assert_eq!(note, json!({"kind": "not_shown_healthy"}));
+    assert!((f["lnE"].as_f64().unwrap() - LN_E_100).abs() < 1e-3, "{f}");
+    let (st, act, f) = one(fallback("act"), &s, arms(mic(200, 120), mic(200, 180)));
     assert_eq!(
         (st, act),
         (
@@ -351,30 +555,39 @@ fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
             Some(Action::Fallback {
                 variant: "native".into()
             })
-        )
+        ),
+        "mic grant is reported by browsers; the plan keeps its fallback for it: {f}"
     );
     assert_eq!(f["pilot"]["rate"], 0.6);
-    assert!((f["lnE"].as_f64().unwrap() - 10.5065).abs() < 1e-3, "{f}");
+    assert!((f["lnE"].as_f64().unwrap() - LN_E_200).abs() < 1e-3, "{f}");
+    // Without "clientEvidence": "act", client-reported evidence only pauses.
+    let (st, act, _, note) = full(fallback("pause"), &s, arms(mic(200, 120), mic(200, 180)));
+    assert_eq!((st, act), (GuardState::Tripped, Some(Action::Pause)));
+    assert_eq!(note, json!({"kind": "client_only", "instead": "fallback"}));
+    // A drop carried by units of 24 nets is no action at all.
+    let (st, act, _, note) = full(fallback("act"), &s, arms(mic(40, 16), mic(400, 360)));
+    assert_eq!((st, act), (GuardState::Undecided, None));
     assert_eq!(
-        one(fallback(), &s, arms(mic(100, 88), mic(100, 90))).0,
-        GuardState::Healthy
+        note,
+        json!({"kind": "too_few_nets", "nets": 24, "needs": 25})
     );
+    // Healthy only when an always-valid bound puts the drop inside the margin: 88 % vs 90 %
+    // is not shown healthy at 100 units each, and is at 2,000 each.
     assert_eq!(
-        one(fallback(), &s, arms(mic(25, 5), mic(100, 90))).0,
+        one(fallback("act"), &s, arms(mic(100, 88), mic(100, 90))).0,
         GuardState::Undecided
     );
+    let (st, _, f) = one(fallback("act"), &s, arms(mic(2000, 1760), mic(2000, 1800)));
+    assert_eq!(st, GuardState::Healthy, "{f}");
+    assert!(f["healthyLnE"].as_f64().unwrap() >= f["healthyThreshold"].as_f64().unwrap());
+    // Too few trials.
     assert_eq!(
-        one(
-            rail(json!({"metric": "mic_grant", "maxDropPct": 10, "action": "pause"})),
-            &s,
-            arms(mic(200, 120), mic(200, 180))
-        )
-        .1,
-        Some(Action::Pause)
+        one(fallback("act"), &s, arms(mic(25, 5), mic(100, 90))).0,
+        GuardState::Undecided
     );
     // The extreme drop (custom never grants, native always does) trips: the test's variance is
     // taken under the null, so it holds where a Wald test's vanishes.
-    let (st, act, f) = one(fallback(), &s, arms(mic(40, 0), mic(40, 40)));
+    let (st, act, f) = one(fallback("act"), &s, arms(mic(40, 0), mic(40, 40)));
     assert_eq!(
         (st, act),
         (
@@ -386,31 +599,36 @@ fn the_mic_grant_guardrail_falls_back_on_a_real_drop_only() {
     );
     assert!(f["pValue"].as_f64().unwrap() < 1e-6, "{f}");
     // Undefined evidence is never healthy: nobody granted in either arm.
-    let (st, _, f) = one(fallback(), &s, arms(mic(40, 0), mic(40, 0)));
+    let (st, _, f) = one(fallback("act"), &s, arms(mic(40, 0), mic(40, 0)));
     assert_eq!(st, GuardState::Undecided, "{f}");
     assert!(f["pValue"].is_null());
 }
+
+/// The mixture's log likelihood ratio of 60 % against 90 % at 100 and 200 units each, over
+/// the scales 1, 2 and 4 times `margin · 0.9`, computed apart from this code (in Python, from
+/// the Farrington-Manning restricted estimates and Johari et al.'s mixture).
+const LN_E_100: f64 = 4.744_857;
+const LN_E_200: f64 = 11.188_297;
 
 #[test]
 fn a_relative_guardrail_reads_any_proportion_and_rolls_back_when_told() {
     // activation: units with `activated` among exposed units (the `$exposure` denominator).
     let activated = |exposures: u64, n: u64| {
         let mut a = arm(exposures, 0);
-        a.tally.units = exposures;
         a.tally.event_units.insert("activated".into(), n);
+        a.tally.reps = Some(Box::new(a.tally.clone()));
         a
     };
     let g = rail(json!({"metric": "activation", "maxDropPct": 10, "action": "rollback"}));
-    let (st, act, f) = one(
+    // `activated` is reported by browsers: a rollback needs edge-observed evidence, so the
+    // guardrail pauses, and says why.
+    let (st, act, f, note) = full(
         g.clone(),
         &setting(3, Some(0.5)),
         arms(activated(1000, 300), activated(1000, 450)),
     );
-    assert_eq!(
-        (st, act),
-        (GuardState::Tripped, Some(Action::Rollback)),
-        "{f}"
-    );
+    assert_eq!((st, act), (GuardState::Tripped, Some(Action::Pause)), "{f}");
+    assert_eq!(note, json!({"kind": "client_only", "instead": "rollback"}));
     assert_eq!(
         (
             f["pilot"]["successes"].as_u64(),
@@ -418,10 +636,10 @@ fn a_relative_guardrail_reads_any_proportion_and_rolls_back_when_told() {
         ),
         (Some(300), Some(1000))
     );
-    // At the allowlist tier a comparison does not apply.
+    // A tier that is the allowlist alone has no random sample to compare.
     let (st, _, _) = one(
         g,
-        &setting(1, None),
+        &allowlist_only(),
         arms(activated(1000, 300), activated(1000, 450)),
     );
     assert_eq!(st, GuardState::NotApplicable);
@@ -470,7 +688,8 @@ fn the_ttv_guardrail_steps_back_when_p90_stays_above_the_bound_for_its_minutes()
     let g = || {
         rail(
             json!({"metric": "ttv", "quantile": "p90", "above": 5000, "forMin": 3,
-                    "minUnits": 10, "action": "step_back", "toTier": 1}),
+                    "minUnits": 10, "action": "step_back", "toTier": 1,
+                    "clientEvidence": "act"}),
         )
     };
     let slow: Vec<f64> = (1..=10).map(|i| f64::from(i) * 1_000.0).collect(); // p90 = 9 s
@@ -489,13 +708,49 @@ fn the_ttv_guardrail_steps_back_when_p90_stays_above_the_bound_for_its_minutes()
     assert!(minutes
         .iter()
         .all(|m| (m["value"].as_f64().unwrap() - 9_000.0).abs() <= 90.0));
-    // One fast minute among them: healthy.
+    // One fast minute among them: not past the bound for 3 minutes, nor healthy.
     let mut recent = ttv_minutes(5, 7, &slow);
     recent[1] = ttv_minutes(6, 6, &fast).remove(0);
     assert_eq!(
         one_with(g(), &s, window.clone(), recent).0,
+        GuardState::Undecided
+    );
+    // Healthy: each of the 3 minutes has its 10 values within the bound.
+    assert_eq!(
+        one_with(g(), &s, window.clone(), ttv_minutes(5, 7, &fast)).0,
         GuardState::Healthy
     );
+    // TTV is reported by browsers: without "clientEvidence": "act" a pause.
+    let pause_only = rail(
+        json!({"metric": "ttv", "quantile": "p90", "above": 5000, "forMin": 3,
+                "minUnits": 10, "action": "step_back", "toTier": 1}),
+    );
+    let (_, act, _) = one_with(pause_only, &s, window.clone(), ttv_minutes(5, 7, &slow));
+    assert_eq!(act, Some(Action::Pause));
+    // A tier whose traffic cannot give 10 values a minute says so.
+    let thin: Vec<Minute> = (0..=20)
+        .map(|offset_min| Minute {
+            offset_min,
+            pilot: ttvs(&fast[..4]),
+            control: Arm::default(),
+        })
+        .collect();
+    let e = Evidence {
+        recent: thin,
+        no_data: window.clone(),
+        since_tier: window.clone(),
+        now_offset_min: 20,
+    };
+    let v = evaluate(&g(), &s, &e);
+    assert_eq!(v[0].state, GuardState::Undecided);
+    assert_eq!(
+        serde_json::to_value(&v[0].note).unwrap(),
+        json!({"kind": "unreachable", "needsPerMin": 10, "hasPerMin": 4.0})
+    );
+    assert!(v[0]
+        .objection()
+        .unwrap()
+        .contains("it needs 10 pilot units with a value a minute"));
     // Too few units in a minute (9 of the 10 wanted): it does not count as above.
     let (st, _, _) = one_with(g(), &s, window.clone(), ttv_minutes(5, 7, &slow[..9]));
     assert_eq!(st, GuardState::Undecided);
@@ -526,8 +781,8 @@ fn the_ttv_guardrail_steps_back_when_p90_stays_above_the_bound_for_its_minutes()
         ttv_minutes(5, 7, &slow),
     );
     assert_eq!((st, act), (GuardState::Tripped, None));
-    // Tier 1 is the allowlist's: only the breaker applies there.
-    let (st, act, _) = one_with(g(), &setting(1, None), window, ttv_minutes(5, 7, &slow));
+    // The allowlist alone: only the breaker applies there.
+    let (st, act, _) = one_with(g(), &allowlist_only(), window, ttv_minutes(5, 7, &slow));
     assert_eq!((st, act), (GuardState::NotApplicable, None));
 }
 
@@ -618,7 +873,7 @@ fn server_errors_count_in_the_comparative_test_only_when_both_arms_reach_the_ups
         ..pilot
     };
     let (state, _, f) = one(g(), &s, arms(pilot.clone(), arm(1000, 0)));
-    assert_eq!(f["errorKind"], "client");
+    assert_eq!(f["provenance"], "client");
     assert_eq!(
         (f["pilotErrors"].as_u64(), f["controlErrors"].as_u64()),
         (Some(0), Some(0))
@@ -630,7 +885,7 @@ fn server_errors_count_in_the_comparative_test_only_when_both_arms_reach_the_ups
         ..arm(1000, 0)
     };
     let (state, action, f) = one(g(), &s, arms(pilot, control));
-    assert_eq!(f["errorKind"], "all");
+    assert_eq!(f["provenance"], "edge");
     assert_eq!(f["pilotErrors"], 30);
     assert_eq!(
         (state, action),

@@ -23,6 +23,8 @@ fn plan(status: Status, tier: usize) -> Plan {
         approvals: None,
         fallback: None,
         tier_revision: 0,
+        window_since_ms: 0,
+        window: 1,
         objections: vec![],
     }
 }

@@ -38,6 +38,7 @@ fn event(
             .collect(),
         country: None,
         unit: unit.map(Unit),
+        net: None,
         request_id: "r1".into(),
     }
 }
@@ -81,13 +82,15 @@ fn each_counted_event_goes_to_every_flag_of_its_sender() {
                     unit: Unit(7),
                     minute,
                     name: "error".into(),
-                    values: BTreeMap::new()
+                    values: BTreeMap::new(),
+                    net: None,
                 },
                 UnitEvent {
                     unit: Unit(7),
                     minute,
                     name: "ttv".into(),
-                    values: ms(1234.6)
+                    values: ms(1234.6),
+                    net: None,
                 },
             ],
             "{flag}"
@@ -140,6 +143,7 @@ fn an_arm_reads_units_from_the_tally() {
         pair_units: BTreeMap::new(),
         values: [("ttv.ms".to_owned(), Sketch::of([1000.0]))].into(),
         ttfb: Sketch::default(),
+        ..ArmTally::default()
     };
     let a = Arm::of(&t);
     assert_eq!(

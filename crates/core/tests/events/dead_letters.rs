@@ -18,6 +18,8 @@ fn a_letter_goes_back_to_the_queue_it_came_from() {
             minute: 29_000_000,
             revision: 3,
             outside: false,
+            net: None,
+            capped: false,
         },
         upstream: Upstream::default(),
     }];

@@ -23,6 +23,7 @@ fn sender<'a>(identity: &'a Identity, decider: &'a Decider<'a>) -> Sender<'a> {
         country: None,
         request_id: "r",
         unit: None,
+        net: None,
     }
 }
 
@@ -270,6 +271,8 @@ fn rate_limit_key_is_the_signed_identity_else_the_ip_never_the_user_agent() {
             targeting_key: pilot_gate_core::gate::identity::hashed_key("ip-ua", &[ip, ua]),
             source: KeySource::IpUserAgent,
             set_uid: None,
+            net: None,
+            capped: true,
         };
         rate_limit_key(&who, facts.ip)
     };

@@ -7,7 +7,7 @@ use pilot_gate_core::events::ingest::{accept, Accepted, Sender};
 use pilot_gate_core::events::limits::{
     Limits, MAX_BODY_BYTES, MAX_EVENTS, QUEUE_MESSAGE_MAX_BYTES, STORED_OVERHEAD_MAX_BYTES,
 };
-use pilot_gate_core::evidence::unit::Unit;
+use pilot_gate_core::evidence::unit::{Net, Unit};
 use pilot_gate_core::flags::model::FlagSet;
 use pilot_gate_core::gate::cohort::{effective_rollout, Decider};
 use pilot_gate_core::gate::identity::KeySource;
@@ -45,6 +45,7 @@ fn message(body: &str, cfg: &EventsConfig) -> Result<String, EventsError> {
         country: Some("T1"),
         request_id: &request_id,
         unit: Some(Unit(u64::MAX)),
+        net: Some(Net(u32::MAX)),
     };
     match accept(body.as_bytes(), None, NOW, cfg, &sender)? {
         Accepted::Enqueue { message, .. } => Ok(message),

@@ -259,6 +259,7 @@ fn consumer_plan_is_one_write_per_request_and_rejects_poison() {
                 flags: Default::default(),
                 country: None,
                 unit: None,
+                net: None,
                 request_id: "r1".into(),
             })
             .collect(),

@@ -15,6 +15,8 @@ fn key(unit: u64, minute: u64) -> SightingKey {
         minute,
         revision: 7,
         outside: false,
+        net: None,
+        capped: false,
     }
 }
 

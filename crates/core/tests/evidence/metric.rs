@@ -127,6 +127,7 @@ fn window(units: &[Spec<'_>]) -> Window {
                 minute: 1,
                 upstream,
                 outside: false,
+                net: None,
             },
         );
         for name in *events {
@@ -144,6 +145,8 @@ fn window(units: &[Spec<'_>]) -> Window {
                     Fact::Event {
                         name,
                         values: &later,
+                        minute: 1,
+                        net: None,
                     },
                 );
             }

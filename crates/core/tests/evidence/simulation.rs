@@ -17,8 +17,8 @@ use pilot_gate_core::control::tally::{Arm, Arms};
 use pilot_gate_core::control::watch::Watch;
 use pilot_gate_core::evidence::metric::Metrics;
 use pilot_gate_core::evidence::record::Upstream;
-use pilot_gate_core::evidence::tally::{Fact, Window, ERROR_EVENT};
-use pilot_gate_core::evidence::unit::Unit;
+use pilot_gate_core::evidence::tally::{ArmTally, Fact, Window, ERROR_EVENT};
+use pilot_gate_core::evidence::unit::{Net, Unit};
 
 use crate::rng::Rng;
 
@@ -80,6 +80,8 @@ fn minute_of(
             }
             Counting::Units => {
                 let unit = Unit(*next_unit);
+                // Every visitor on a network of its own, as most are.
+                let net = Some(Net(*next_unit as u32));
                 *next_unit += 1;
                 for _ in 0..views {
                     let upstream = Upstream::default();
@@ -90,6 +92,7 @@ fn minute_of(
                             minute,
                             upstream,
                             outside: false,
+                            net,
                         },
                     );
                 }
@@ -99,6 +102,8 @@ fn minute_of(
                         Fact::Event {
                             name: ERROR_EVENT,
                             values: &NONE,
+                            minute,
+                            net,
                         },
                     );
                 }
@@ -106,6 +111,13 @@ fn minute_of(
         }
     }
     fresh.client_errors = fresh.errors;
+    // Counted per event, every event is weighed as if it were a unit of a net of its own.
+    fresh.tally.reps = Some(Box::new(ArmTally {
+        units: fresh.exposures,
+        client_error_units: fresh.client_errors,
+        client_error_delays: [(0, fresh.client_errors)].into(),
+        ..ArmTally::default()
+    }));
     fresh
 }
 
@@ -121,6 +133,8 @@ fn watch() -> Watch {
         status: Status::Active,
         tier_revision: 1,
         tier_since_ms: 0,
+        window_since_ms: 0,
+        window: 3,
         auto_advance: false,
         min_dwell_s: 0,
         metrics: Metrics::new(),
@@ -173,6 +187,8 @@ fn run(rng: &mut Rng, counting: Counting, pilot_error_share: f64) -> Option<u64>
                 arm.exposures += fresh.exposures;
                 arm.errors += fresh.errors;
                 arm.client_errors += fresh.client_errors;
+                let reps = arm.tally.reps.get_or_insert_default();
+                reps.merge(&fresh.tally.reps());
             }
             recent.push_back(Minute {
                 offset_min: minute,
@@ -196,7 +212,9 @@ fn run(rng: &mut Rng, counting: Counting, pilot_error_share: f64) -> Option<u64>
                 control: "off",
                 off: "off",
                 tier: 3,
+                random_share: true,
                 tiers: 4,
+                window: 3,
                 window_start_min: 0,
                 expected_share: Some(0.5),
                 metrics: &Metrics::new(),

@@ -7,7 +7,7 @@ use pilot_gate_core::evidence::record::Upstream;
 use std::collections::BTreeMap;
 
 use pilot_gate_core::evidence::tally::{Fact, Window, ERROR_EVENT};
-use pilot_gate_core::evidence::unit::Unit;
+use pilot_gate_core::evidence::unit::{Net, Unit};
 
 fn exposed(variant: &str) -> Fact<'_> {
     Fact::Exposed {
@@ -15,6 +15,7 @@ fn exposed(variant: &str) -> Fact<'_> {
         minute: 1,
         upstream: Upstream::default(),
         outside: false,
+        net: None,
     }
 }
 
@@ -24,6 +25,8 @@ static NONE: BTreeMap<String, f64> = BTreeMap::new();
 const ERROR: Fact<'static> = Fact::Event {
     name: ERROR_EVENT,
     values: &NONE,
+    minute: 1,
+    net: None,
 };
 
 #[test]
@@ -54,6 +57,8 @@ fn redelivered_and_reordered_facts_give_the_same_tally() {
             Fact::Event {
                 name: "ttv",
                 values: &ttv,
+                minute: 1,
+                net: None,
             },
         ),
         (
@@ -63,6 +68,7 @@ fn redelivered_and_reordered_facts_give_the_same_tally() {
                 minute: 1,
                 upstream: Upstream::one(Some(503), 80),
                 outside: false,
+                net: None,
             },
         ),
         (Unit(4), exposed("off")),
@@ -120,7 +126,9 @@ fn a_unit_counts_in_its_first_arm_and_two_arms_make_it_mixed() {
         Unit(1),
         Fact::Event {
             name: "activated",
-            values: &NONE
+            values: &NONE,
+            minute: 1,
+            net: None,
         }
     ));
     assert_eq!(w.tally().mixed, 1);
@@ -138,6 +146,7 @@ fn a_server_error_is_an_error_and_the_first_ttv_and_ttfb_are_kept() {
             minute: 1,
             upstream: Upstream::one(Some(200), 40),
             outside: false,
+            net: None,
         },
     );
     w.apply(
@@ -147,6 +156,7 @@ fn a_server_error_is_an_error_and_the_first_ttv_and_ttfb_are_kept() {
             minute: 2,
             upstream: Upstream::one(None, 900),
             outside: false,
+            net: None,
         },
     );
     for ms in [1_000.0, 9_000.0] {
@@ -156,6 +166,8 @@ fn a_server_error_is_an_error_and_the_first_ttv_and_ttfb_are_kept() {
             Fact::Event {
                 name: "ttv",
                 values: &values,
+                minute: 1,
+                net: None,
             },
         );
     }
@@ -175,6 +187,7 @@ fn a_unit_placed_outside_the_split_is_counted_apart_with_its_errors() {
         minute: 1,
         upstream: Upstream::default(),
         outside: true,
+        net: None,
     };
     assert!(w.apply(outside, allowlisted));
     assert!(w.apply(outside, ERROR));
@@ -188,4 +201,131 @@ fn a_unit_placed_outside_the_split_is_counted_apart_with_its_errors() {
         w.series().values().all(|a| a.error_units == 0),
         "outside units are in no series"
     );
+}
+
+fn exposed_from(variant: &str, net: u32) -> Fact<'_> {
+    Fact::Exposed {
+        variant,
+        minute: 1,
+        upstream: Upstream::default(),
+        outside: false,
+        net: Some(Net(net)),
+    }
+}
+
+fn error_from(net: u32, minute: u64) -> Fact<'static> {
+    Fact::Event {
+        name: ERROR_EVENT,
+        values: &NONE,
+        minute,
+        net: Some(Net(net)),
+    }
+}
+
+#[test]
+fn a_client_event_counts_only_from_the_net_of_the_first_exposure() {
+    let mut w = Window::default();
+    assert!(w.apply(Unit(1), exposed_from("on", 7)));
+    assert!(
+        !w.apply(Unit(1), error_from(8, 1)),
+        "another net's event is not its own"
+    );
+    assert_eq!(w.tally().arms["on"].client_error_units, 0);
+    assert!(w.apply(Unit(1), error_from(7, 1)));
+    assert_eq!(w.tally().arms["on"].client_error_units, 1);
+    // Before the exposure: the first event's net is kept; if the exposure comes from another
+    // net, the events were not the unit's.
+    assert!(w.apply(Unit(2), error_from(9, 1)));
+    assert!(w.apply(Unit(2), exposed_from("on", 10)));
+    assert_eq!(w.tally().arms["on"].client_error_units, 1);
+    assert!(w.apply(Unit(3), error_from(11, 1)));
+    assert!(w.apply(Unit(3), exposed_from("on", 11)));
+    assert_eq!(w.tally().arms["on"].client_error_units, 2);
+}
+
+#[test]
+fn one_unit_per_net_and_arm_speaks_for_its_net() {
+    let mut w = Window::default();
+    // 100 units minted on one net, each with an error: 100 units, one of them for the net.
+    for u in 0..100 {
+        w.apply(Unit(u), exposed_from("on", 1));
+        w.apply(Unit(u), error_from(1, 1));
+    }
+    // 30 units on nets of their own; one of the same net in the other arm.
+    for u in 100..130 {
+        w.apply(Unit(u), exposed_from("on", u as u32));
+        w.apply(Unit(u), error_from(u as u32, 1));
+    }
+    w.apply(Unit(500), exposed_from("off", 1));
+    let on = &w.tally().arms["on"];
+    assert_eq!((on.units, on.client_error_units), (130, 130));
+    let reps = on.reps();
+    assert_eq!((reps.units, reps.client_error_units), (31, 31));
+    assert_eq!(
+        w.tally().arms["off"].reps().units,
+        1,
+        "each arm has its own"
+    );
+    // Later facts about a representative keep its place; others never take it.
+    assert!(w.unit(Unit(0)).unwrap().rep && !w.unit(Unit(1)).unwrap().rep);
+}
+
+#[test]
+fn errors_are_counted_by_their_delay_after_the_first_exposure() {
+    let mut w = Window::default();
+    w.apply(Unit(1), exposed_from("on", 1));
+    w.apply(Unit(1), error_from(1, 45));
+    w.apply(Unit(2), exposed_from("on", 2));
+    w.apply(Unit(2), error_from(2, 3));
+    w.apply(
+        Unit(3),
+        Fact::Exposed {
+            variant: "on",
+            minute: 500,
+            upstream: Upstream::one(Some(502), 10),
+            outside: false,
+            net: Some(Net(3)),
+        },
+    );
+    w.apply(Unit(3), exposed_from("on", 3));
+    let on = &w.tally().arms["on"];
+    assert_eq!(
+        on.errors_within(false, 30),
+        1,
+        "the error at 44 minutes is past 30"
+    );
+    assert_eq!(on.errors_within(false, 60), 2);
+    // Unit 3's first exposure was at minute 500 with its server error: delay 0.
+    assert_eq!(on.errors_within(true, 0), 1);
+}
+
+#[test]
+fn capped_sightings_enter_no_arm_and_keep_no_row() {
+    use pilot_gate_core::evidence::record::{FlagDelta, Sighting, SightingKey};
+    let sighting = |unit: u64, capped: bool| Sighting {
+        key: SightingKey {
+            flag: "pilot".into(),
+            variant: "on".into(),
+            unit: Unit(unit),
+            minute: 1,
+            revision: 5,
+            outside: false,
+            net: Some(Net(1)),
+            capped,
+        },
+        upstream: Upstream::default(),
+    };
+    let delta = FlagDelta {
+        sightings: (0..1_000).map(|u| sighting(u, u >= 600)).collect(),
+        events: vec![],
+    };
+    let mut w = Window::default();
+    w.apply_delta(&delta, 5);
+    assert_eq!(w.tally().arms["on"].units, 600);
+    assert_eq!(w.tally().capped, 400);
+    assert_eq!(w.units(), 600, "no state is kept for a capped unit");
+    // Sightings of an older window are no one's.
+    let mut old = Window::default();
+    old.apply_delta(&delta, 6);
+    assert_eq!((old.units(), old.tally().capped), (0, 0));
 }

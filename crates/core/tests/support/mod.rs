@@ -65,6 +65,7 @@ pub fn get<'a>(path: &'a str, cookie: &'a str) -> RequestFacts<'a> {
         user_agent: Some(CHROME_UA),
         verified_bot: false,
         cf_ray: None,
+        mint_capped: false,
     }
 }
 
@@ -123,5 +124,7 @@ pub fn identity(source: KeySource) -> Identity {
         targeting_key: "0123456789abcdef0123456789abcdef".into(),
         source,
         set_uid: None,
+        net: None,
+        capped: false,
     }
 }
