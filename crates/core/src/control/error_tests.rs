@@ -6,9 +6,11 @@
 //!   on the share of error units in the pilot arm. Server errors compare only when an upstream
 //!   answered both arms (on a gated route control is redirected and never reaches it; the
 //!   breaker watches those). Healthy only when Λ ≤ ln(β/(1−α)) over the window *and* over the
-//!   units first seen in the last [`RECENT_MIN`] minutes, for every provenance that has seen an
-//!   error; with no error in either arm, when the pilot's rate is below θ by a likelihood ratio
-//!   of θ/2 against θ of at least 1/β, over the window and recently.
+//!   units first seen in the last [`RECENT_MIN`] minutes and in its last half, for every
+//!   provenance that has seen an error (so a regression that began a quarter of an hour ago is
+//!   not averaged away by the healthy half hour before it); with no error in either arm, when
+//!   the pilot's rate is below θ by a likelihood ratio of θ/2 against θ of at least 1/β, over
+//!   the window and recently.
 //! - **breaker**: the likelihood ratio of 2θ against θ of the pilot's share of units with an
 //!   error within the tenure of their first exposure. Healthy once it has its fewest units
 //!   and no stretch crosses.
@@ -108,7 +110,10 @@ fn act_on(
 struct Look {
     provenance: Provenance,
     whole: ErrorCounts,
+    /// The last [`RECENT_MIN`] minutes.
     recent: ErrorCounts,
+    /// Their last half.
+    latest: ErrorCounts,
     crossing: Option<Crossing<ErrorCounts>>,
 }
 
@@ -126,6 +131,7 @@ pub(crate) fn comparative(
     let lambda = |(p, c): ErrorCounts| sprt_lambda(p.units, c.units, p.hits, c.hits, g.r);
     let stat = |e: ErrorCounts| lambda(e).filter(|_| e.0.hits >= g.min_errors);
     let recent_from = now_offset_min.saturating_sub(RECENT_MIN - 1);
+    let latest_from = now_offset_min.saturating_sub(RECENT_MIN / 2 - 1);
     let mut provenances = Vec::new();
     if p.observed > 0 && c.observed > 0 {
         provenances.push(Provenance::Edge);
@@ -145,6 +151,7 @@ pub(crate) fn comparative(
                 provenance: pv,
                 whole,
                 recent: since(&minutes, recent_from, zero, plus),
+                latest: since(&minutes, latest_from, zero, plus),
                 crossing: scan(whole, &minutes, plus, stat, alpha_w),
             }
         })
@@ -196,7 +203,9 @@ pub(crate) fn comparative(
             )
         }
     } else if spoken.iter().all(|l| {
-        lambda(l.whole).is_some_and(|x| x <= lower) && lambda(l.recent).is_some_and(|x| x <= lower)
+        [l.whole, l.recent, l.latest]
+            .into_iter()
+            .all(|e| lambda(e).is_some_and(|x| x <= lower))
     }) {
         (GuardState::Healthy, None)
     } else {

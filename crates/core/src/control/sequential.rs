@@ -10,10 +10,10 @@
 //! stretches of the window: the whole window, and the stretch from each of the last
 //! [`LOOKBACK_MIN`] minutes to now (the units first exposed in them). Each stretch gets its own
 //! share of `α` (a union bound over every stretch that can ever be looked at): the whole window
-//! `1/2`, the minute `j` after the window began `1 / (2 · 60 · (k+1) · (k+2))` with `k = j / 60`
-//! (its hour), which sum to 1. A regression after 6 hours is judged from the minute it began
-//! at a threshold about `ln(60 · 56 · 2) = 8.8` above `ln(1/α)`, a cost in units that grows
-//! with the log of the time, instead of a hole that grows linearly.
+//! [`WINDOW_SHARE`] (1/4), the minute `j` after the window began `3/4 / (60 · (k+1) · (k+2))`
+//! with `k = j / 60` (its hour), which sum to 1. A regression after 6 hours is judged from the
+//! minute it began at a threshold about `ln(60 · 56 · 4/3) = 8.4` above `ln(1/α)`, a cost in
+//! units that grows with the log of the time, instead of a hole that grows linearly.
 //!
 //! **One α over a plan's run, by window.** A window is a stretch in which the served share
 //! stays the same: every tier starts one, and so do a ladder edit, a step back, a re-climb and
@@ -21,6 +21,9 @@
 //! shared evenly by the ladder's first windows, the last tenth by any further ones (a step
 //! back and a re-climb draw from it, never reopen `α`). A run begins when the plan starts at
 //! tier 1 (after a draft or a rollback).
+
+/// The whole window's share of a test's α; the restarts share the rest.
+pub const WINDOW_SHARE: f64 = 0.25;
 
 /// How many of the latest minutes each start a stretch of their own.
 pub const LOOKBACK_MIN: u64 = 60;
@@ -66,21 +69,21 @@ pub enum Start {
 /// ```
 /// use pilot_gate_core::control::sequential::{threshold, Start};
 /// let whole = threshold(0.01, Start::Window).unwrap();
-/// assert!((whole - (200f64).ln()).abs() < 1e-12);
-/// // The first hour's minutes: 1 / (2 · 60 · 1 · 2) each.
-/// assert!((threshold(0.01, Start::Minute(59)).unwrap() - (24_000f64).ln()).abs() < 1e-9);
-/// // After 6 hours: 1 / (2 · 60 · 7 · 8).
-/// assert!((threshold(0.01, Start::Minute(360)).unwrap() - (672_000f64).ln()).abs() < 1e-9);
+/// assert!((whole - (400f64).ln()).abs() < 1e-12);
+/// // The first hour's minutes: 3/4 / (60 · 1 · 2) each.
+/// assert!((threshold(0.01, Start::Minute(59)).unwrap() - (16_000f64).ln()).abs() < 1e-9);
+/// // After 6 hours: 3/4 / (60 · 7 · 8).
+/// assert!((threshold(0.01, Start::Minute(360)).unwrap() - (448_000f64).ln()).abs() < 1e-9);
 /// ```
 pub fn threshold(alpha: f64, start: Start) -> Option<f64> {
     if !(alpha > 0.0 && alpha < 1.0) {
         return None;
     }
     let share = match start {
-        Start::Window => 0.5,
+        Start::Window => WINDOW_SHARE,
         Start::Minute(j) => {
             let k = (j / 60) as f64;
-            1.0 / (2.0 * 60.0 * (k + 1.0) * (k + 2.0))
+            (1.0 - WINDOW_SHARE) / (60.0 * (k + 1.0) * (k + 2.0))
         }
     };
     Some((1.0 / (alpha * share)).ln())

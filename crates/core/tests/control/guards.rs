@@ -231,27 +231,27 @@ fn comparative_by_hand() {
     let s = setting(2, Some(0.5));
     // Equal arms, R = 3: each pilot error adds ln 1.5 = 0.4055, each control error ln 0.5.
     // The window's α is 0.9 · 0.01 / 4 (one of the ladder's 4 windows); the whole window's
-    // share of it 1/2, so the threshold is ln(1 / 0.001125) = 6.790; lower = ln(0.1 / (1 −
+    // share of it 1/4, so the threshold is ln(1 / 0.0005625) = 7.483; lower = ln(0.1 / (1 −
     // 0.00225)) = -2.3003.
     // Server errors, when an upstream answered both arms: edge-observed, so a rollback.
-    let (st, act, f) = one(g(), &s, arms(served(1000, 18), served(1000, 1)));
-    assert_eq!((st, act), (GuardState::Undecided, None), "6.605 < 6.790");
-    assert!((f["lambda"].as_f64().unwrap() - 6.6059).abs() < 1e-3, "{f}");
-    assert!((f["upper"].as_f64().unwrap() - (1.0 / 0.001125f64).ln()).abs() < 1e-9);
+    let (st, act, f) = one(g(), &s, arms(served(1000, 20), served(1000, 1)));
+    assert_eq!((st, act), (GuardState::Undecided, None), "7.417 < 7.483");
+    assert!((f["lambda"].as_f64().unwrap() - 7.4169).abs() < 1e-3, "{f}");
+    assert!((f["upper"].as_f64().unwrap() - (1.0 / 0.000_562_5f64).ln()).abs() < 1e-9);
     assert_eq!(f["provenance"], "edge");
-    let (st, act, f) = one(g(), &s, arms(served(1000, 19), served(1000, 1)));
+    let (st, act, f) = one(g(), &s, arms(served(1000, 21), served(1000, 1)));
     assert_eq!(
         (st, act),
         (GuardState::Tripped, Some(Action::Rollback)),
-        "7.011 >= 6.790: {f}"
+        "7.822 >= 7.483: {f}"
     );
     assert!(f["fromMinute"].is_null(), "decided on the whole window");
-    // Client errors cross the same way, but units from 19 nets are fewer than 25: nothing.
-    let (st, act, f, note) = full(g(), &s, arms(arm(1000, 19), arm(1000, 1)));
+    // Client errors cross the same way, but units from 24 nets are fewer than 25: nothing.
+    let (st, act, f, note) = full(g(), &s, arms(arm(1000, 24), arm(1000, 1)));
     assert_eq!((st, act), (GuardState::Undecided, None), "{f}");
     assert_eq!(
         note,
-        json!({"kind": "too_few_nets", "nets": 19, "needs": 25})
+        json!({"kind": "too_few_nets", "nets": 24, "needs": 25})
     );
     // From 30 nets: a pause, never a rollback, and the note says why.
     let (st, act, f, note) = full(g(), &s, arms(arm(1000, 30), arm(1000, 5)));
@@ -353,14 +353,14 @@ fn a_regression_after_hours_of_health_is_judged_from_the_minute_it_began() {
     // The window's Λ is deep below 0: the old test would have needed hours to climb out.
     assert!(f["windowLambda"].as_f64().unwrap() < -200.0, "{f}");
     // The stretch from minute 400: Λ = 60 ln 1.5 + 10 ln 0.5 = 17.4 against
-    // ln(2 · 60 · 7 · 8 / 0.00225) = 14.91.
+    // ln(60 · 7 · 8 · 4/3 / 0.00225) = 14.50.
     assert_eq!(
         (st, act),
         (GuardState::Tripped, Some(Action::Rollback)),
         "{f}"
     );
     assert_eq!(f["fromMinute"], 1_400);
-    assert!((f["upper"].as_f64().unwrap() - (6_720.0f64 / 0.00225).ln()).abs() < 1e-9);
+    assert!((f["upper"].as_f64().unwrap() - (4_480.0f64 / 0.00225).ln()).abs() < 1e-9);
     assert_eq!(
         (f["pilotErrors"].as_u64(), f["controlErrors"].as_u64()),
         (Some(60), Some(10))
@@ -419,21 +419,21 @@ fn breaker_by_hand() {
         ..none()
     };
     // 2θ against θ = 5 %: each unit with an error adds ln 2, each without ln(0.90/0.95). The
-    // window's α is 0.9 · 0.01 / 4, its whole window's threshold ln(1 / 0.001125) = 6.790: of
-    // 1,000 units, 82 with a server error trip it (7.20), 81 do not (6.45).
-    let (st, act, f) = one(g(), &allowlist_only(), arms(served(1000, 82), arm(0, 0)));
+    // window's α is 0.9 · 0.01 / 4, its whole window's threshold ln(1 / 0.0005625) = 7.483:
+    // of 1,000 units, 83 with a server error trip it (7.95), 82 do not (7.20).
+    let (st, act, f) = one(g(), &allowlist_only(), arms(served(1000, 83), arm(0, 0)));
     assert_eq!(
         (st, act),
         (GuardState::Tripped, Some(Action::Rollback)),
         "applies to the allowlist alone too: {f}"
     );
-    assert!((f["threshold"].as_f64().unwrap() - (1.0 / 0.001125f64).ln()).abs() < 1e-9);
-    let (st, _, f) = one(g(), &setting(1, None), arms(served(1000, 81), arm(0, 0)));
+    assert!((f["threshold"].as_f64().unwrap() - (1.0 / 0.000_562_5f64).ln()).abs() < 1e-9);
+    let (st, _, f) = one(g(), &setting(1, None), arms(served(1000, 82), arm(0, 0)));
     assert_eq!(st, GuardState::Healthy, "{f}");
     let l = f["lnE"].as_f64().unwrap();
-    assert!((l - (81.0 * 2f64.ln() + 919.0 * (0.9f64 / 0.95).ln())).abs() < 1e-9);
-    // The same on client errors from 82 nets: a pause.
-    let (st, act, f, note) = full(g(), &setting(1, None), arms(arm(1000, 82), arm(0, 0)));
+    assert!((l - (82.0 * 2f64.ln() + 918.0 * (0.9f64 / 0.95).ln())).abs() < 1e-9);
+    // The same on client errors from 83 nets: a pause.
+    let (st, act, f, note) = full(g(), &setting(1, None), arms(arm(1000, 83), arm(0, 0)));
     assert_eq!((st, act), (GuardState::Tripped, Some(Action::Pause)), "{f}");
     assert_eq!(note, json!({"kind": "client_only", "instead": "rollback"}));
     // Too few units, however bad: undecided, never healthy.

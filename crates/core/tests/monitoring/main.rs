@@ -19,7 +19,8 @@ mod sim;
 
 use pilot_gate_core::control::guardrail::Guardrail;
 use pilot_gate_core::control::guards::{Breaker, Comparative, Guards, SampleRatio};
-use sim::{print_delays, print_false, print_rule, Arms, Plan, Scenario, DELAY_RUNS};
+use pilot_gate_core::control::sequential::per_window;
+use sim::{print_delays, print_false, print_rule, Arms, Forgers, Plan, Scenario, DELAY_RUNS};
 
 fn only(f: impl FnOnce(&mut Guards)) -> Guards {
     let mut g = Guards {
@@ -47,13 +48,26 @@ const LEVELS: [f64; 3] = [100.0, 1_000.0, 10_000.0];
 const BASE: f64 = 0.02;
 const DAY_MIN: u64 = 24 * 60;
 
+/// The window's share of a guard's α on the default ladder (4 tiers above 0).
+fn alpha_window(alpha: f64) -> f64 {
+    per_window(alpha, 1, 4)
+}
+
 #[test]
 fn monitored_comparative_aa_over_24_hours_acts_at_most_alpha() {
     for level in LEVELS {
-        let s = Scenario::new(comparative(), 3, level, Arms::errors(BASE, BASE));
-        let share = s.false_actions(0xa11ce + level as u64, DAY_MIN);
-        print_false("comparative", "A/A, tier 50 %", level, share, 0.01);
-        assert!(share <= sim::bound(0.01), "{share}");
+        for (what, arms) in [
+            ("A/A client errors, tier 50 %", Arms::errors(BASE, BASE)),
+            (
+                "A/A server errors, tier 50 %",
+                Arms::errors(BASE, BASE).served(),
+            ),
+        ] {
+            let s = Scenario::new(comparative(), 3, level, arms);
+            let share = s.false_actions(0xa11ce + level as u64, DAY_MIN);
+            print_false("comparative", what, level, share, alpha_window(0.01));
+            assert!(share <= sim::bound(alpha_window(0.01)), "{what}: {share}");
+        }
     }
 }
 
@@ -61,10 +75,18 @@ fn monitored_comparative_aa_over_24_hours_acts_at_most_alpha() {
 fn monitored_breaker_at_exactly_theta_over_24_hours_acts_at_most_alpha() {
     for level in LEVELS {
         // Tier 10 %: the pilot's units err at exactly θ = 5 %.
-        let s = Scenario::new(breaker(), 2, level, Arms::errors(0.05, BASE));
-        let share = s.false_actions(0xb4ea + level as u64, DAY_MIN);
-        print_false("breaker", "at θ = 5 %, tier 10 %", level, share, 0.01);
-        assert!(share <= sim::bound(0.01), "{share}");
+        for (what, arms) in [
+            ("at θ = 5 %, client, tier 10 %", Arms::errors(0.05, BASE)),
+            (
+                "at θ = 5 %, server, tier 10 %",
+                Arms::errors(0.05, BASE).served(),
+            ),
+        ] {
+            let s = Scenario::new(breaker(), 2, level, arms);
+            let share = s.false_actions(0xb4ea + level as u64, DAY_MIN);
+            print_false("breaker", what, level, share, alpha_window(0.01));
+            assert!(share <= sim::bound(alpha_window(0.01)), "{what}: {share}");
+        }
     }
 }
 
@@ -79,9 +101,9 @@ fn monitored_sample_ratio_over_24_hours_holds_at_most_alpha() {
             "right split, tier 10 %",
             level,
             share,
-            0.001,
+            alpha_window(0.001),
         );
-        assert!(share <= sim::bound(0.001), "{share}");
+        assert!(share <= sim::bound(alpha_window(0.001)), "{share}");
     }
     // A split that is wrong (the pilot gets 5 % where 10 % was expected) holds within minutes.
     let wrong = Scenario {
@@ -157,8 +179,14 @@ fn monitored_guardrail_aa_and_at_the_margin_over_24_hours_acts_at_most_alpha() {
         for level in [100.0, 1_000.0] {
             let s = Scenario::new(mic_rail(), 4, level, Arms::grants(pilot, control));
             let share = s.false_actions(0x6a11 + level as u64, DAY_MIN);
-            print_false("guardrail:mic_grant", what, level, share, 0.01);
-            assert!(share <= sim::bound(0.01), "{what}: {share}");
+            print_false(
+                "guardrail:mic_grant",
+                what,
+                level,
+                share,
+                alpha_window(0.01),
+            );
+            assert!(share <= sim::bound(alpha_window(0.01)), "{what}: {share}");
         }
     }
     // A real drop (60 % vs 90 %) falls back.
@@ -173,12 +201,16 @@ fn monitored_guardrail_aa_and_at_the_margin_over_24_hours_acts_at_most_alpha() {
 
 #[test]
 fn monitored_whole_plan_aa_acts_at_most_alpha_across_its_tiers() {
-    // Every guard, A/A, a whole plan: 6 hours at each of 1, 10, 50 and 100 %, the windows
-    // restarting at each tier. False actions: rollbacks, fallbacks and holds.
+    // Every guard, A/A, a whole plan: 6 hours at each of 1, 10, 50 and 100 %, a window at
+    // each tier. False actions: pauses, rollbacks, fallbacks and holds. The plan's stated
+    // bound is the sum over its guards' α: 0.01 (comparative) + 0.01 (breaker) + 0.001
+    // (sample ratio) + 0.01 (the guardrail) = 3.1 % (client-reported errors here; on a route
+    // whose upstream answers both arms the edge's tests add their own α).
     let all = Guards {
         guardrails: mic_rail().guardrails,
         ..Guards::default()
     };
+    let stated = 0.031;
     for level in [1_000.0, 10_000.0] {
         let plan = Plan {
             guards: all.clone(),
@@ -192,31 +224,48 @@ fn monitored_whole_plan_aa_acts_at_most_alpha_across_its_tiers() {
             "A/A, whole plan (4 tiers x 6 h)",
             level,
             share,
-            0.011,
+            stated,
         );
-        assert!(share <= sim::bound(0.011), "{share}");
+        assert!(share <= sim::bound(stated), "{share}");
     }
 }
 
 #[test]
-fn monitored_an_r3_regression_after_6_hours_is_caught_within_30_minutes() {
+fn monitored_an_r3_regression_after_6_hours_is_caught_within_minutes() {
     let mut guards = comparative();
     guards.breaker = Some(Breaker::default());
-    for level in [1_000.0, 10_000.0, 100.0] {
-        let s = Scenario::new(guards.clone(), 3, level, Arms::errors(BASE, BASE));
-        let regressed = Arms::errors(3.0 * BASE, BASE);
-        let fresh = s.with(regressed).delays(0x73 + level as u64, 0, 240);
-        print_delays(
-            "comparative + breaker",
-            "R = 3 from the start",
-            level,
-            &fresh,
-        );
-        let late = s
-            .regressing(regressed)
-            .delays(0x74 + level as u64, 360, 240);
-        print_delays("comparative + breaker", "R = 3 after 6 h", level, &late);
-        assert!(sim::median(&late).is_some_and(|m| m <= 30.0), "{late:?}");
+    for (tier, share) in [(2, "10 %"), (3, "50 %")] {
+        for level in [1_000.0, 10_000.0, 100.0] {
+            for (kind, arms) in [
+                ("client", Arms::errors(BASE, BASE)),
+                ("server", Arms::errors(BASE, BASE).served()),
+            ] {
+                let s = Scenario::new(guards.clone(), tier, level, arms);
+                let regressed = if kind == "server" {
+                    Arms::errors(3.0 * BASE, BASE).served()
+                } else {
+                    Arms::errors(3.0 * BASE, BASE)
+                };
+                let late =
+                    s.regressing(regressed)
+                        .delays(0x74 + level as u64 + tier as u64, 360, 240);
+                let what = format!("R = 3 after 6 h, {kind}, tier {share}");
+                print_delays("comparative + breaker", &what, level, &late);
+                // Within half an hour wherever a tier sees 100 pilot units a minute or more.
+                if level * if tier == 2 { 0.1 } else { 0.5 } >= 50.0 {
+                    assert!(sim::median(&late).is_some_and(|m| m <= 30.0), "{late:?}");
+                }
+                if level == 1_000.0 && tier == 2 {
+                    // Issue 30's goal: within a median of 7 minutes (the code before it: 7.0 in
+                    // this simulation). Printed, not loosened, until met.
+                    let m = sim::median(&late).unwrap_or(f64::INFINITY);
+                    let met = if m <= 7.0 { "met" } else { "NOT MET" };
+                    println!(
+                        "issue 30 goal: R = 3 after 6 h caught within a median of 7 min at 1,000 units/min on 10 % ({kind}): {m:.2} min: {met}"
+                    );
+                }
+            }
+        }
     }
     // The power curve between 1 and R, at 1,000 units a minute, after 6 hours.
     let s = Scenario::new(comparative(), 3, 1_000.0, Arms::errors(BASE, BASE));
@@ -262,4 +311,156 @@ fn monitored_a_clean_pilot_becomes_healthy() {
             "{minutes:?}"
         );
     }
+}
+
+/// No honest errors at all: any action is the forger's doing.
+fn clean() -> Arms {
+    Arms::errors(0.0, 0.0)
+}
+
+#[test]
+fn monitored_forged_client_errors_never_roll_back_and_from_few_nets_do_nothing() {
+    let guards = Guards::default();
+    for (tier, share) in [(2, "10 %"), (3, "50 %")] {
+        for level in LEVELS {
+            let s = Scenario::new(guards.clone(), tier, level, clean()).lighter(60, 100);
+            for (what, nets, per_net) in [
+                ("1 net, 600 identities a min", 1, 600.0),
+                ("24 nets, 600 identities a min each", 24, 600.0),
+                ("1,000 nets, 10 identities a min each", 1_000, 10.0),
+            ] {
+                let forged = s.forged(Forgers {
+                    nets,
+                    per_net_per_min: per_net,
+                    from_min: 10,
+                    for_min: 60,
+                });
+                let (any, strong) = forged.actions(0xf0 + nets + level as u64, 180);
+                println!(
+                    "forged client errors       {what:<38} tier {share:<5} {level:>6} units/min: \
+                     actions {:.1} % (rollback, fallback or step back {:.1} %) of {} runs",
+                    any * 100.0,
+                    strong * 100.0,
+                    forged.runs
+                );
+                assert_eq!(strong, 0.0, "{what}: never more than a pause");
+                if nets < 25 {
+                    assert_eq!(any, 0.0, "{what}: no action at all");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn monitored_healthy_at_the_dwell_is_rare_under_a_regression() {
+    // 0.5 % of control's units err; the pilot's 3 times as many from 15 minutes before the
+    // dwell (1 hour) on, or from the start.
+    let base = 0.005;
+    let guards = Guards::default();
+    for (kind, arms, regressed) in [
+        (
+            "client",
+            Arms::errors(base, base),
+            Arms::errors(3.0 * base, base),
+        ),
+        (
+            "server",
+            Arms::errors(base, base).served(),
+            Arms::errors(3.0 * base, base).served(),
+        ),
+    ] {
+        let s = Scenario::new(guards.clone(), 2, 1_000.0, arms).lighter(60, 200);
+        let late = s
+            .regressing(regressed)
+            .healthy_at(0xd1 + kind.len() as u64, 60, 45);
+        let always = s
+            .with(regressed)
+            .healthy_at(0xd2 + kind.len() as u64, 60, 0);
+        println!(
+            "P(healthy at the dwell)    3x for the last 15 min, {kind:<6} tier 10 %   1000 units/min: {:.1} %",
+            late * 100.0
+        );
+        println!(
+            "P(healthy at the dwell)    3x throughout, {kind:<6}            tier 10 %   1000 units/min: {:.1} %",
+            always * 100.0
+        );
+        assert!(late <= 0.10, "{kind}: {late}");
+        assert!(always <= 0.10, "{kind}: {always}");
+        // At 100 units a minute: the dwell a tier needs for the same.
+        let slow = Scenario::new(guards.clone(), 2, 100.0, arms).lighter(60, 200);
+        let needed = [60, 120, 240, 480, 960].into_iter().find_map(|dwell| {
+            let p = slow
+                .regressing(regressed)
+                .healthy_at(0xd3 + dwell, dwell, dwell - 15);
+            println!(
+                "P(healthy at the dwell)    3x for the last 15 min, {kind:<6} tier 10 %    100 units/min, dwell {dwell} min: {:.1} %",
+                p * 100.0
+            );
+            (p <= 0.10).then_some(dwell)
+        });
+        println!(
+            "dwell needed at 100 units/min on 10 % ({kind}): {}",
+            needed.map_or("more than 16 h".to_owned(), |d| format!("{d} min"))
+        );
+        assert!(
+            needed.is_some(),
+            "{kind}: no dwell up to 16 h keeps it at 10 %"
+        );
+    }
+    // A 5 % metric halved is never healthy.
+    let rail = mic_rail();
+    let halved = Scenario::new(rail, 2, 100.0, Arms::grants(0.025, 0.05)).lighter(60, 200);
+    let p = halved.healthy_at(0xd4, 60, 0);
+    println!(
+        "P(healthy at the dwell)    a 5 % metric halved, tier 10 %       100 units/min: {:.1} %",
+        p * 100.0
+    );
+    assert!(p <= 0.10, "{p}");
+}
+
+#[test]
+fn monitored_a_share_edited_mid_tier_starts_a_new_window() {
+    // A/A at 50 % for 6 hours, then the ladder is edited to 10 %: a new window (the run's
+    // fifth, past the ladder's four: 0.1 · α / 2 of it), with errors of the old window's units
+    // still arriving, which are not its evidence. False actions in its next 18 hours.
+    let alpha = per_window(0.01, 5, 4);
+    for level in [1_000.0, 10_000.0] {
+        let s = Scenario {
+            window: 5,
+            ..Scenario::new(comparative(), 2, level, Arms::errors(BASE, BASE))
+        };
+        let share = s.false_actions(0x5e + level as u64, 18 * 60);
+        print_false(
+            "comparative",
+            "A/A, after a 50 % -> 10 % edit",
+            level,
+            share,
+            alpha,
+        );
+        assert!(share <= sim::bound(alpha), "{share}");
+    }
+}
+
+#[test]
+fn monitored_the_first_tier_is_guarded_like_any_of_its_share() {
+    // The demo's tier 1 (10 % and the allowlist, the run's first window) and a tier 2 of 10 %:
+    // the same regression, caught with the same delay.
+    let guards = Guards::default();
+    let base = Scenario::new(guards, 2, 1_000.0, Arms::errors(BASE, BASE).served());
+    let regressed = Arms::errors(3.0 * BASE, BASE).served();
+    let first = Scenario {
+        tier: 1,
+        window: 1,
+        ladder_share: Some(0.10),
+        ..base.clone()
+    };
+    let (a, b) = (
+        first.regressing(regressed).delays(0x71, 60, 120),
+        base.regressing(regressed).delays(0x71, 60, 120),
+    );
+    print_delays("every guard", "R = 3, tier 1 at 10 %", 1_000.0, &a);
+    print_delays("every guard", "R = 3, tier 2 at 10 %", 1_000.0, &b);
+    assert_eq!(sim::median(&a), sim::median(&b));
+    assert!(sim::median(&a).is_some_and(|m| m <= 10.0), "{a:?}");
 }

@@ -2,24 +2,40 @@
 //! on every delta through `evaluate`, as an evidence object checks them.
 
 use pilot_gate_core::control::guards::{
-    evaluate, Evidence, GuardKind, GuardState, Guards, Minute, Setting, Verdict,
+    evaluate, Action, Evidence, GuardKind, GuardState, Guards, Minute, Setting, Verdict,
 };
 use pilot_gate_core::control::sequential::LOOKBACK_MIN;
 use pilot_gate_core::control::tally::{Arm, Arms as ArmMap};
 use pilot_gate_core::evidence::metric::Metrics;
 use pilot_gate_core::evidence::sketch::bucket_of;
-use pilot_gate_core::evidence::tally::pair_key;
+use pilot_gate_core::evidence::tally::{pair_key, ArmTally};
 
 use crate::rng::Rng;
 
-/// Runs of each false-action estimate.
-pub const RUNS: usize = 400;
+/// Runs of each false-action estimate: 400 in the short tier, `PILOT_GATE_SIM_RUNS` (the
+/// nightly `--long` tier sets 4,000) for a precision at which twice a window's α fails.
+pub fn runs() -> usize {
+    std::env::var("PILOT_GATE_SIM_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
+}
+
 /// Runs of each delay estimate.
 pub const DELAY_RUNS: usize = 100;
 /// Deltas (checks) a minute: one every 15 s.
 const DELTAS_PER_MIN: u64 = 4;
 /// Longest delay of an error after its unit's exposure, in deltas.
 const MAX_DELAY: usize = 63;
+
+/// Which evidence the units' errors are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Client `error` events (every honest unit on a net of its own).
+    Client,
+    /// Server errors that the edge observes, an upstream answering both arms.
+    Server,
+}
 
 /// What the arms' units do: each has an error with probability `errors` (pilot, control) and,
 /// when `grants` is set, is asked for the microphone and grants it with those probabilities.
@@ -28,6 +44,7 @@ pub struct Arms {
     errors: (f64, f64),
     grants: Option<(f64, f64)>,
     ttv_p90_ms: Option<(f64, f64)>,
+    kind: Kind,
 }
 
 /// The spread of the simulated TTVs (log-normal σ).
@@ -40,6 +57,15 @@ impl Arms {
             errors: (pilot, control),
             grants: None,
             ttv_p90_ms: None,
+            kind: Kind::Client,
+        }
+    }
+
+    /// The same errors, as server errors the edge observes.
+    pub fn served(self) -> Self {
+        Arms {
+            kind: Kind::Server,
+            ..self
         }
     }
 
@@ -49,6 +75,7 @@ impl Arms {
             errors: (0.0, 0.0),
             grants: None,
             ttv_p90_ms: Some((pilot_p90_ms, control_p90_ms)),
+            kind: Kind::Client,
         }
     }
 
@@ -58,6 +85,7 @@ impl Arms {
             errors: (0.0, 0.0),
             grants: Some((pilot, control)),
             ttv_p90_ms: None,
+            kind: Kind::Client,
         }
     }
 }
@@ -77,6 +105,8 @@ pub struct Scenario {
     pub regress: Option<Arms>,
     /// The pilot's share as served (default: as expected).
     pub served_share: Option<f64>,
+    /// The tier's share, served and expected (default: the default ladder's at `tier`).
+    pub ladder_share: Option<f64>,
     /// Runs of each false-action estimate.
     pub runs: usize,
     /// How many recent minutes each check reads (the evidence object reads 60; a guard that
@@ -85,6 +115,25 @@ pub struct Scenario {
     /// The metrics the guardrails measure: `mic_grant` (`mic_granted` among `mic_prompt`) and
     /// `ttv` (quantiles of `ttv.ms`).
     pub metrics: Metrics,
+    /// Forged client errors on top of the traffic.
+    pub forgers: Option<Forgers>,
+    /// The window's number in its plan's run (its share of α).
+    pub window: u32,
+}
+
+/// A forger: from `nets` networks, `per_net_per_min` new identities a minute each (at most the
+/// mint cap, 600) from minute `from_min` for `for_min` minutes, keeping those that land in the
+/// pilot arm, each posting one client error. The rest land in control without an error.
+#[derive(Debug, Clone, Copy)]
+pub struct Forgers {
+    /// Networks the identities come from.
+    pub nets: u64,
+    /// New identities a minute from each.
+    pub per_net_per_min: f64,
+    /// When it begins.
+    pub from_min: u64,
+    /// For how long.
+    pub for_min: u64,
 }
 
 /// The simulation's metrics, as the demo defines them.
@@ -117,10 +166,64 @@ impl Scenario {
             arms,
             regress: None,
             served_share: None,
-            runs: RUNS,
+            ladder_share: None,
+            runs: runs(),
             lookback_min: LOOKBACK_MIN as usize,
             metrics: metrics(),
+            forgers: None,
+            window: tier as u32,
         }
+    }
+
+    /// The same with forgers.
+    pub fn forged(&self, forgers: Forgers) -> Self {
+        Scenario {
+            forgers: Some(forgers),
+            ..self.clone()
+        }
+    }
+
+    /// The share of its runs (of `minutes` each) in which a guard takes each action: (any
+    /// action or hold, a rollback, fallback or step back).
+    pub fn actions(&self, seed: u64, minutes: u64) -> (f64, f64) {
+        let acted = parallel(self.runs, seed, |rng| {
+            let mut w = Window::new(self);
+            let mut any = false;
+            for _ in 0..minutes * DELTAS_PER_MIN {
+                let v = w.step(rng, self.arms);
+                any |= acts(&v);
+                if strong(&v) {
+                    return (true, true);
+                }
+            }
+            (any, false)
+        });
+        let share = |f: fn(&(bool, bool)) -> bool| {
+            acted.iter().filter(|a| f(a)).count() as f64 / self.runs as f64
+        };
+        (share(|a| a.0), share(|a| a.1))
+    }
+
+    /// The share of runs in which every guard is healthy at `at_min` (regressing from
+    /// `regress_from_min`, when `regress` is set).
+    pub fn healthy_at(&self, seed: u64, at_min: u64, regress_from_min: u64) -> f64 {
+        let healthy = parallel(self.runs.min(DELAY_RUNS * 4), seed, |rng| {
+            let mut w = Window::new(self);
+            let mut last = Vec::new();
+            for delta in 0..at_min * DELTAS_PER_MIN {
+                let regressed = delta >= regress_from_min * DELTAS_PER_MIN;
+                let arms = self.regress.filter(|_| regressed).unwrap_or(self.arms);
+                last = w.step(rng, arms);
+                if acts(&last) {
+                    return false;
+                }
+            }
+            !last.is_empty()
+                && last
+                    .iter()
+                    .all(|v| matches!(v.state, GuardState::Healthy | GuardState::NotApplicable))
+        });
+        healthy.iter().filter(|h| **h).count() as f64 / healthy.len() as f64
     }
 
     /// The same, each check reading only the last `minutes` minutes, `runs` runs for each
@@ -212,15 +315,16 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The share of [`RUNS`] A/A runs (2 % errors, 90 % grants in both arms) in which a guard
+    /// The share of [`runs`] A/A runs (2 % errors, 90 % grants in both arms) in which a guard
     /// acts or holds at some tier.
     pub fn false_actions(&self, seed: u64) -> f64 {
-        let acted = parallel(RUNS, seed, |rng| {
+        let acted = parallel(runs(), seed, |rng| {
             self.tiers.iter().any(|&(tier, share)| {
                 let arms = Arms {
                     errors: (0.02, 0.02),
                     grants: Some((0.9, 0.9)),
                     ttv_p90_ms: None,
+                    kind: Kind::Client,
                 };
                 let s = Scenario::new(self.guards.clone(), tier, self.level, arms);
                 let mut w = Window::new(&s);
@@ -229,7 +333,7 @@ impl Plan {
                 (0..self.minutes_per_tier * DELTAS_PER_MIN).any(|_| acts(&w.step(rng, s.arms)))
             })
         });
-        acted.iter().filter(|a| **a).count() as f64 / RUNS as f64
+        acted.iter().filter(|a| **a).count() as f64 / runs() as f64
     }
 }
 
@@ -241,35 +345,82 @@ fn acts(verdicts: &[Verdict]) -> bool {
     })
 }
 
+/// Whether the verdicts take a stronger action than a pause.
+fn strong(verdicts: &[Verdict]) -> bool {
+    verdicts
+        .iter()
+        .any(|v| v.action.as_ref().is_some_and(|a| *a != Action::Pause))
+}
+
 /// One run's window: the evidence a check reads (totals, the recent minutes by minute of first
-/// exposure, kept in place rather than rebuilt for every check), and the late errors.
+/// exposure, kept in place rather than rebuilt for every check), and the late errors. Honest
+/// units are each on a net of their own, so one unit per net is every honest unit; a forger's
+/// units add one unit per net and arm.
 struct Window<'a> {
     guards: &'a Guards,
     metrics: &'a Metrics,
     lookback_min: usize,
     tier: usize,
+    window: u32,
     level: f64,
     share: f64,
     expected: Option<f64>,
+    forgers: Option<Forgers>,
     delta: u64,
     e: Evidence,
     /// Where late errors of minutes older than the recent ones go (only the totals keep them).
     scratch: Arm,
-    /// Errors due at each delta (a ring): (minute, pilot?, count).
-    due: Vec<Vec<(usize, bool, u64)>>,
+    /// Errors due at each delta (a ring): (minute, pilot?, count, kind).
+    due: Vec<Vec<(usize, bool, u64, Kind)>>,
+    /// Whether each forged net already has its unit in (pilot, control).
+    forged_nets: (u64, u64),
+}
+
+/// An arm's one-unit-per-net figures.
+fn reps(a: &mut Arm) -> &mut ArmTally {
+    a.tally.reps.get_or_insert_default()
+}
+
+/// `n` units exposed in an arm (one per net, unless `rep` counts only `rep` of them per net).
+fn exposed(a: &mut Arm, n: u64, reps_n: u64, kind: Kind) {
+    a.exposures += n;
+    reps(a).units += reps_n;
+    if kind == Kind::Server {
+        a.observed += n;
+    }
+}
+
+/// `k` units with an error `delay_min` after their first exposure (`reps_k` of them one per
+/// net).
+fn erred(a: &mut Arm, k: u64, reps_k: u64, kind: Kind, delay_min: u64) {
+    a.errors += k;
+    match kind {
+        Kind::Server => {
+            a.server_errors += k;
+            *a.tally.server_error_delays.entry(delay_min).or_default() += k;
+        }
+        Kind::Client => {
+            a.client_errors += k;
+            let r = reps(a);
+            r.client_error_units += reps_k;
+            *r.client_error_delays.entry(delay_min).or_default() += reps_k;
+        }
+    }
 }
 
 impl<'a> Window<'a> {
     fn new(s: &'a Scenario) -> Self {
-        let (share, expected) = shares(s.tier);
+        let (share, expected) = s.ladder_share.map_or(shares(s.tier), |x| (x, Some(x)));
         Window {
             guards: &s.guards,
             metrics: &s.metrics,
             lookback_min: s.lookback_min,
             tier: s.tier,
+            window: s.window,
             level: s.level,
             share: s.served_share.unwrap_or(share),
             expected,
+            forgers: s.forgers,
             delta: 0,
             e: Evidence {
                 since_tier: ArmMap::from([
@@ -280,6 +431,7 @@ impl<'a> Window<'a> {
             },
             scratch: Arm::default(),
             due: vec![Vec::new(); MAX_DELAY + 1],
+            forged_nets: (0, 0),
         }
     }
 
@@ -308,20 +460,20 @@ impl<'a> Window<'a> {
                 continue;
             }
             let (row, total) = self.arm(minute, pilot);
-            row.exposures += n;
-            total.exposures += n;
+            exposed(row, n, n, arms.kind);
+            exposed(total, n, n, arms.kind);
             let pick = |(p, c): (f64, f64)| if pilot { p } else { c };
             let x = rng.binomial(n, pick(arms.errors));
             for _ in 0..x {
                 let d = rng.geometric_delay(MAX_DELAY);
                 let at = (self.delta as usize + d) % (MAX_DELAY + 1);
-                self.due[at].push((minute, pilot, 1));
+                self.due[at].push((minute, pilot, 1, arms.kind));
             }
             if let Some(grants) = arms.grants {
                 let x = rng.binomial(n, pick(grants));
                 let (row, total) = self.arm(minute, pilot);
                 for a in [row, total] {
-                    let t = &mut a.tally;
+                    let t = reps(a);
                     *t.event_units.entry("mic_prompt".into()).or_default() += n;
                     *t.event_units.entry("mic_granted".into()).or_default() += x;
                     *t.pair_units
@@ -337,21 +489,53 @@ impl<'a> Window<'a> {
                     .collect();
                 let (row, total) = self.arm(minute, pilot);
                 for a in [row, total] {
-                    let sketch = a.tally.values.entry("ttv.ms".into()).or_default();
+                    let sketch = reps(a).values.entry("ttv.ms".into()).or_default();
                     buckets.iter().for_each(|b| sketch.add_bucket(*b, 1));
                 }
             }
         }
+        self.forge(rng, minute);
         let now = self.delta as usize % (MAX_DELAY + 1);
-        for (m, pilot, k) in std::mem::take(&mut self.due[now]) {
+        for (m, pilot, k, kind) in std::mem::take(&mut self.due[now]) {
+            let delay_min = (minute - m) as u64;
             let (row, total) = self.arm(m, pilot);
-            for a in [row, total] {
-                a.errors += k;
-                a.client_errors += k;
-            }
+            erred(row, k, k, kind, delay_min);
+            erred(total, k, k, kind, delay_min);
         }
         self.delta += 1;
         self.check(minute)
+    }
+
+    /// The forger's identities of this delta: those that land in the pilot arm post an error at
+    /// once; each net's first unit in each arm speaks for the net.
+    fn forge(&mut self, rng: &mut Rng, minute: usize) {
+        let Some(f) = self.forgers else { return };
+        let m = minute as u64;
+        if m < f.from_min || m >= f.from_min + f.for_min {
+            return;
+        }
+        let minted = rng.poisson_any(f.nets as f64 * f.per_net_per_min / DELTAS_PER_MIN as f64);
+        let in_pilot = rng.binomial(minted, self.share);
+        for (pilot, n) in [(true, in_pilot), (false, minted - in_pilot)] {
+            if n == 0 {
+                continue;
+            }
+            // Nets that get their first unit in this arm now (spread evenly over the nets).
+            let seen = if pilot {
+                &mut self.forged_nets.0
+            } else {
+                &mut self.forged_nets.1
+            };
+            let new_nets = n.min(f.nets - *seen);
+            *seen += new_nets;
+            let (row, total) = self.arm(minute, pilot);
+            for a in [row, total] {
+                exposed(a, n, new_nets, Kind::Client);
+                if pilot {
+                    erred(a, n, new_nets, Kind::Client, 0);
+                }
+            }
+        }
     }
 
     fn arm(&mut self, minute: usize, pilot: bool) -> (&mut Arm, &mut Arm) {
@@ -384,7 +568,7 @@ impl<'a> Window<'a> {
             tier: self.tier,
             random_share: true,
             tiers: 4,
-            window: self.tier as u32,
+            window: self.window,
             window_start_min: 0,
             expected_share: self.expected,
             metrics: self.metrics,
@@ -470,9 +654,9 @@ fn parallel<T: Send>(runs: usize, seed: u64, f: impl Fn(&mut Rng) -> T + Sync) -
     })
 }
 
-/// `alpha` plus three standard errors of an estimate from [`RUNS`] runs.
+/// `alpha` plus three standard errors of an estimate from [`runs`] runs.
 pub fn bound(alpha: f64) -> f64 {
-    alpha + 3.0 * (alpha * (1.0 - alpha) / RUNS as f64).sqrt()
+    alpha + 3.0 * (alpha * (1.0 - alpha) / runs() as f64).sqrt()
 }
 
 /// The median of sorted values.
@@ -483,8 +667,9 @@ pub fn median(sorted: &[f64]) -> Option<f64> {
 /// Prints a false-action figure.
 pub fn print_false(guard: &str, what: &str, level: f64, share: f64, alpha: f64) {
     println!(
-        "{guard:<26} {what:<34} {level:>6} units/min: false actions in 24 h of checks {:>5.2} % of {RUNS} runs (alpha {:.2} %)",
+        "{guard:<26} {what:<34} {level:>6} units/min: false actions in 24 h of checks {:>5.2} % of {} runs (alpha {:.3} %)",
         share * 100.0,
+        runs(),
         alpha * 100.0
     );
 }
