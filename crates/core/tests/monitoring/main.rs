@@ -389,7 +389,7 @@ fn monitored_healthy_at_the_dwell_is_rare_under_a_regression() {
         assert!(always <= 0.10, "{kind}: {always}");
         // At 100 units a minute: the dwell a tier needs for the same.
         let slow = Scenario::new(guards.clone(), 2, 100.0, arms).lighter(60, 200);
-        let needed = [60, 120, 240, 480, 960].into_iter().find_map(|dwell| {
+        let needed = [60, 120, 240, 480, 960].into_iter().find(|&dwell| {
             let p = slow
                 .regressing(regressed)
                 .healthy_at(0xd3 + dwell, dwell, dwell - 15);
@@ -397,7 +397,7 @@ fn monitored_healthy_at_the_dwell_is_rare_under_a_regression() {
                 "P(healthy at the dwell)    3x for the last 15 min, {kind:<6} tier 10 %    100 units/min, dwell {dwell} min: {:.1} %",
                 p * 100.0
             );
-            (p <= 0.10).then_some(dwell)
+            p <= 0.10
         });
         println!(
             "dwell needed at 100 units/min on 10 % ({kind}): {}",
