@@ -189,9 +189,23 @@ export class CookieJar {
   get(name) { return this.cookies.get(name); }
 }
 
-/** GET without following redirects, sending and then storing the jar's cookies. */
+/**
+ * The address a jar's requests claim (`jar.ip`, as `CF-Connecting-IP`, which `wrangler dev`
+ * passes on as Cloudflare sets it): the edge counts client evidence one visitor per network.
+ */
+function netOf(jar) {
+  return jar.ip ? { 'cf-connecting-ip': jar.ip } : {};
+}
+
+/** An address on a /24 of its own for the `n`-th of many visitors (10.0.0.0/8). */
+export function addressOf(n) {
+  return `10.${(n >> 8) & 255}.${n & 255}.7`;
+}
+
+/** GET without following redirects, sending and then storing the jar's cookies (and its
+ * claimed address, `jar.ip`). */
 export async function visit(url, jar = new CookieJar(), headers = {}) {
-  const h = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) pilot-gate-e2e', ...headers };
+  const h = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) pilot-gate-e2e', ...netOf(jar), ...headers };
   if (jar.cookies.size) h.cookie = jar.header();
   const res = await fetch(url, { redirect: 'manual', headers: h });
   jar.store(res);
@@ -206,7 +220,7 @@ export async function visit(url, jar = new CookieJar(), headers = {}) {
 export async function postEvents(url, jar, events) {
   const res = await fetch(`${url}/api/events`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', cookie: jar.header(), 'user-agent': jar.ua },
+    headers: { 'content-type': 'application/json', cookie: jar.header(), 'user-agent': jar.ua, ...netOf(jar) },
     body: JSON.stringify(events),
   });
   jar.store(res);

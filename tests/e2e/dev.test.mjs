@@ -19,14 +19,18 @@ function devArgs(line) {
   return r.stdout.split('\0').filter(Boolean);
 }
 
-/** Runs a README line as it stands, against `url` instead of the README's port 8787. */
-function run(t, line, url) {
+/** Runs a README line as it stands, against `url` instead of the README's port 8787; it must
+ * exit with `status` (0 unless the README says the line is refused). */
+function run(t, line, url, status = 0) {
   const command = line.replaceAll('http://127.0.0.1:8787', url);
   const r = spawnSync('bash', ['-c', command], { cwd: ROOT, env: { ...process.env, PILOT_URL: url }, encoding: 'utf8', timeout: 60_000 });
-  t.diagnostic(`${line}\n  -> ${r.status}: ${r.stdout.trim().split('\n').join('\n     ')}`);
-  assert.equal(r.status, 0, `${line}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
+  t.diagnostic(`${line}\n  -> ${r.status}: ${(r.stdout + r.stderr).trim().split('\n').join('\n     ')}`);
+  assert.equal(r.status, status, `${line}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout + r.stderr;
 }
+
+/** `scripts/pilot`'s exit code when the control plane refuses (4xx). */
+const REFUSED_EXIT = 1;
 
 const uidOf = (jar) => jar.get('pg_uid').split('.')[1];
 
@@ -60,7 +64,7 @@ describe('the README, as a new user runs it', () => {
       assert.equal(pilot.plan.tier, 1, 'the demo set is published: pilot at tier 1');
       assert.equal(pilot.plan.status, 'active');
 
-      const [flags, curl, advance, audit] = walk;
+      const [flags, curl, refused, advance, audit] = walk;
       assert.match(flags, /^scripts\/pilot flags/);
       assert.match(run(t, flags, dev.url), /pilot\s+active\s+1\/4\s+10%/);
       assert.match(curl, /^curl .*\/try/);
@@ -69,7 +73,12 @@ describe('the README, as a new user runs it', () => {
       t.diagnostic(`tier 1: ${before} of 200 fresh visitors in the pilot`);
       assert.ok(before > 5 && before < 40, `${before} of 200 at 10 %`);
 
-      assert.match(advance, /^scripts\/pilot advance pilot/);
+      // Tier 1 is guarded like any tier with a random share: no evidence, no advance.
+      assert.match(refused, /^scripts\/pilot advance pilot .*# refused \(409\)/);
+      const objections = run(t, refused, dev.url, REFUSED_EXIT);
+      assert.match(objections, /409/);
+      assert.match(objections, /guard comparative: undecided/);
+      assert.match(advance, /^scripts\/pilot advance pilot --force/);
       assert.match(run(t, advance, dev.url), /pilot: active, tier 2 of 4 \(20%\)/);
       assert.equal((await admin(dev.url, 'GET', '/flags/pilot')).body.pct, 20);
       // The edge's isolates keep the set FLAGS_CACHE_S (30 s, as the README says): wait until a

@@ -240,9 +240,11 @@ describe('autoAdvance', () => {
   after(async () => { await w?.stop(); });
 
   test('climbs a tier by itself once the dwell time is met and every guard is healthy, never onto a manual tier', async (t) => {
-    // pilot at tier 1 (10 %) watched by the breaker alone, 2 s of dwell, tier 3 manual.
+    // pilot at tier 1 (10 %) watched by the breaker alone (healthy from 10 pilot visitors on:
+    // never on no evidence), 2 s of dwell, tier 3 manual.
     const flag = (await admin(w.url, 'GET', '/flags/pilot')).body;
-    const plan = { ...flag.plan, minDwellS: 2, autoAdvance: { manualTiers: [3] }, guards: { comparative: null, sampleRatio: null, noData: null } };
+    const guards = { comparative: null, sampleRatio: null, noData: null, guardrails: [], breaker: { minExposures: 10 } };
+    const plan = { ...flag.plan, minDwellS: 2, autoAdvance: { manualTiers: [3] }, guards };
     const put = await admin(w.url, 'PUT', '/flags/pilot', { body: { definition: flag.definition, plan } });
     assert.equal(put.status, 200, JSON.stringify(put.body));
     assert.equal(put.body.plan.tier, 1);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
-import { ADMIN_TOKEN, CookieJar, METRICS_TOKEN, ROOT, admin, freePort, stopGroup } from '../../scripts/lib/local.mjs';
+import { ADMIN_TOKEN, CookieJar, METRICS_TOKEN, ROOT, addressOf, admin, freePort, stopGroup } from '../../scripts/lib/local.mjs';
 
 export * from '../../scripts/lib/local.mjs';
 
@@ -88,10 +88,12 @@ export async function metrics(url) {
 }
 
 let visitors = 0;
-/** A fresh visitor (its own cookie jar and User-Agent). */
+/** A fresh visitor (its own cookie jar and User-Agent, and a network of its own, as most
+ * visitors have). */
 export function visitor() {
   const jar = new CookieJar();
-  jar.ua = `e2e-visitor-${process.pid}-${visitors++}`;
+  jar.ua = `e2e-visitor-${process.pid}-${visitors}`;
+  jar.ip = addressOf(visitors++);
   return jar;
 }
 

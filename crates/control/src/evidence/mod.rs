@@ -377,6 +377,7 @@ impl FlagEvidence {
             arms: &arms,
             mixed: tally.mixed,
             outside: tally.outside,
+            capped: tally.capped,
             series: (&points, bucket),
             verdicts: &verdicts,
         };

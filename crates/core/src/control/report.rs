@@ -113,6 +113,8 @@ pub struct Report<'a> {
     pub mixed: u64,
     /// Units placed outside the random split in the tier.
     pub outside: u64,
+    /// Sightings of capped units (minted past their net's cap) in the tier.
+    pub capped: u64,
     /// Its series, and minutes per point.
     pub series: (&'a BTreeMap<u64, Arms>, u64),
     /// Every guard's verdict now.
@@ -156,6 +158,9 @@ impl Report<'_> {
             "arms": arms,
             "mixed": self.mixed,
             "outside": self.outside,
+            "capped": self.capped,
+            // The evidence window: its number in the plan's run (its share of α) and start.
+            "evidenceWindow": {"number": w.window, "sinceMs": w.window_start_ms()},
             "metrics": metrics,
             "guards": self.verdicts,
             "series": {"bucketMin": self.series.1, "points": points},
@@ -181,6 +186,9 @@ pub fn arm_view(arm: &Arm, metrics: &Metrics) -> Value {
         "errors": arm.errors,
         "clientErrors": arm.client_errors,
         "serverErrors": arm.server_errors,
+        // One unit per net: what client-reported evidence may weigh.
+        "nets": arm.tally.reps.as_ref().map_or(0, |r| r.units),
+        "clientErrorNets": arm.tally.reps.as_ref().map_or(0, |r| r.client_error_units),
         "errorRate": rate(arm.errors, arm.exposures),
         "errorRateWilson95": (arm.exposures > 0).then_some([lo, hi]),
         "ttfbP50Ms": quantile_ms(&arm.tally.ttfb, 0.5),
