@@ -53,18 +53,22 @@ async function guard(url, token, aa) {
   if (b) console.log(`breaker at the end: ${b.state}, ${b.figures.windowErrors} of ${b.figures.windowExposures} pilot visitors with an error (ln e = ${b.figures.lnE?.toFixed(3) ?? '-'}, rolls back at ${b.figures.threshold?.toFixed(3) ?? '-'})`);
   if (aa) {
     const c = r.comparative;
-    if (c) console.log(`comparative guard at the end: ${c.state}, Λ = ${c.figures.lambda?.toFixed(3)} (rollback at ${c.figures.upper.toFixed(3)}); over the window ${c.figures.windowLambda?.toFixed(3)} (healthy at ${c.figures.lower.toFixed(3)})`);
-    console.log(`A/A: ${r.rolledBackMs === null ? 'no rollback (goal: none): met' : `ROLLED BACK after ${s(r.rolledBackMs)}: NOT MET`}`);
-    return r.rolledBackMs === null;
+    if (c) console.log(`comparative guard at the end: ${c.state}, Λ = ${c.figures.lambda?.toFixed(3)} (acts at ${c.figures.upper.toFixed(3)}); over the window ${c.figures.windowLambda?.toFixed(3)}, the last ${c.figures.recentMin} min ${c.figures.recentLambda?.toFixed(3)} (healthy at ${c.figures.lower.toFixed(3)})`);
+    console.log(`A/A: ${r.actedMs === null ? 'no action (goal: none): met' : `${r.action.toUpperCase()} after ${s(r.actedMs)}: NOT MET`}`);
+    return r.actedMs === null;
   }
-  if (r.rolledBackMs === null) {
-    console.log('rollback: none within 5 minutes: NOT MET');
+  // Server errors are edge-observed: a rollback. Client-reported errors may only pause.
+  const want = serverErrors ? 'rollback' : 'pause';
+  if (r.actedMs === null) {
+    console.log(`${want}: none within 5 minutes: NOT MET`);
     return false;
   }
-  console.log(`first bad minute -> automatic rollback: ${s(r.rolledBackMs)} (goal < 120 s: ${r.rolledBackMs < 120_000 ? 'met' : 'NOT MET'})`);
-  console.log(`first bad minute -> every pilot visitor redirected: ${s(r.redirectedMs)} (FLAGS_CACHE_S = ${cacheS})`);
+  console.log(`first bad minute -> automatic ${r.action}: ${s(r.actedMs)} (goal: a ${want} within 120 s: ${r.action === want && r.actedMs < 120_000 ? 'met' : 'NOT MET'})`);
+  if (r.action === 'rollback') {
+    console.log(`first bad minute -> every pilot visitor redirected: ${s(r.redirectedMs)} (FLAGS_CACHE_S = ${cacheS})`);
+  }
   console.log(`evidence: ${r.entry?.reason}`);
-  return r.rolledBackMs < 120_000;
+  return r.action === want && r.actedMs < 120_000;
 }
 
 let worker;

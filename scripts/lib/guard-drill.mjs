@@ -2,20 +2,24 @@
 // `/try` (the edge records each one's exposure) and some of them hit an error: pilot visitors
 // at `ratio` times control's rate (rollback drill) or at the same rate (A/A drill). An error is
 // a client `error` event through the real beacon, or (`serverErrors`) nothing the browser sends
-// at all: the origin answers the pilot's request with a 500, which the edge records. The drill
-// measures the time from the first bad minute to the automatic rollback and to every pilot
-// visitor redirected, or shows that no rollback happens. Used by `scripts/drill rollback|aa`.
+// at all: the origin answers the pilot's request with a 500, which the edge records. Each
+// visitor comes from a network of its own (its `CF-Connecting-IP`), as real ones do: client
+// evidence counts one visitor per network. Server errors roll the pilot back; client-reported
+// errors may only pause it. The drill measures the time from the first bad minute to the
+// automatic action (and, for a rollback, to every pilot visitor redirected), or shows that none
+// happens. Used by `scripts/drill rollback|aa`.
 
-import { CookieJar, postEvents, visit } from './local.mjs';
+import { CookieJar, addressOf, postEvents, visit } from './local.mjs';
 import { adminOk as admin } from './drill.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let seq = 0;
-/** A fresh synthetic visitor: its own cookies and User-Agent. */
+/** A fresh synthetic visitor: its own cookies, User-Agent and network. */
 function visitor() {
   const jar = new CookieJar();
-  jar.ua = `drill-visitor-${process.pid}-${seq++}`;
+  jar.ua = `drill-visitor-${process.pid}-${seq}`;
+  jar.ip = addressOf(seq++);
   return jar;
 }
 
@@ -30,8 +34,8 @@ async function tryPage(url, jar, headers = {}) {
  * `baseErrorRate` of control's hit an error. With `serverErrors`, a pilot visitor's error is
  * its request of `/try` sent with `x-drill-fail: 1`, which the drill's origin answers with a
  * 500 (the worker must pass `/try` through to that origin); control visitors never reach the
- * origin. Stops at the automatic rollback (then measures until every pilot visitor is
- * redirected) or after `maxMinutes`.
+ * origin. Stops at the automatic action, a rollback or a pause (after a rollback it measures
+ * until every pilot visitor is redirected), or after `maxMinutes`.
  */
 export async function guardDrill({
   url, token, ratio, visitorsPerS = 10, baseErrorRate = 0.02, maxMinutes = 5, cacheS = 30,
@@ -55,15 +59,17 @@ export async function guardDrill({
   const counts = { on: 0, off: 0 };
   const errors = { on: 0, off: 0 };
   const served = [];
-  let rolledBackMs = null;
+  let actedMs = null;
+  let action = null;
   let entry = null;
   const deadline = t0 + maxMinutes * 60_000;
   const watch = (async () => {
-    while (rolledBackMs === null && Date.now() < deadline) {
+    while (actedMs === null && Date.now() < deadline) {
       await sleep(500);
       const f = await admin(url, token, 'GET', '/flags/pilot');
-      if (f.plan.status === 'rolled_back') {
-        rolledBackMs = Date.now() - t0;
+      if (f.plan.status === 'rolled_back' || f.plan.status === 'paused') {
+        actedMs = Date.now() - t0;
+        action = f.plan.status === 'paused' ? 'pause' : 'rollback';
         [entry] = (await admin(url, token, 'GET', '/audit?flag=pilot&limit=1')).entries;
       }
     }
@@ -95,7 +101,7 @@ export async function guardDrill({
     errors[arm] += 1;
     await postEvents(url, v, [{ v: 1, id: crypto.randomUUID(), name: 'error', ts: Date.now(), props: { message: 'drill' } }]);
   };
-  while (rolledBackMs === null && Date.now() < deadline) {
+  while (actedMs === null && Date.now() < deadline) {
     const second = Date.now();
     // About visitorsPerS of each arm at 50 %.
     await Promise.all(Array.from({ length: 2 * visitorsPerS }, arrive));
@@ -105,16 +111,16 @@ export async function guardDrill({
   const stats = await admin(url, token, 'GET', '/stats/pilot');
   const guard = (name) => stats.guards.find((g) => g.guard === name) ?? null;
   const result = {
-    ratio, serverErrors, visitors: counts, errors, seconds: (Date.now() - t0) / 1000, rolledBackMs, entry,
+    ratio, serverErrors, visitors: counts, errors, seconds: (Date.now() - t0) / 1000, actedMs, action, entry,
     redirectedMs: null, comparative: guard('comparative'), breaker: guard('breaker'),
   };
-  if (rolledBackMs !== null) {
+  if (action === 'rollback') {
     // Every pilot visitor redirected: the edge's cache decides how long after the rollback.
     const sample = served.slice(-100);
     for (;;) {
       const statuses = await Promise.all(sample.map((v) => tryPage(url, v)));
       if (statuses.every((s) => s === 302)) break;
-      if (Date.now() - t0 > rolledBackMs + (cacheS + 30) * 1000) throw new Error('pilot visitors still served after the rollback');
+      if (Date.now() - t0 > actedMs + (cacheS + 30) * 1000) throw new Error('pilot visitors still served after the rollback');
       await sleep(250);
     }
     result.redirectedMs = Date.now() - t0;
