@@ -197,6 +197,11 @@ function netOf(jar) {
   return jar.ip ? { 'cf-connecting-ip': jar.ip } : {};
 }
 
+/** The headers that make a request the jar's visitor's: its User-Agent and claimed address. */
+export function visitorHeaders(jar) {
+  return { 'user-agent': jar.ua, ...netOf(jar) };
+}
+
 /** An address on a /24 of its own for the `n`-th of many visitors (10.0.0.0/8). */
 export function addressOf(n) {
   return `10.${(n >> 8) & 255}.${n & 255}.7`;

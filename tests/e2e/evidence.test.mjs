@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { OFREP_TOKEN, admin, ev, pool, postEvents, sleep, startOrigin, startWorker, storedEvents, toHalf, total, units, until, visit, visitor } from './harness.mjs';
+import { OFREP_TOKEN, admin, ev, pool, postEvents, sleep, startOrigin, startWorker, storedEvents, toHalf, total, units, until, visit, visitor, visitorHeaders } from './harness.mjs';
 
 describe('exposures come from the edge', () => {
   let w;
@@ -129,7 +129,7 @@ describe('hostile identities', () => {
   async function pilotIdentity() {
     for (let i = 0; i < 200; i++) {
       const jar = visitor();
-      const res = await fetch(`${w.url}/api/config`, { headers: { 'user-agent': jar.ua } });
+      const res = await fetch(`${w.url}/api/config`, { headers: visitorHeaders(jar) });
       jar.store(res);
       if ((await res.json()).pilot === true) return jar;
     }
@@ -204,7 +204,7 @@ describe('a kill while the beacon is flooded', () => {
     // its rate limit allows: every event goes to the evidence of all ten flags.
     const senders = await pool(Array.from({ length: 20 }), 8, async () => {
       const jar = visitor();
-      const res = await fetch(`${w.url}/api/config`, { headers: { 'user-agent': jar.ua } });
+      const res = await fetch(`${w.url}/api/config`, { headers: visitorHeaders(jar) });
       jar.store(res);
       await res.arrayBuffer();
       return jar;

@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { admin, ev, metrics, pool, postEvents, sample, sleep, startWorker, until, visitor } from './harness.mjs';
+import { admin, ev, metrics, pool, postEvents, sample, sleep, startWorker, until, visitor, visitorHeaders } from './harness.mjs';
 
 const FLAGS = 'crates/core/tests/flags/sets/metrics.json';
 
 /** A visitor exposed to every flag through /api/config: its jar and its arm of `flag`. */
 async function exposed(url, flag) {
   const jar = visitor();
-  const res = await fetch(`${url}/api/config`, { headers: { 'user-agent': jar.ua } });
+  const res = await fetch(`${url}/api/config`, { headers: visitorHeaders(jar) });
   jar.store(res);
   const config = await res.json();
   return { jar, arm: config[flag] ? 'on' : 'off' };
