@@ -14,6 +14,7 @@ mod no_default;
 mod notify;
 mod state;
 mod tally;
+mod windows;
 
 use pilot_gate_core::control::audit::Actor;
 use pilot_gate_core::control::state::{Caller, ControlState};
