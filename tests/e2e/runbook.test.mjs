@@ -23,6 +23,7 @@ describe('RUNBOOK.md', () => {
   const drills = commands.filter((c) => c.startsWith('scripts/drill '));
   const operator = commands.filter((c) => !drills.includes(c));
 
+  /** Runs a RUNBOOK line; one whose comment says it is refused must exit 1 (a 4xx). */
   function run(t, command) {
     const env = {
       ...process.env,
@@ -33,7 +34,8 @@ describe('RUNBOOK.md', () => {
     const r = spawnSync('bash', ['-c', command], { cwd: ROOT, env, encoding: 'utf8', timeout: 600_000 });
     const last = (r.stdout || '').trim().split('\n').slice(-1)[0];
     t.diagnostic(`${command}  -> ${r.status} in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${last.slice(0, 160)}`);
-    assert.equal(r.status, 0, `${command}\n${r.stdout}\n${r.stderr}`);
+    const want = /# refused \(exit 1\)/.test(command) ? 1 : 0;
+    assert.equal(r.status, want, `${command}\n${r.stdout}\n${r.stderr}`);
   }
 
   test('every operator command runs and succeeds, in order; the audit log holds each step', async (t) => {
@@ -43,7 +45,7 @@ describe('RUNBOOK.md', () => {
     const steps = entries.filter((e) => e.actor === 'ada').map((e) => [e.action, e.reason]);
     assert.deepEqual(steps, [
       ['start', 'launch: tier 1'],
-      ['advance', 'first hour green'],
+      ['advance', 'first hour green; ttv:p90 lacks the traffic at 10 %'],
       ['pause', 'errors at 6 %: investigating'],
       ['resume', 'cause found and fixed'],
       ['rollback', 'error rate 11 % on checkout'],

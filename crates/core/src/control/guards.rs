@@ -580,9 +580,22 @@ pub struct Verdict {
     /// Which evidence decided, when tripped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
-    /// Why it is undecided, or why it took a milder action than its own.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it is undecided, or why it took a milder action than its own (serialized with its
+    /// `text`, as the audit log, `scripts/pilot` and the admin page say it).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "note_with_text"
+    )]
     pub note: Option<Note>,
+}
+
+/// A note as JSON: its fields and its `text`.
+fn note_with_text<S: serde::Serializer>(note: &Option<Note>, s: S) -> Result<S::Ok, S::Error> {
+    let mut v = serde_json::to_value(note).map_err(serde::ser::Error::custom)?;
+    if let (Some(n), Some(fields)) = (note, v.as_object_mut()) {
+        fields.insert("text".into(), n.to_string().into());
+    }
+    v.serialize(s)
 }
 
 /// A verdict as JSON gives it: its figures are read by the guard's kind.
