@@ -99,6 +99,9 @@ describe('dashboard', () => {
       assert.match(await page.locator('[data-chart="chart-mic_grant"] figcaption').innerText(), /^mic_grant \(%\); goal >= 0\.85, warn >= 0\.8/);
       const guards = await page.locator('#guards tbody th').allInnerTexts();
       assert.deepEqual(guards, ['comparative', 'breaker', 'sample_ratio', 'no_data', 'guardrail:ttv:p90']);
+      // Each guard says why it is not healthy yet (healthy is evidence, never its absence).
+      const whys = await page.locator('#guards tbody td:nth-child(4)').allInnerTexts();
+      assert.ok(whys.some((w) => /too little traffic|no evidence yet|no units yet|cannot reach/.test(w)), JSON.stringify(whys));
       await page.screenshot({ path: path.join(ROOT, 'tests/.tmp/dashboard.png'), fullPage: true });
     } finally {
       await context.close();

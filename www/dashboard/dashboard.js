@@ -186,14 +186,20 @@ function renderGuards(stats) {
     const state = document.createElement('td');
     state.className = `state-${g.state}`;
     state.textContent = g.state.replace('_', ' ');
+    // Which evidence decided (edge-observed or client-reported), and why the guard is not
+    // healthy or took a milder action than its own.
+    const evidence = document.createElement('td');
+    evidence.textContent = { edge: 'edge-observed', client: 'client-reported' }[g.provenance] ?? '—';
+    const why = document.createElement('td');
+    why.textContent = g.note?.text ?? '';
     const figures = document.createElement('td');
     const code = document.createElement('code');
     code.textContent = Object.entries(g.figures).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(4) : JSON.stringify(v)}`).join(' ');
     figures.append(code);
-    tr.append(name, state, figures);
+    tr.append(name, state, evidence, why, figures);
     tbody.append(tr);
   }
-  if (!stats.guards.length) tbody.innerHTML = '<tr><td colspan="3">This flag has no guards (or is at tier 0).</td></tr>';
+  if (!stats.guards.length) tbody.innerHTML = '<tr><td colspan="5">This flag has no guards (or is at tier 0).</td></tr>';
 }
 
 function renderDecisions(audit) {
