@@ -23,11 +23,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::guards::{Action, GuardKind, GuardState, Minute, Note, Setting, Verdict};
 use crate::control::measure::{proportion, rate, value};
 use crate::control::sequential::{ln_normal_mixture, LOOKBACK_MIN};
 use crate::control::stats::drop_score;
 use crate::control::tally::Arm;
+pub use crate::control::verdict::{
+    AbsoluteFigures, GuardrailFigures, MinuteValue, RateFigures, RelativeFigures,
+};
+use crate::control::verdict::{Action, GuardKind, GuardState, Minute, Note, Setting, Verdict};
 use crate::evidence::metric::{Metric, MetricKind, Metrics, Quantile};
 use crate::evidence::provenance::{Provenance, MIN_CLIENT_NETS};
 use crate::evidence::tally::ArmTally;
@@ -150,135 +153,6 @@ impl Guardrail {
     }
 }
 
-/// One arm's side of a relative guardrail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RateFigures {
-    /// Units in the numerator (among the denominator's).
-    pub successes: u64,
-    /// Units in the denominator.
-    pub trials: u64,
-    /// Their ratio (`None` without trials).
-    pub rate: Option<f64>,
-}
-
-/// A relative guardrail's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RelativeFigures {
-    /// The metric.
-    pub metric: String,
-    /// Where its evidence comes from (`client`: the rates are over one unit per net).
-    pub provenance: Provenance,
-    /// The pilot's rate.
-    pub pilot: RateFigures,
-    /// Control's rate.
-    pub control: RateFigures,
-    /// The drop allowed, in percent of control's.
-    pub max_drop_pct: f64,
-    /// The Farrington-Manning score of a larger drop (negative: below the margin).
-    pub z: Option<f64>,
-    /// The log of the mixture likelihood ratio of a larger drop.
-    pub ln_e: Option<f64>,
-    /// `1/e`, capped at 1: an always-valid p-value at this look.
-    pub p_value: Option<f64>,
-    /// Trips at or above: ln(1/α) of the window.
-    pub threshold: f64,
-    /// The log of the mixture likelihood ratio of a pilot above the margin.
-    pub healthy_ln_e: Option<f64>,
-    /// Healthy at or above: ln(1/β).
-    pub healthy_threshold: f64,
-    /// The chance of acting over the whole plan while the drop is within the margin.
-    pub alpha: f64,
-    /// Fewest trials in each arm.
-    pub min_trials: u64,
-}
-
-/// One minute of an absolute guardrail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MinuteValue {
-    /// Minutes after the window began.
-    pub offset_min: u64,
-    /// Pilot units with a value in it.
-    pub units: u64,
-    /// The pilot's value in it (`None`: none).
-    pub value: Option<f64>,
-}
-
-/// An absolute guardrail's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AbsoluteFigures {
-    /// The metric.
-    pub metric: String,
-    /// Where its evidence comes from (`client`: the values are one unit per net).
-    pub provenance: Provenance,
-    /// What is bounded: a quantile (`p90`) or `value`.
-    pub stat: String,
-    /// The bound.
-    pub bound: f64,
-    /// Trips above it (else below).
-    pub above: bool,
-    /// For how many minutes.
-    pub for_min: u64,
-    /// Fewest pilot units with a value in each.
-    pub min_units: u64,
-    /// The minutes looked at, oldest first.
-    pub minutes: Vec<MinuteValue>,
-    /// Pilot units with a value per minute over the recent minutes (what the tier's traffic
-    /// gives).
-    pub units_per_min: Option<f64>,
-}
-
-/// A guardrail's figures (read back by the guardrail's name: an absolute one's has a `:`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum GuardrailFigures {
-    /// A relative guardrail's.
-    Relative(RelativeFigures),
-    /// An absolute guardrail's.
-    Absolute(AbsoluteFigures),
-}
-
-impl GuardrailFigures {
-    /// The deciding figures in one line.
-    pub fn summary(&self) -> String {
-        let num = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.4}"));
-        match self {
-            GuardrailFigures::Relative(f) => format!(
-                "{}: pilot {} ({} of {}) vs control {} ({} of {}), ln e = {} ≥ {} for more than {} % below",
-                f.metric,
-                num(f.pilot.rate),
-                f.pilot.successes,
-                f.pilot.trials,
-                num(f.control.rate),
-                f.control.successes,
-                f.control.trials,
-                num(f.ln_e),
-                num(Some(f.threshold)),
-                f.max_drop_pct
-            ),
-            GuardrailFigures::Absolute(f) => {
-                let values: Vec<String> = f
-                    .minutes
-                    .iter()
-                    .map(|m| format!("{} ({} units)", num(m.value), m.units))
-                    .collect();
-                format!(
-                    "{} {} {} {} in each of the last {} min: {}",
-                    f.metric,
-                    f.stat,
-                    if f.above { "above" } else { "below" },
-                    f.bound,
-                    f.for_min,
-                    values.join(", ")
-                )
-            }
-        }
-    }
-}
-
 /// Every guardrail's verdict.
 pub fn evaluate(
     guardrails: &[Guardrail],
@@ -313,7 +187,7 @@ pub fn evaluate(
             Verdict {
                 guard: GuardKind::Guardrail(g.name()),
                 state,
-                figures: crate::control::guards::Figures::Guardrail(judged.figures),
+                figures: crate::control::verdict::Figures::Guardrail(judged.figures),
                 provenance: action.as_ref().map(|_| provenance),
                 action,
                 note,

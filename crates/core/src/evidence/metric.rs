@@ -193,18 +193,23 @@ pub struct Metric {
 }
 
 impl Metric {
-    /// Where its evidence comes from: the edge when it reads only `$exposure`,
-    /// `$server_error` and `$ttfb_ms`, else browsers (client events, and `$error`, which counts
-    /// client `error` events).
-    pub fn provenance(&self) -> Provenance {
-        let names: Vec<&str> = match &self.kind {
+    /// The event names it reads (built-ins included).
+    pub fn names(&self) -> Vec<&str> {
+        match &self.kind {
             MetricKind::Proportion {
                 numerator,
                 denominator,
             } => vec![numerator, denominator],
             MetricKind::Quantile { event, .. } | MetricKind::Mean { event, .. } => vec![event],
-        };
-        if names
+        }
+    }
+
+    /// Where its evidence comes from: the edge when it reads only `$exposure`,
+    /// `$server_error` and `$ttfb_ms`, else browsers (client events, and `$error`, which counts
+    /// client `error` events).
+    pub fn provenance(&self) -> Provenance {
+        if self
+            .names()
             .iter()
             .all(|n| [EXPOSURE, SERVER_ERROR, TTFB_MS].contains(n))
         {
@@ -486,14 +491,12 @@ fn threshold(
 pub fn events_named(metrics: &Metrics) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for m in metrics.values() {
-        let names: Vec<&String> = match &m.kind {
-            MetricKind::Proportion {
-                numerator,
-                denominator,
-            } => vec![numerator, denominator],
-            MetricKind::Quantile { event, .. } | MetricKind::Mean { event, .. } => vec![event],
-        };
-        out.extend(names.into_iter().filter(|n| !n.starts_with('$')).cloned());
+        out.extend(
+            m.names()
+                .into_iter()
+                .filter(|n| !n.starts_with('$'))
+                .map(str::to_owned),
+        );
     }
     out
 }

@@ -69,14 +69,19 @@ fn arms(pilot: Arm, control: Arm) -> Arms {
     Arms::from([("on".to_owned(), pilot), ("off".to_owned(), control)])
 }
 
-/// An arm whose errors are all client errors, every unit on a net of its own (so one unit per
-/// net is every unit), each error in the unit's first minute.
-fn arm(exposures: u64, errors: u64) -> Arm {
-    let delays = if errors > 0 {
+/// `errors` units with an error in their first minute, by delay.
+fn at_first_minute(errors: u64) -> std::collections::BTreeMap<u64, u64> {
+    if errors > 0 {
         [(0, errors)].into()
     } else {
         Default::default()
-    };
+    }
+}
+
+/// An arm whose errors are all client errors, every unit on a net of its own (so one unit per
+/// net is every unit), each error in the unit's first minute.
+fn arm(exposures: u64, errors: u64) -> Arm {
+    let delays = at_first_minute(errors);
     let tally = ArmTally {
         units: exposures,
         error_units: errors,
@@ -99,11 +104,7 @@ fn arm(exposures: u64, errors: u64) -> Arm {
 
 /// An arm whose requests an upstream answered, with server errors (edge-observed) only.
 fn served(exposures: u64, errors: u64) -> Arm {
-    let delays = if errors > 0 {
-        [(0, errors)].into()
-    } else {
-        Default::default()
-    };
+    let delays = at_first_minute(errors);
     let tally = ArmTally {
         units: exposures,
         error_units: errors,

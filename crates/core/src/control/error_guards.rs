@@ -20,15 +20,80 @@
 //! so the statistic that crossed is the one-unit-per-net statistic); with fewer the guard is
 //! undecided and does nothing.
 
-use crate::control::guards::{
-    from_minute, Action, Breaker, BreakerFigures, Comparative, ComparativeFigures, Figures,
-    GuardKind, GuardState, Minute, Note, Setting, Verdict,
-};
+use serde::{Deserialize, Serialize};
+
 use crate::control::sequential::{ln_rate_ratio, scan, threshold, Counts, Crossing, Start};
 use crate::control::stats::{sprt_bounds, sprt_lambda};
 use crate::control::tally::Arm;
+use crate::control::verdict::{
+    from_minute, Action, BreakerFigures, ComparativeFigures, Figures, GuardKind, GuardState,
+    Minute, Note, Setting, Verdict,
+};
 use crate::evidence::provenance::{Provenance, MIN_CLIENT_NETS};
 use crate::evidence::tally::ArmTally;
+
+/// The comparative test: roll back on evidence that the pilot's error rate is `r` times
+/// control's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Comparative {
+    /// The error-rate ratio the test looks for (R).
+    pub r: f64,
+    /// The false-rollback rate (α).
+    pub alpha: f64,
+    /// The missed-regression rate (β).
+    pub beta: f64,
+    /// Fewest pilot errors for a rollback (M).
+    pub min_errors: u64,
+}
+
+impl Default for Comparative {
+    fn default() -> Self {
+        Self {
+            r: 3.0,
+            alpha: 0.01,
+            beta: 0.1,
+            min_errors: 3,
+        }
+    }
+}
+
+/// The absolute breaker: the pilot's share of units with an error within `tenure_min` of
+/// their first exposure above `max_error_rate` (θ), by a likelihood ratio of 2θ against θ over
+/// the window and over each of its recent stretches (`pilot_gate_core::control::sequential`),
+/// at `alpha` over the whole plan. A fixed tenure keeps repeat visits from inflating a unit's
+/// rate: a unit that stays for days is not a unit with more chances to err.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Breaker {
+    /// θ, the error rate that must not be exceeded.
+    pub max_error_rate: f64,
+    /// The chance of a rollback over the whole plan while the pilot's rate is θ or less.
+    pub alpha: f64,
+    /// Fewest pilot units in a stretch before it speaks.
+    pub min_exposures: u64,
+    /// Errors count within this many minutes of the unit's first exposure (1 to
+    /// [`MAX_TENURE_MIN`](crate::evidence::tally::MAX_TENURE_MIN)).
+    pub tenure_min: u64,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Self {
+            max_error_rate: 0.05,
+            alpha: 0.01,
+            min_exposures: 100,
+            tenure_min: 30,
+        }
+    }
+}
+
+impl Breaker {
+    /// The error rate the breaker looks for: 2θ (or halfway to 1, for θ of a half or more).
+    pub fn alternative(&self) -> f64 {
+        (2.0 * self.max_error_rate).min((1.0 + self.max_error_rate) / 2.0)
+    }
+}
 
 /// The recent stretch that "healthy" must hold on as well as the window, in minutes.
 pub const RECENT_MIN: u64 = 30;
