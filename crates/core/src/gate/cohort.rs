@@ -97,7 +97,13 @@ fn passes(value: Option<&Value>, variant: Option<&str>) -> bool {
 /// ```
 /// use pilot_gate_core::gate::cohort::edge_context;
 /// use pilot_gate_core::gate::identity::{Identity, KeySource};
-/// let who = Identity { targeting_key: "k".into(), source: KeySource::UidCookie, set_uid: None };
+/// let who = Identity {
+///     targeting_key: "k".into(),
+///     source: KeySource::UidCookie,
+///     set_uid: None,
+///     net: None,
+///     capped: false,
+/// };
 /// let ctx = edge_context(&who, "/try", Some("NZ"));
 /// assert_eq!(ctx["country"], "NZ");
 /// assert_eq!(ctx["bot"], false);
