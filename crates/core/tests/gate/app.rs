@@ -381,3 +381,45 @@ fn fail_closed_routes_are_the_configured_ones() {
     let o = page_fail_closed(&get("/about", ""), &fb, "r".into());
     assert_eq!(o.action, Action::PassThrough(Upstream::Origin));
 }
+
+#[test]
+fn an_identity_minted_past_its_nets_cap_is_capped_for_good_and_looks_like_any_other() {
+    let cfg = config(&[]);
+    let facts = |cookie: &'static str, capped: bool| RequestFacts {
+        cookie_header: cookie.as_bytes(),
+        ip: Some("203.0.113.7"),
+        user_agent: Some(CHROME_UA),
+        mint_capped: capped,
+        ..RequestFacts::default()
+    };
+    assert!(identity::would_mint(&cfg.identity, &facts("", false)));
+    let capped = identity::resolve(&cfg.identity, &facts("", true), &[9; 16]);
+    let fine = identity::resolve(&cfg.identity, &facts("", false), &[9; 16]);
+    assert_eq!(capped.source, KeySource::NewUid);
+    assert!(capped.capped && !fine.capped);
+    let (c, f) = (capped.set_uid.unwrap(), fine.set_uid.unwrap());
+    // The same id, the same shape; only the tag differs (its label is the secret's).
+    assert_eq!(c.len(), f.len());
+    assert_eq!(c.split('.').nth(1), f.split('.').nth(1));
+    assert_ne!(c, f);
+    // It comes back capped on every later request, however it is sent.
+    let cookie: &'static str = Box::leak(format!("pg_uid={c}").into_boxed_str());
+    assert!(!identity::would_mint(&cfg.identity, &facts(cookie, false)));
+    let back = identity::resolve(&cfg.identity, &facts(cookie, false), &[1; 16]);
+    assert_eq!(back.source, KeySource::UidCookie);
+    assert!(back.capped);
+    assert_eq!(back.targeting_key, capped.targeting_key);
+    // The net is the request's /24, whatever the cookie.
+    let elsewhere = identity::resolve(
+        &cfg.identity,
+        &RequestFacts {
+            ip: Some("203.0.113.250"),
+            ..facts(cookie, false)
+        },
+        &[1; 16],
+    );
+    assert_eq!(elsewhere.net, back.net);
+    // Visitors who refuse cookies (keys anybody can vary) enter no arm either.
+    let cfg = config(&[("CONSENT_COOKIE", "consent")]);
+    assert!(identity::resolve(&cfg.identity, &facts("consent=no", false), &[2; 16]).capped);
+}
