@@ -92,18 +92,25 @@ fn monitored_breaker_at_exactly_theta_over_24_hours_acts_at_most_alpha() {
 
 #[test]
 fn monitored_sample_ratio_over_24_hours_holds_at_most_alpha() {
-    let srm = only(|g| g.sample_ratio = Some(SampleRatio::default()));
+    // At α = 0.01 (ten times the default): the same construction, at a level that 4,000 runs
+    // can check to twice its window's share.
+    let srm = only(|g| {
+        g.sample_ratio = Some(SampleRatio {
+            alpha: 0.01,
+            ..SampleRatio::default()
+        })
+    });
     for level in LEVELS {
         let s = Scenario::new(srm.clone(), 2, level, Arms::errors(BASE, BASE));
         let share = s.false_actions(0x5a3 + level as u64, DAY_MIN);
         print_false(
             "sample_ratio",
-            "right split, tier 10 %",
+            "right split, tier 10 %, α = 1 %",
             level,
             share,
-            alpha_window(0.001),
+            alpha_window(0.01),
         );
-        assert!(share <= sim::bound(alpha_window(0.001)), "{share}");
+        assert!(share <= sim::bound(alpha_window(0.01)), "{share}");
     }
     // A split that is wrong (the pilot gets 5 % where 10 % was expected) holds within minutes.
     let wrong = Scenario {
@@ -422,13 +429,21 @@ fn monitored_healthy_at_the_dwell_is_rare_under_a_regression() {
 #[test]
 fn monitored_a_share_edited_mid_tier_starts_a_new_window() {
     // A/A at 50 % for 6 hours, then the ladder is edited to 10 %: a new window (the run's
-    // fifth, past the ladder's four: 0.1 · α / 2 of it), with errors of the old window's units
-    // still arriving, which are not its evidence. False actions in its next 18 hours.
-    let alpha = per_window(0.01, 5, 4);
+    // fifth, past the ladder's four: 0.1 · α / 2 of it) whose evidence is only what was served
+    // under it (the old window's units and their late errors are not). False actions in its
+    // next 18 hours.
+    // At α = 0.05 over the plan, so that 4,000 runs can check the fifth window's share.
+    let alpha = per_window(0.05, 5, 4);
+    let guards = only(|g| {
+        g.comparative = Some(Comparative {
+            alpha: 0.05,
+            ..Comparative::default()
+        })
+    });
     for level in [1_000.0, 10_000.0] {
         let s = Scenario {
             window: 5,
-            ..Scenario::new(comparative(), 2, level, Arms::errors(BASE, BASE))
+            ..Scenario::new(guards.clone(), 2, level, Arms::errors(BASE, BASE))
         };
         let share = s.false_actions(0x5e + level as u64, 18 * 60);
         print_false(
@@ -463,4 +478,32 @@ fn monitored_the_first_tier_is_guarded_like_any_of_its_share() {
     print_delays("every guard", "R = 3, tier 2 at 10 %", 1_000.0, &b);
     assert_eq!(sim::median(&a), sim::median(&b));
     assert!(sim::median(&a).is_some_and(|m| m <= 10.0), "{a:?}");
+}
+
+#[test]
+fn monitored_the_long_tier_can_tell_twice_alpha() {
+    // The long tier's runs make each asserted bound tighter than twice its α: a guard at 2α fails.
+    let alphas = [
+        ("comparative, breaker, guardrail", alpha_window(0.01)),
+        ("sample ratio (α = 1 %)", alpha_window(0.01)),
+        ("a fifth window (α = 5 %)", per_window(0.05, 5, 4)),
+        ("a whole plan", 0.031),
+    ];
+    for (what, alpha) in alphas {
+        let can = sim::bound(alpha) < 2.0 * alpha;
+        println!(
+            "precision                  {what:<38} α {:.4} %: bound {:.4} % of {} runs ({})",
+            alpha * 100.0,
+            sim::bound(alpha) * 100.0,
+            sim::runs(),
+            if can {
+                "twice α fails"
+            } else {
+                "short tier: twice α may pass; the long tier checks it"
+            }
+        );
+        if sim::runs() >= 4_000 {
+            assert!(can, "{what}");
+        }
+    }
 }
