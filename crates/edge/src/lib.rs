@@ -94,9 +94,9 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: RawContext) -> JsValue {
         return finish(outcome, None, &req, &env);
     }
     facts.read_cf();
-    // A visitor about to be minted first asks its net's cap (the limiter is I/O).
-    let minting = identity::would_mint(&gate.identity, &facts.view());
-    if route == Route::Page && !minting {
+    // A visitor about to be minted first asks its net's cap (the limiter is I/O), so only a
+    // page of a visitor who has a valid identity is answered without I/O.
+    if route == Route::Page && !identity::would_mint(&gate.identity, &facts.view()) {
         if let Some(published) = flags::cached(gate, now_ms) {
             let (outcome, token) = gated_page(&facts, gate, published.as_deref(), now_ms, &rnd, id);
             return finish(outcome, token, &req, &env);

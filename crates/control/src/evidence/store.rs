@@ -147,8 +147,8 @@ impl FlagEvidence {
         Ok(())
     }
 
-    /// Whether `unit`'s net has no representative in `arm` of the window `epoch` yet; if so,
-    /// the net is marked as having one (the caller's unit).
+    /// Whether `net` has no representative in `arm` of the window `epoch` yet; if so, the net
+    /// is marked as having one (the unit being counted).
     pub(super) fn claim_net(&self, epoch: u64, net: Net, arm: &str) -> Result<bool> {
         let rows: Vec<CountRow> = self
             .sql()
