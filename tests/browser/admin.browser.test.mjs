@@ -64,7 +64,18 @@ describe('admin page', () => {
       await row.waitFor();
       assert.match(await row.innerText(), /active\s+1 of 4 \(10 %\)/);
 
-      await command(page, 'pilot', 'Advance', 'dashboards green for a day');
+      // Nobody has visited the tier yet: the guards have no evidence, so the advance is an
+      // override, and the dialog says why.
+      assert.match(await row.innerText(), /guard comparative: undecided/);
+      await page.getByRole('button', { name: 'Advance pilot', exact: true }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByText('Advance pilot anyway?').waitFor();
+      assert.match(await dialog.innerText(), /It may not advance now: .*guard breaker: undecided \(too little traffic/);
+      await dialog.getByRole('button', { name: 'Confirm' }).click();
+      await dialog.getByText('A reason is required.').waitFor();
+      await page.keyboard.type('dashboards green for a day');
+      await dialog.getByRole('button', { name: 'Confirm' }).click();
+      await dialog.waitFor({ state: 'hidden' });
       await page.getByText('Advance: pilot done.').waitFor();
       assert.match(await row.innerText(), /active\s+2 of 4 \(20 %\)/);
 

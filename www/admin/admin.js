@@ -240,13 +240,19 @@ function tierChoice(flag, shown) {
 
 async function confirmCommand(button, flag, command, label, needsReason) {
   tierChoice(flag, command === 'back');
+  // An advance the guards or the dwell time refuse now is an override: said so, with the
+  // reasons, and a reason of the operator's own for the audit log.
+  const forced = command === 'advance' && flag.blockers.length > 0;
+  const at = `${flag.key} is ${flag.plan.status} at tier ${flag.plan.tier} (${flag.pct} %).`;
   const reason = await ask({
-    title: `${label} ${flag.key}?`,
+    title: forced ? `Advance ${flag.key} anyway?` : `${label} ${flag.key}?`,
     text: command === 'rollback'
       ? `Every visitor of ${flag.key} goes back to its off variant (tier 0).`
-      : `${flag.key} is ${flag.plan.status} at tier ${flag.plan.tier} (${flag.pct} %).`,
-    reasonRequired: needsReason,
-    danger: command === 'rollback',
+      : forced
+        ? `${at} It may not advance now: ${flag.blockers.join('; ')}. Advancing anyway overrides that, and the audit log records your reason.`
+        : at,
+    reasonRequired: needsReason || forced,
+    danger: command === 'rollback' || forced,
   });
   const to = command === 'back' ? Number($('#to-tier').value) : undefined;
   tierChoice(flag, false);
@@ -254,7 +260,7 @@ async function confirmCommand(button, flag, command, label, needsReason) {
   if (reason === null) return;
   // If-Match: the command applies to the flag as shown, or is refused (409).
   const done = api('POST', `/flags/${encodeURIComponent(flag.key)}/${command}`, {
-    body: { ...(reason ? { reason } : {}), ...(to === undefined ? {} : { to }) },
+    body: { ...(reason ? { reason } : {}), ...(to === undefined ? {} : { to }), ...(forced ? { force: true } : {}) },
     headers: { 'if-match': flag.etag, 'idempotency-key': crypto.randomUUID() },
   });
   await report(done, (b) => (b?.pending ? `${label} ${flag.key}: waiting for approval (request ${b.pending.id}).` : `${label}: ${flag.key} done.`), `${label} ${flag.key} refused`);
