@@ -507,3 +507,22 @@ fn monitored_the_long_tier_can_tell_twice_alpha() {
         }
     }
 }
+
+#[test]
+fn monitored_units_that_visit_four_times_at_2_percent_each_do_not_trip_the_breaker() {
+    // Each unit visits four times, each visit erring at 2 %: 7.8 % of units have an error some
+    // time, above θ = 5 %, but only 2 % within the 30-minute tenure of their first exposure.
+    for level in [1_000.0, 10_000.0] {
+        let arms = Arms::errors(0.02, 0.02).served().revisiting(3);
+        let s = Scenario::new(breaker(), 2, level, arms);
+        let share = s.false_actions(0x4e + level as u64, DAY_MIN);
+        print_false(
+            "breaker",
+            "4 visits at 2 % each, tier 10 %",
+            level,
+            share,
+            alpha_window(0.01),
+        );
+        assert!(share <= sim::bound(alpha_window(0.01)), "{share}");
+    }
+}

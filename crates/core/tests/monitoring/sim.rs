@@ -8,7 +8,7 @@ use pilot_gate_core::control::sequential::LOOKBACK_MIN;
 use pilot_gate_core::control::tally::{Arm, Arms as ArmMap};
 use pilot_gate_core::evidence::metric::Metrics;
 use pilot_gate_core::evidence::sketch::bucket_of;
-use pilot_gate_core::evidence::tally::{pair_key, ArmTally};
+use pilot_gate_core::evidence::tally::{pair_key, ArmTally, MAX_TENURE_MIN};
 
 use crate::rng::Rng;
 
@@ -45,6 +45,10 @@ pub struct Arms {
     grants: Option<(f64, f64)>,
     ttv_p90_ms: Option<(f64, f64)>,
     kind: Kind,
+    /// Later visits of each unit (40 minutes to hours after its first), each with the same
+    /// chance of an error: a unit with an error on a revisit and none before is one more unit
+    /// with an error, past the breaker's tenure.
+    revisits: u32,
 }
 
 /// The spread of the simulated TTVs (log-normal σ).
@@ -58,6 +62,16 @@ impl Arms {
             grants: None,
             ttv_p90_ms: None,
             kind: Kind::Client,
+            revisits: 0,
+        }
+    }
+
+    /// The same, each unit visiting `n` more times later, each visit with the same chance of
+    /// an error.
+    pub fn revisiting(self, n: u32) -> Self {
+        Arms {
+            revisits: n,
+            ..self
         }
     }
 
@@ -76,6 +90,7 @@ impl Arms {
             grants: None,
             ttv_p90_ms: Some((pilot_p90_ms, control_p90_ms)),
             kind: Kind::Client,
+            revisits: 0,
         }
     }
 
@@ -86,6 +101,7 @@ impl Arms {
             grants: Some((pilot, control)),
             ttv_p90_ms: None,
             kind: Kind::Client,
+            revisits: 0,
         }
     }
 }
@@ -325,6 +341,7 @@ impl Plan {
                     grants: Some((0.9, 0.9)),
                     ttv_p90_ms: None,
                     kind: Kind::Client,
+                    revisits: 0,
                 };
                 let s = Scenario::new(self.guards.clone(), tier, self.level, arms);
                 let mut w = Window::new(&s);
@@ -468,6 +485,16 @@ impl<'a> Window<'a> {
                 let d = rng.geometric_delay(MAX_DELAY);
                 let at = (self.delta as usize + d) % (MAX_DELAY + 1);
                 self.due[at].push((minute, pilot, 1, arms.kind));
+            }
+            // Units first erring on a later visit: counted now (when they arrive does not
+            // matter here), past the tenure.
+            if arms.revisits > 0 {
+                let clean = 1.0 - pick(arms.errors);
+                let later = 1.0 - clean.powi(arms.revisits as i32);
+                let y = rng.binomial(n - x, later);
+                let (row, total) = self.arm(minute, pilot);
+                erred(row, y, y, arms.kind, MAX_TENURE_MIN + 1);
+                erred(total, y, y, arms.kind, MAX_TENURE_MIN + 1);
             }
             if let Some(grants) = arms.grants {
                 let x = rng.binomial(n, pick(grants));
